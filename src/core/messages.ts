@@ -1,0 +1,29 @@
+/**
+ * Message delivery status, as the sender sees it: pending -> sent -> delivered -> read.
+ *
+ * Pure state machine. Status only moves forward: a late "sent" after "delivered" changes nothing,
+ * so acknowledgements may arrive in any order, or twice, from any delivery path.
+ */
+export const MESSAGE_STATUSES = ['pending', 'sent', 'delivered', 'read'] as const
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number]
+export type Direction = 'in' | 'out'
+
+export interface ChatMessage {
+  id: string
+  peer: string
+  direction: Direction
+  text: string
+  /** Sender's clock, milliseconds since the epoch. */
+  ts: number
+  status: MessageStatus
+}
+
+/** The status after `event`, never moving backwards. */
+export function advanceStatus(current: MessageStatus, event: MessageStatus): MessageStatus {
+  return MESSAGE_STATUSES.indexOf(event) > MESSAGE_STATUSES.indexOf(current) ? event : current
+}
+
+/** A fresh, unguessable message id (128 random bits, hex) from the given random source. */
+export function newMessageId(rng: (n: number) => Uint8Array): string {
+  return Array.from(rng(16), (b) => b.toString(16).padStart(2, '0')).join('')
+}

@@ -1,0 +1,336 @@
+/**
+ * Client side of the relay mailbox (`/paloma/mailbox/1.0.0`), for browsers and Node peers.
+ *
+ * `deposit` hands one encrypted envelope to a relay and resolves only once the relay has committed
+ * it to disk; `openMailbox` drains this peer's mailbox on a relay and keeps receiving new envelopes
+ * while the stream is open, acknowledging each one after the application has processed it.
+ * Delivery is at least once: the application deduplicates by message id.
+ *
+ * Knows the wire codec and libp2p streams; knows nothing about encryption, storage or the UI.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import {
+  FrameReader,
+  MAILBOX_PROTOCOL,
+  MAX_ACK_SEQS,
+  MailboxFrameError,
+  encodeFrame,
+  type MailboxErrorCode,
+  type MailboxFrame,
+} from '../core/protocol/mailbox.ts'
+import type { AbortOptions, DialProtocolOptions, DialTarget, Stream } from '@libp2p/interface'
+
+export { MAILBOX_PROTOCOL } from '../core/protocol/mailbox.ts'
+
+/** Relay error codes plus the client's own: the relay could not be reached, went silent, or misbehaved. */
+export type MailboxClientErrorCode = MailboxErrorCode | 'UNREACHABLE' | 'NO_RESPONSE' | 'TIMEOUT' | 'PROTOCOL'
+
+const RETRYABLE = new Set<MailboxClientErrorCode>([
+  'RECIPIENT_QUOTA',
+  'SENDER_QUOTA',
+  'RATE_LIMITED',
+  'INTERNAL',
+  'UNREACHABLE',
+  'NO_RESPONSE',
+  'TIMEOUT',
+])
+
+/** A mailbox operation that failed; `code` is the relay's error code or one of the client's. */
+export class MailboxError extends Error {
+  override name = 'MailboxError'
+  readonly code: MailboxClientErrorCode
+  constructor(code: MailboxClientErrorCode, message: string, options?: ErrorOptions) {
+    super(`${code}: ${message}`, options)
+    this.code = code
+  }
+
+  /** Whether trying again later (or on another relay) can succeed; false for TOO_LARGE, BAD_FRAME... */
+  get retryable(): boolean {
+    return RETRYABLE.has(this.code)
+  }
+}
+
+/** The part of a libp2p node the client uses. */
+export interface MailboxNode {
+  dialProtocol(peer: DialTarget, protocols: string | string[], options?: DialProtocolOptions): Promise<Stream>
+}
+
+/** A relay: its PeerId or multiaddr, as objects or strings (a string starting with '/' is a multiaddr). */
+export type MailboxRelay = DialTarget | string
+
+export interface DepositRequest {
+  /** Recipient PeerId, as a string. */
+  to: string
+  /** Message id (1 to 64 printable ASCII characters); a deposit with the same id is stored once. */
+  id: string
+  /** The end-to-end encrypted envelope. */
+  envelope: Uint8Array
+}
+
+export interface MailboxCallOptions extends AbortOptions {
+  /**
+   * Gives up after this many milliseconds (dial included) with a `TIMEOUT` error.
+   *
+   * @default 15000
+   */
+  timeoutMs?: number
+}
+
+export interface MailboxEnvelope {
+  /** The relay's handle for this envelope (acknowledged automatically). */
+  seq: number
+  /** Sender PeerId, as authenticated by the relay. */
+  from: string
+  id: string
+  envelope: Uint8Array
+  /** When the relay stored it, in milliseconds since the epoch (relay clock). */
+  storedAt: number
+}
+
+export interface OpenMailboxOptions extends MailboxCallOptions {
+  /** Told about envelopes whose handler threw (they stay on the relay and come back next time). */
+  onError?(err: unknown, envelope: MailboxEnvelope): void
+}
+
+export interface MailboxSubscription {
+  /** Resolves once every envelope stored when the subscription began has been handled. */
+  readonly synced: Promise<void>
+  /** Resolves when the subscription ends: `undefined` after `close()`, or the error that ended it. */
+  readonly closed: Promise<Error | undefined>
+  /** Ends the subscription; envelopes not yet acknowledged stay on the relay. */
+  close(): Promise<void>
+}
+
+/** How long acknowledgements are held to be sent together, in milliseconds. */
+const ACK_DELAY_MS = 5
+
+function toTarget(relay: MailboxRelay): DialTarget {
+  if (typeof relay !== 'string') return relay
+  return relay.startsWith('/') ? multiaddr(relay) : peerIdFromString(relay)
+}
+
+function signalFor(options: MailboxCallOptions): AbortSignal {
+  const timeout = AbortSignal.timeout(options.timeoutMs ?? 15_000)
+  return options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout])
+}
+
+function encodeOrThrow(frame: MailboxFrame): Uint8Array {
+  try {
+    return encodeFrame(frame)
+  } catch (err) {
+    if (err instanceof MailboxFrameError) {
+      throw new MailboxError(err.reason === 'FRAME_TOO_LARGE' ? 'TOO_LARGE' : 'BAD_FRAME', err.message, {
+        cause: err,
+      })
+    }
+    throw err
+  }
+}
+
+async function send(stream: Stream, bytes: Uint8Array, options?: AbortOptions): Promise<void> {
+  if (!stream.send(bytes)) await stream.onDrain(options)
+}
+
+async function* readFrames(stream: Stream): AsyncGenerator<MailboxFrame[]> {
+  const reader = new FrameReader()
+  for await (const chunk of stream) {
+    let frames: MailboxFrame[]
+    try {
+      frames = reader.push(chunk.subarray())
+    } catch (err) {
+      throw new MailboxError('PROTOCOL', `relay sent an invalid frame: ${(err as Error).message}`, {
+        cause: err,
+      })
+    }
+    if (frames.length > 0) yield frames
+  }
+}
+
+async function dial(libp2p: MailboxNode, relay: MailboxRelay, signal: AbortSignal): Promise<Stream> {
+  try {
+    return await libp2p.dialProtocol(toTarget(relay), MAILBOX_PROTOCOL, {
+      signal,
+      runOnLimitedConnection: true,
+    })
+  } catch (err) {
+    if (signal.aborted)
+      throw new MailboxError('TIMEOUT', 'no connection to the relay in time', { cause: err })
+    throw new MailboxError('UNREACHABLE', `cannot open a mailbox stream: ${(err as Error).message}`, {
+      cause: err,
+    })
+  }
+}
+
+/**
+ * Deposits an envelope in `to`'s mailbox on `relay`.
+ *
+ * @returns once the relay has durably stored the envelope (or already had it).
+ * @throws MailboxError with the relay's code (`TOO_LARGE`, `RECIPIENT_QUOTA`, `SENDER_QUOTA`,
+ *   `RATE_LIMITED`, `BAD_RECIPIENT`, ...) or `UNREACHABLE` / `NO_RESPONSE` / `TIMEOUT` / `PROTOCOL`.
+ *   Until it resolves, the envelope must be treated as not stored.
+ * @example
+ * ```ts
+ * await deposit(node, relayAddr, { to: bob, id: msg.id, envelope })
+ * ```
+ */
+export async function deposit(
+  libp2p: MailboxNode,
+  relay: MailboxRelay,
+  request: DepositRequest,
+  options: MailboxCallOptions = {},
+): Promise<void> {
+  const bytes = encodeOrThrow({ t: 'put', to: request.to, id: request.id, env: request.envelope })
+  const signal = signalFor(options)
+  const stream = await dial(libp2p, relay, signal)
+  const onAbort = (): void => stream.abort(new MailboxError('TIMEOUT', 'the relay did not answer in time'))
+  signal.addEventListener('abort', onAbort, { once: true })
+  try {
+    await send(stream, bytes, { signal })
+    for await (const frames of readFrames(stream)) {
+      for (const frame of frames) {
+        if (frame.t === 'ok' && frame.id === request.id) {
+          stream.close({ signal }).catch(() => stream.abort(new Error('close failed')))
+          return
+        }
+        if (frame.t === 'err') throw new MailboxError(frame.code, frame.msg)
+        throw new MailboxError('PROTOCOL', `unexpected ${frame.t} frame in answer to a deposit`)
+      }
+    }
+    throw new MailboxError('NO_RESPONSE', 'the relay closed the stream without acknowledging the deposit')
+  } catch (err) {
+    const error =
+      err instanceof MailboxError
+        ? err
+        : signal.aborted
+          ? new MailboxError('TIMEOUT', 'the relay did not answer in time', { cause: err })
+          : new MailboxError('NO_RESPONSE', `the mailbox stream failed: ${(err as Error).message}`, {
+              cause: err,
+            })
+    stream.abort(error)
+    throw error
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+  }
+}
+
+/**
+ * Subscribes to this peer's mailbox on `relay`: every stored envelope is passed to `onEnvelope`
+ * oldest first, then new ones as they arrive, one at a time. An envelope is acknowledged (and
+ * deleted by the relay) only after `onEnvelope` resolves; if it throws, the envelope stays and is
+ * delivered again on the next subscription.
+ *
+ * @param options.timeoutMs bounds opening the stream only.
+ * @returns once the subscription request is sent.
+ * @throws MailboxError `UNREACHABLE` or `TIMEOUT` when the stream cannot be opened.
+ */
+export async function openMailbox(
+  libp2p: MailboxNode,
+  relay: MailboxRelay,
+  onEnvelope: (envelope: MailboxEnvelope) => void | Promise<void>,
+  options: OpenMailboxOptions = {},
+): Promise<MailboxSubscription> {
+  const dialSignal = signalFor(options)
+  const stream = await dial(libp2p, relay, dialSignal)
+  let resolveSynced = (): void => {}
+  let rejectSynced = (_err: Error): void => {}
+  const syncedPromise = new Promise<void>((resolve, reject) => {
+    resolveSynced = resolve
+    rejectSynced = reject
+  })
+  syncedPromise.catch(() => {})
+  let closing = false
+  const userAbort = (): void => stream.abort(new MailboxError('TIMEOUT', 'subscription aborted'))
+  options.signal?.addEventListener('abort', userAbort, { once: true })
+
+  // Acks are coalesced for a few milliseconds: the relay commits each ack frame with an fsync.
+  let pendingAcks: number[] = []
+  let ackTimer: ReturnType<typeof setTimeout> | undefined
+  const flushAcks = (): void => {
+    clearTimeout(ackTimer)
+    ackTimer = undefined
+    if (pendingAcks.length === 0 || stream.writeStatus !== 'writable') return
+    const seqs = pendingAcks
+    pendingAcks = []
+    try {
+      for (let i = 0; i < seqs.length; i += MAX_ACK_SEQS) {
+        stream.send(encodeFrame({ t: 'ack', seqs: seqs.slice(i, i + MAX_ACK_SEQS) }))
+      }
+    } catch {
+      // The stream is gone: these envelopes stay on the relay and come back next time.
+    }
+  }
+
+  const run = async (): Promise<Error | undefined> => {
+    await send(stream, encodeFrame({ t: 'sub' }))
+    for await (const frames of readFrames(stream)) {
+      const acks: number[] = []
+      for (const frame of frames) {
+        if (frame.t === 'env') {
+          const envelope: MailboxEnvelope = {
+            seq: frame.seq,
+            from: frame.from,
+            id: frame.id,
+            envelope: frame.env,
+            storedAt: frame.ts,
+          }
+          try {
+            await onEnvelope(envelope)
+            acks.push(frame.seq)
+          } catch (err) {
+            options.onError?.(err, envelope)
+          }
+        } else if (frame.t === 'synced') {
+          resolveSynced()
+        } else if (frame.t === 'err') {
+          throw new MailboxError(frame.code, frame.msg)
+        } else {
+          throw new MailboxError('PROTOCOL', `unexpected ${frame.t} frame on a subscription`)
+        }
+      }
+      pendingAcks.push(...acks)
+      if (pendingAcks.length >= MAX_ACK_SEQS) flushAcks()
+      else if (pendingAcks.length > 0 && ackTimer === undefined)
+        ackTimer = setTimeout(flushAcks, ACK_DELAY_MS)
+    }
+    return closing ? undefined : new MailboxError('NO_RESPONSE', 'the relay ended the subscription')
+  }
+
+  const closed = run()
+    .catch((err: unknown) => {
+      if (closing) return undefined
+      const error = err instanceof Error ? err : new Error(String(err))
+      stream.abort(error)
+      return error
+    })
+    .then((result) => {
+      clearTimeout(ackTimer)
+      options.signal?.removeEventListener('abort', userAbort)
+      rejectSynced(
+        result ?? new MailboxError('NO_RESPONSE', 'subscription closed before the mailbox was synced'),
+      )
+      return result
+    })
+
+  return {
+    synced: syncedPromise,
+    closed,
+    async close(): Promise<void> {
+      if (closing) {
+        await closed
+        return
+      }
+      closing = true
+      flushAcks()
+      try {
+        // Half-close: the relay sees the end of our writes, stops pushing and closes its side.
+        await stream.close({ signal: AbortSignal.timeout(5_000) })
+      } catch {
+        stream.abort(new Error('mailbox subscription closed'))
+      }
+      const timer = setTimeout(() => stream.abort(new Error('mailbox subscription closed')), 5_000)
+      await closed
+      clearTimeout(timer)
+    },
+  }
+}

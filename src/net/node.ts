@@ -1,0 +1,85 @@
+/**
+ * Builds a Paloma peer: the same libp2p node in the browser and in Node (tests, load tools).
+ *
+ * Transports: WebSockets to reach relays, circuit relay v2 for reservations and signalling, WebRTC for the
+ * direct browser-to-browser connection that carries conversations. kad-dht runs in client mode under
+ * Paloma's protocol prefix. The caller passes the persistent private key, so the PeerId is stable.
+ */
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { webSockets } from '@libp2p/websockets'
+import { webRTC } from '@libp2p/webrtc'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@libp2p/yamux'
+import { identify } from '@libp2p/identify'
+import { ping, type Ping } from '@libp2p/ping'
+import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT } from '@libp2p/kad-dht'
+import type { Identify } from '@libp2p/identify'
+import type { Connection, PrivateKey } from '@libp2p/interface'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { DHT_PROTOCOL } from './protocols.ts'
+import { PeerKeeper } from './peer-keeper.ts'
+
+export interface PalomaNodeInit {
+  privateKey: PrivateKey
+  /** Relay multiaddrs (each ending in /p2p/<relay peer id>). */
+  relays: string[]
+  /** How many relays to hold a reservation on at once. @default min(2, relays.length) */
+  reservations?: number
+  /** ICE servers for WebRTC (STUN/TURN). @default [] */
+  iceServers?: RTCIceServer[]
+  /** Allow dialing loopback/private addresses (local development and tests). @default false */
+  allowPrivateAddresses?: boolean
+}
+
+export type PalomaServices = { identify: Identify; ping: Ping; dht: KadDHT }
+export type PalomaLibp2p = Libp2p<PalomaServices>
+
+export interface PalomaNode {
+  libp2p: PalomaLibp2p
+  relays: PeerKeeper
+}
+
+export async function createPalomaNode(init: PalomaNodeInit): Promise<PalomaNode> {
+  if (init.relays.length === 0)
+    throw new Error('No relay configured: add at least one relay multiaddr to config.json')
+  const relayAddrs = init.relays.map((r) => multiaddr(r))
+  const reservations = Math.max(1, Math.min(init.reservations ?? 2, relayAddrs.length))
+  const libp2p = await createLibp2p({
+    privateKey: init.privateKey,
+    start: false,
+    addresses: { listen: [...Array.from({ length: reservations }, () => '/p2p-circuit'), '/webrtc'] },
+    transports: [
+      webSockets(),
+      webRTC({ rtcConfiguration: { iceServers: init.iceServers ?? [] } }),
+      circuitRelayTransport(),
+    ],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionGater: init.allowPrivateAddresses === true ? { denyDialMultiaddr: () => false } : {},
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({
+        protocol: DHT_PROTOCOL,
+        clientMode: true,
+        peerInfoMapper:
+          init.allowPrivateAddresses === true ? passthroughMapper : removePrivateAddressesMapper,
+      }),
+    },
+  })
+  const relays = new PeerKeeper(libp2p, relayAddrs)
+  libp2p.addEventListener('start', () => relays.start())
+  libp2p.addEventListener('stop', () => relays.stop())
+  return { libp2p, relays }
+}
+
+/** The addresses at which others can open a direct WebRTC connection to this node. */
+export function webrtcAddresses(libp2p: Libp2p): Multiaddr[] {
+  return libp2p.getMultiaddrs().filter((ma) => ma.getComponents().some((c) => c.name === 'webrtc'))
+}
+
+/** True when a connection runs over WebRTC directly between the two peers (the relay only signalled it). */
+export function isDirectWebRTC(connection: Connection): boolean {
+  return connection.limits == null && connection.remoteAddr.getComponents().some((c) => c.name === 'webrtc')
+}

@@ -1,0 +1,92 @@
+/**
+ * Keeps connections to a fixed set of peers (a browser's relays, a relay's fellow relays) open.
+ *
+ * libp2p does not redial a peer after the connection drops, and after a relay restart a browser may never
+ * reserve again on its own (js-libp2p#3601). The keeper checks every `intervalMs` and redials missing
+ * peers with capped exponential backoff; the circuit-relay transport's discovery then makes a fresh
+ * reservation as soon as identify reports the relay's hop protocol.
+ */
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+
+export interface PeerKeeperInit {
+  /** How often to look for dropped connections. @default 2000 */
+  intervalMs?: number
+  /** Longest wait between two redials of one peer. @default 30000 */
+  maxBackoffMs?: number
+}
+
+interface Target {
+  addr: Multiaddr
+  peer: PeerId
+  failures: number
+  nextAttempt: number
+  dialing: boolean
+}
+
+export class PeerKeeper {
+  readonly #node: Libp2p
+  readonly #targets: Target[]
+  readonly #intervalMs: number
+  readonly #maxBackoffMs: number
+  #timer: ReturnType<typeof setInterval> | undefined
+
+  constructor(node: Libp2p, addrs: Multiaddr[], init: PeerKeeperInit = {}) {
+    this.#node = node
+    this.#intervalMs = init.intervalMs ?? 2000
+    this.#maxBackoffMs = init.maxBackoffMs ?? 30_000
+    this.#targets = addrs.map((addr) => {
+      const id = addr.getComponents().findLast((c) => c.name === 'p2p')?.value
+      if (id == null) throw new Error(`Relay address ${addr.toString()} must end in /p2p/<peer id>`)
+      return { addr, peer: peerIdFromString(id), failures: 0, nextAttempt: 0, dialing: false }
+    })
+  }
+
+  start(): void {
+    if (this.#timer != null) return
+    this.#timer = setInterval(() => this.check(), this.#intervalMs)
+    this.check()
+  }
+
+  stop(): void {
+    clearInterval(this.#timer)
+    this.#timer = undefined
+  }
+
+  /** Peers currently connected, out of those kept. */
+  connectedCount(): number {
+    return this.#targets.filter((t) => this.#node.getConnections(t.peer).length > 0).length
+  }
+
+  /** Dial every missing peer now, ignoring backoff (e.g. when the browser says it is back online). */
+  retryNow(): void {
+    for (const t of this.#targets) t.nextAttempt = 0
+    this.check()
+  }
+
+  check(): void {
+    if (this.#node.status !== 'started') return
+    const now = Date.now()
+    for (const t of this.#targets) {
+      if (t.dialing || now < t.nextAttempt) continue
+      if (this.#node.getConnections(t.peer).some((c) => c.status === 'open')) {
+        t.failures = 0
+        continue
+      }
+      t.dialing = true
+      this.#node
+        .dial(t.addr, { signal: AbortSignal.timeout(10_000) })
+        .then(() => {
+          t.failures = 0
+        })
+        .catch(() => {
+          t.failures++
+          t.nextAttempt = Date.now() + Math.min(this.#maxBackoffMs, 500 * 2 ** t.failures)
+        })
+        .finally(() => {
+          t.dialing = false
+        })
+    }
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Starts a real relay process (`relay-node/src/cli.ts`) for tests, on a free port and its own data dir.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { createInterface } from 'node:readline'
+
+export interface RelayProcess {
+  peerId: string
+  multiaddr: string
+  port: number
+  dataDir: string
+  process: ChildProcess
+  /** Stops the process: SIGTERM (clean) or SIGKILL (crash). */
+  stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>
+}
+
+const CLI = resolve(import.meta.dirname, '../../relay-node/src/cli.ts')
+
+export async function startRelay(
+  opts: { port?: number; dataDir?: string; args?: string[] } = {},
+): Promise<RelayProcess> {
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'paloma-relay-')))
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(opts.port ?? 0),
+      '--data-dir',
+      dataDir,
+      ...(opts.args ?? []),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  )
+  let stderr = ''
+  child.stderr!.on('data', (d) => (stderr += String(d)))
+  const line = await new Promise<string>((res, rej) => {
+    const rl = createInterface({ input: child.stdout! })
+    rl.once('line', res)
+    child.once('exit', (code) => rej(new Error(`relay exited with ${code} before listening:\n${stderr}`)))
+  })
+  const info = JSON.parse(line) as { peerId: string; multiaddrs: string[] }
+  const ma = info.multiaddrs.find((a) => a.startsWith('/ip4/127.0.0.1/'))!
+  return {
+    peerId: info.peerId,
+    multiaddr: ma,
+    port: Number(ma.split('/')[4]),
+    dataDir,
+    process: child,
+    stop: (signal = 'SIGTERM') =>
+      new Promise<void>((res) => {
+        if (child.exitCode != null || child.signalCode != null) return res()
+        child.once('exit', () => res())
+        child.kill(signal)
+      }),
+  }
+}

@@ -1,0 +1,8 @@
+import { defineConfig } from 'vite'
+import { svelte } from '@sveltejs/vite-plugin-svelte'
+
+export default defineConfig({
+  plugins: [svelte()],
+  build: { target: 'es2022', sourcemap: true, chunkSizeWarningLimit: 1024 },
+  server: { port: 5173 },
+})
