@@ -19,6 +19,7 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import type { PrivateKey } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { DHT_PROTOCOL } from '../../src/net/protocols.ts'
+import { dhtSelectors, dhtValidators } from '../../src/net/dht-records.ts'
 import { PeerKeeper } from '../../src/net/peer-keeper.ts'
 
 export interface RelayOptions {
@@ -95,6 +96,8 @@ export async function createRelay(options: RelayOptions = {}): Promise<Relay> {
       }),
       dht: kadDHT({
         protocol: DHT_PROTOCOL,
+        validators: dhtValidators,
+        selectors: dhtSelectors,
         clientMode: false,
         peerInfoMapper:
           opts.allowPrivateAddresses === false ? removePrivateAddressesMapper : passthroughMapper,

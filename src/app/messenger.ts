@@ -15,6 +15,9 @@ import { loadOrCreateNodeKey } from '../storage/key-store.ts'
 import type { MessageStore } from '../storage/message-store.ts'
 import type { AppConfig } from './config.ts'
 
+const DIRECT_DIAL_ATTEMPTS = 3
+const DIRECT_DIAL_TIMEOUT_MS = 15_000
+
 export type ConnectionState = 'online' | 'connecting' | 'offline'
 
 export interface MessengerInit {
@@ -51,6 +54,7 @@ export class Messenger {
   #contact: { peer: PeerId; addr?: Multiaddr } | undefined
   #messages: ChatMessage[] = []
   #timer: ReturnType<typeof setInterval> | undefined
+  readonly #statusWrites = new Map<string, Promise<void>>()
 
   constructor(init: MessengerInit) {
     this.#init = {
@@ -143,8 +147,30 @@ export class Messenger {
     this.#contact = { peer, addr }
     this.#messages = await this.#init.messages.list(peer.toString())
     this.#emit()
-    await this.#node.libp2p.dial(addr, { signal: AbortSignal.timeout(30_000) })
+    this.#contact.addr = await this.#dialPreferringDirect(addr)
     this.#emit()
+  }
+
+  /**
+   * Dials `addr`, retrying the WebRTC upgrade a few times; if it keeps failing (e.g. a strict NAT with no
+   * TURN server), falls back to the relayed circuit so the conversation still works. Returns the address
+   * that connected.
+   */
+  async #dialPreferringDirect(addr: Multiaddr): Promise<Multiaddr> {
+    const libp2p = this.#node.libp2p
+    let lastError: unknown
+    for (let attempt = 0; attempt < DIRECT_DIAL_ATTEMPTS; attempt++) {
+      try {
+        await libp2p.dial(addr, { signal: AbortSignal.timeout(DIRECT_DIAL_TIMEOUT_MS) })
+        return addr
+      } catch (err) {
+        lastError = err
+      }
+    }
+    const relayed = multiaddr(addr.toString().replace('/p2p-circuit/webrtc/', '/p2p-circuit/'))
+    if (relayed.equals(addr)) throw lastError
+    await libp2p.dial(relayed, { signal: AbortSignal.timeout(DIRECT_DIAL_TIMEOUT_MS) })
+    return relayed
   }
 
   /** Sends `text` to the current contact. The message shows at once as pending, then advances. */
@@ -160,7 +186,8 @@ export class Messenger {
       ts: this.#init.now(),
       status: 'pending',
     }
-    await this.#record(message)
+    await this.#init.messages.put(message)
+    this.#show(message)
     await this.#chat.send(contact.peer, { t: 'msg', id: message.id, ts: message.ts, text }, contact.addr)
     await this.#setStatus(message.id, 'sent')
     return message
@@ -175,39 +202,45 @@ export class Messenger {
       await this.#setStatus(frame.id, 'delivered')
       return
     }
-    // Idempotent: a message already stored (delivered twice) is acknowledged again but shown once.
-    if ((await this.#init.messages.get(frame.id)) == null) {
-      if (this.#contact == null) {
-        this.#contact = { peer }
-        this.#messages = await this.#init.messages.list(peer.toString())
-      }
-      await this.#record({
-        id: frame.id,
-        peer: peer.toString(),
-        direction: 'in',
-        text: frame.text,
-        ts: frame.ts,
-        status: 'delivered',
-      })
+    if (this.#contact == null) {
+      this.#contact = { peer }
+      this.#messages = await this.#init.messages.list(peer.toString())
     }
+    const message: ChatMessage = {
+      id: frame.id,
+      peer: peer.toString(),
+      direction: 'in',
+      text: frame.text,
+      ts: frame.ts,
+      status: 'delivered',
+    }
+    // Idempotent: a message delivered twice is stored and shown once, and acknowledged again.
+    if (await this.#init.messages.add(message)) this.#show(message)
     await this.#chat.send(peer, { t: 'ack', id: frame.id }).catch(() => {})
   }
 
-  async #record(message: ChatMessage): Promise<void> {
-    await this.#init.messages.put(message)
+  #show(message: ChatMessage): void {
     if (message.peer === this.#contact?.peer.toString()) this.#messages.push({ ...message })
     this.#emit()
   }
 
   async #setStatus(id: string, status: MessageStatus): Promise<void> {
-    const stored = await this.#init.messages.get(id)
-    if (stored == null || stored.direction !== 'out') return
-    const next = advanceStatus(stored.status, status)
-    if (next === stored.status) return
-    await this.#init.messages.put({ ...stored, status: next })
-    const shown = this.#messages.find((m) => m.id === id)
-    if (shown != null) shown.status = next
-    this.#emit()
+    // Status changes of one message are serialized so a late, lower status never overwrites a higher one.
+    const previous = this.#statusWrites.get(id) ?? Promise.resolve()
+    const write = previous.then(async () => {
+      const stored = await this.#init.messages.get(id)
+      if (stored == null || stored.direction !== 'out') return
+      const next = advanceStatus(stored.status, status)
+      if (next === stored.status) return
+      const shown = this.#messages.find((m) => m.id === id)
+      if (shown != null) shown.status = next
+      this.#emit()
+      await this.#init.messages.put({ ...stored, status: next })
+    })
+    const settled = write.catch(() => {})
+    this.#statusWrites.set(id, settled)
+    await write
+    if (this.#statusWrites.get(id) === settled) this.#statusWrites.delete(id)
   }
 
   #emit(): void {

@@ -18,6 +18,7 @@ import type { Identify } from '@libp2p/identify'
 import type { Connection, PrivateKey } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { DHT_PROTOCOL } from './protocols.ts'
+import { dhtSelectors, dhtValidators } from './dht-records.ts'
 import { PeerKeeper } from './peer-keeper.ts'
 
 export interface PalomaNodeInit {
@@ -62,6 +63,8 @@ export async function createPalomaNode(init: PalomaNodeInit): Promise<PalomaNode
       ping: ping(),
       dht: kadDHT({
         protocol: DHT_PROTOCOL,
+        validators: dhtValidators,
+        selectors: dhtSelectors,
         clientMode: true,
         peerInfoMapper:
           init.allowPrivateAddresses === true ? passthroughMapper : removePrivateAddressesMapper,

@@ -7,6 +7,8 @@ import type { ChatMessage } from '../core/messages.ts'
 export interface PalomaSchema extends DBSchema {
   /** Key material, by name. v1: 'node-key' = libp2p private key (protobuf). */
   keys: { key: string; value: Uint8Array }
+  /** The encrypted vault: opaque encrypted blobs by name (format owned by src/storage/vault.ts). */
+  vault: { key: string; value: Uint8Array }
   /** Conversation history, by message id. */
   messages: { key: string; value: ChatMessage; indexes: { 'by-peer': [string, number] } }
 }
@@ -20,6 +22,7 @@ export function openPalomaDB(name = 'paloma'): Promise<PalomaDB> {
     upgrade(db, oldVersion) {
       if (oldVersion < 1) {
         db.createObjectStore('keys')
+        db.createObjectStore('vault')
         db.createObjectStore('messages', { keyPath: 'id' }).createIndex('by-peer', ['peer', 'ts'])
       }
     },

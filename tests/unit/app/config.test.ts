@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError, parseConfig } from '../../../src/app/config.ts'
+
+const RELAY = '/ip4/127.0.0.1/tcp/9090/ws/p2p/12D3KooWCcaXMjm8LxcusnsZLY4JnnMbaJBh5pZJj43KUBca6znG'
+
+describe('config.json', () => {
+  it('accepts relays, ICE servers and the private-address switch', () => {
+    expect(
+      parseConfig({
+        relays: [RELAY],
+        iceServers: [{ urls: 'stun:stun.example.org' }],
+        allowPrivateAddresses: true,
+      }),
+    ).toEqual({
+      relays: [RELAY],
+      iceServers: [{ urls: 'stun:stun.example.org' }],
+      allowPrivateAddresses: true,
+    })
+  })
+
+  it('defaults to no ICE servers and public addresses only', () => {
+    expect(parseConfig({ relays: [RELAY] })).toEqual({
+      relays: [RELAY],
+      iceServers: [],
+      allowPrivateAddresses: false,
+    })
+  })
+
+  it.each([
+    ['not an object', 'hello'],
+    ['no relays', {}],
+    ['a relay without a peer id', { relays: ['/ip4/1.2.3.4/tcp/1/ws'] }],
+    ['a relay that is not a string', { relays: [42] }],
+    ['ICE servers that are not a list', { relays: [RELAY], iceServers: 'stun:x' }],
+  ])('refuses %s with a ConfigError', (_what, raw) => {
+    expect(() => parseConfig(raw)).toThrow(ConfigError)
+  })
+})
