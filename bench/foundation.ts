@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path'
 import { serveStatic } from '../scripts/static-server.ts'
 import { startRelay } from '../tests/helpers/relay-process.ts'
 import { CHROMIUM_ARGS } from '../playwright.config.ts'
+import type { Messenger, MessengerSnapshot } from '../src/app/messenger.ts'
 
 const root = resolve(import.meta.dirname, '..')
 const ROUNDS = 100
@@ -36,32 +37,40 @@ try {
     const page = await (await browser.newContext()).newPage()
     const t0 = performance.now()
     await page.goto(web.url)
-    await page.waitForFunction(() => (globalThis as any).paloma?.snapshot().state === 'online', null, {
-      polling: 5,
-      timeout: 60_000,
-    })
+    await page.waitForFunction(
+      () => (globalThis as unknown as { paloma: Messenger }).paloma?.snapshot().state === 'online',
+      null,
+      {
+        polling: 5,
+        timeout: 60_000,
+      },
+    )
     return { page, reservationMs: performance.now() - t0 }
   }
   const a = await open()
   const b = await open()
-  const bobAddress = await b.page.evaluate(() => (globalThis as any).paloma.snapshot().addresses[0] as string)
+  const bobAddress = await b.page.evaluate(
+    () => (globalThis as unknown as { paloma: Messenger }).paloma.snapshot().addresses[0]!,
+  )
 
   const dialMs = await a.page.evaluate(async (addr) => {
     const t0 = performance.now()
-    await (globalThis as any).paloma.connect(addr)
+    await (globalThis as unknown as { paloma: Messenger }).paloma.connect(addr)
     return performance.now() - t0
   }, bobAddress)
-  const direct = await a.page.evaluate(() => (globalThis as any).paloma.snapshot().contact.direct as boolean)
+  const direct = await a.page.evaluate(
+    () => (globalThis as unknown as { paloma: Messenger }).paloma.snapshot().contact?.direct === true,
+  )
 
   const rtts = await a.page.evaluate(async (rounds) => {
-    const m = (globalThis as any).paloma
+    const m = (globalThis as unknown as { paloma: Messenger }).paloma
     const out: number[] = []
     for (let i = 0; i < rounds; i++) {
       const t0 = performance.now()
       const sent = await m.send(`ping ${i}`)
       await new Promise<void>((res) => {
-        const off = m.subscribe((s: any) => {
-          if (s.messages.some((x: any) => x.id === sent.id && x.status === 'delivered')) {
+        const off = m.subscribe((s: MessengerSnapshot) => {
+          if (s.messages.some((x) => x.id === sent.id && x.status === 'delivered')) {
             queueMicrotask(() => off())
             res()
           }
