@@ -1,52 +1,119 @@
 /**
- * Composition root of the web app: reads config.json, opens IndexedDB, starts the messenger and mounts
- * the UI. The only file that wires browser APIs to the services.
+ * Composition root of the web app: reads config.json, opens IndexedDB, claims the single-tab lock,
+ * creates the app service and mounts the UI. The only file that wires browser APIs to the services.
  */
 import { mount } from 'svelte'
 import App from './ui/App.svelte'
+import './ui/app.css'
 import { pickStrings } from './ui/i18n.ts'
 import { parseConfig } from './app/config.ts'
-import { Messenger, type MessengerSnapshot } from './app/messenger.ts'
+import { Paloma } from './app/paloma.ts'
+import type { AppActions, AppSnapshot } from './app/types.ts'
 import { openPalomaDB } from './storage/db.ts'
-import { IdbKeyStore } from './storage/key-store.ts'
-import { IdbMessageStore } from './storage/message-store.ts'
+import { IdbVaultBackend } from './storage/vault.ts'
 
 const { lang, t } = pickStrings(navigator.languages)
 document.documentElement.lang = lang
 
-const props = $state({
-  t,
-  snapshot: undefined as MessengerSnapshot | undefined,
-  error: undefined as string | undefined,
-  onconnect: async (_address: string) => {},
-  onsend: async (_text: string) => {},
+const state = $state<{ snapshot: AppSnapshot }>({
+  snapshot: {
+    phase: 'starting',
+    state: 'connecting',
+    contacts: [],
+    messages: [],
+    settings: { readReceipts: true, presence: true },
+  },
 })
-mount(App, { target: document.getElementById('app')!, props })
+
+let app: Paloma | undefined
+const requireApp = (): Paloma => {
+  if (app === undefined) throw new Error(t.starting)
+  return app
+}
+// The UI gets actions that forward to the app once it exists.
+const actions: AppActions = {
+  createAccount: (n, p) => requireApp().createAccount(n, p).then(askNotificationPermission),
+  unlock: (p) => requireApp().unlock(p),
+  importBackup: (f, b, n) => requireApp().importBackup(f, b, n),
+  lock: () => requireApp().lock(),
+  addContact: (x) => requireApp().addContact(x),
+  chooseClaimant: (c) => requireApp().chooseClaimant(c),
+  openChat: (p) => requireApp().openChat(p),
+  send: (x) => requireApp().send(x).then(askNotificationPermission),
+  setTyping: (on) => app?.setTyping(on),
+  updateSettings: (s) => requireApp().updateSettings(s),
+  exportBackup: (p, h) => requireApp().exportBackup(p, h),
+  changePassphrase: (o, n) => requireApp().changePassphrase(o, n),
+  deleteAccount: () => requireApp().deleteAccount(),
+  acceptKeyChange: (p) => requireApp().acceptKeyChange(p),
+}
+
+mount(App, {
+  target: document.getElementById('app')!,
+  props: {
+    t,
+    actions,
+    get snapshot() {
+      return state.snapshot
+    },
+  },
+})
+
+/** Asked after the person did something (created an account, sent a message), never on page load. */
+function askNotificationPermission(): void {
+  if ('Notification' in globalThis && Notification.permission === 'default') {
+    void Notification.requestPermission().catch(() => {})
+  }
+}
+
+function notify(title: string, body: string): void {
+  if (document.visibilityState === 'visible') return
+  if (!('Notification' in globalThis) || Notification.permission !== 'granted') return
+  new Notification(`${t.newMessageFrom} ${title}`, { body, tag: title })
+}
 
 async function boot(): Promise<void> {
   const res = await fetch('./config.json', { cache: 'no-store' })
   if (!res.ok) throw new Error(`config.json could not be loaded (HTTP ${res.status})`)
   const config = parseConfig(await res.json())
   const db = await openPalomaDB()
-  const messenger = new Messenger({
+  const persisted = navigator.storage?.persist
+    ? await navigator.storage.persist().catch(() => false)
+    : undefined
+  app = new Paloma({
     config,
-    keys: new IdbKeyStore(db),
-    messages: new IdbMessageStore(db),
-    isNetworkUp: () => navigator.onLine,
+    backend: new IdbVaultBackend(db),
+    platform: {
+      isNetworkUp: () => navigator.onLine,
+      isVisible: () => document.visibilityState === 'visible',
+      notify,
+      inviteBase: location.origin + location.pathname,
+      persisted,
+    },
   })
-  props.onconnect = (address) => messenger.connect(address)
-  props.onsend = async (text) => {
-    await messenger.send(text)
-  }
-  await messenger.start()
-  messenger.subscribe((s) => (props.snapshot = s))
-  addEventListener('online', () => messenger.networkChanged())
-  addEventListener('offline', () => messenger.networkChanged())
-  // Tests and power users reach the service from the console.
-  ;(globalThis as { paloma?: Messenger }).paloma = messenger
+  app.subscribe((s) => (state.snapshot = s))
+  ;(globalThis as { paloma?: Paloma }).paloma = app
+
+  // Only one tab per profile runs the node: the vault and the libp2p identity are single-writer.
+  const gotLock = await new Promise<boolean>((resolve) => {
+    if (navigator.locks === undefined) return resolve(true)
+    void navigator.locks.request('paloma-node', { ifAvailable: true }, (lock) => {
+      resolve(lock !== null)
+      // Hold the lock for the life of the tab.
+      return lock === null ? undefined : new Promise<void>(() => {})
+    })
+  })
+  if (!gotLock) return app.fail('other-tab')
+
+  addEventListener('online', () => app?.networkChanged())
+  addEventListener('offline', () => app?.networkChanged())
+  document.addEventListener('visibilitychange', () => app?.visibilityChanged())
+  addEventListener('pagehide', () => void app?.stop())
+  await app.open()
 }
 
 boot().catch((err: unknown) => {
-  props.error = (err as Error).message
   console.error(err)
+  if (app !== undefined) app.fail('failed', (err as Error).message)
+  else state.snapshot = { ...state.snapshot, phase: 'failed', error: (err as Error).message }
 })

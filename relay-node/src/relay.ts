@@ -21,9 +21,10 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { DHT_PROTOCOL } from '../../src/net/protocols.ts'
 import { dhtSelectors, dhtValidators } from '../../src/net/dht-records.ts'
 import { PeerKeeper } from '../../src/net/peer-keeper.ts'
+import { mailbox } from './mailbox/index.ts'
 
 export interface RelayOptions {
-  /** Where the relay keeps its key (and, later, its mailbox database). @default '.data/relay' */
+  /** Where the relay keeps its key and its mailbox database. @default '.data/relay' */
   dataDir?: string
   /** Interface to listen on. @default '0.0.0.0' */
   host?: string
@@ -94,6 +95,7 @@ export async function createRelay(options: RelayOptions = {}): Promise<Relay> {
           defaultDataLimit: BigInt(opts.relayedConnectionBytes),
         },
       }),
+      mailbox: mailbox({ path: join(opts.dataDir, 'mailbox.sqlite') }),
       dht: kadDHT({
         protocol: DHT_PROTOCOL,
         validators: dhtValidators,

@@ -132,6 +132,28 @@ async function send(stream: Stream, bytes: Uint8Array, options?: AbortOptions): 
   if (!stream.send(bytes)) await stream.onDrain(options)
 }
 
+function* coalesce(chunks: readonly Uint8Array[], target: number): Generator<Uint8Array> {
+  let group: Uint8Array[] = []
+  let size = 0
+  const flush = (): Uint8Array => {
+    const out = new Uint8Array(size)
+    let offset = 0
+    for (const c of group) {
+      out.set(c, offset)
+      offset += c.byteLength
+    }
+    group = []
+    size = 0
+    return out
+  }
+  for (const chunk of chunks) {
+    if (size > 0 && size + chunk.byteLength > target) yield flush()
+    group.push(chunk)
+    size += chunk.byteLength
+  }
+  if (size > 0) yield flush()
+}
+
 async function* readFrames(stream: Stream): AsyncGenerator<MailboxFrame[]> {
   const reader = new FrameReader()
   for await (const chunk of stream) {
@@ -214,6 +236,101 @@ export async function deposit(
   }
 }
 
+export interface DepositResult {
+  id: string
+  /** Absent when the relay durably stored the envelope (or already had it). */
+  error?: MailboxError
+}
+
+/**
+ * Deposits several envelopes over one stream, pipelined: much faster than one `deposit` per
+ * envelope when flushing an outbox. Each result says whether that envelope was durably stored.
+ *
+ * @returns one result per request, in request order; never throws for a refused envelope.
+ * @throws MailboxError `UNREACHABLE` / `TIMEOUT` only when the stream cannot be opened.
+ */
+export async function depositAll(
+  libp2p: MailboxNode,
+  relay: MailboxRelay,
+  requests: readonly DepositRequest[],
+  options: MailboxCallOptions = {},
+): Promise<DepositResult[]> {
+  const results: Array<DepositResult | undefined> = requests.map(() => undefined)
+  const waiting = new Map<string, number[]>()
+  const encoded: Uint8Array[] = []
+  requests.forEach((r, i) => {
+    try {
+      encoded.push(encodeOrThrow({ t: 'put', to: r.to, id: r.id, env: r.envelope }))
+      waiting.set(r.id, [...(waiting.get(r.id) ?? []), i])
+    } catch (err) {
+      results[i] = { id: r.id, error: err as MailboxError }
+    }
+  })
+  const settle = (id: string, error?: MailboxError): void => {
+    const queue = waiting.get(id)
+    const index = queue?.shift()
+    if (index === undefined) return
+    if (queue?.length === 0) waiting.delete(id)
+    results[index] = error === undefined ? { id } : { id, error }
+  }
+  const finish = (): DepositResult[] =>
+    results.map(
+      (r, i) => r ?? { id: requests[i]?.id ?? '', error: new MailboxError('NO_RESPONSE', 'no answer') },
+    )
+  if (encoded.length === 0) return finish()
+
+  const signal = signalFor(options)
+  const stream = await dial(libp2p, relay, signal)
+  const onAbort = (): void => stream.abort(new MailboxError('TIMEOUT', 'the relay did not answer in time'))
+  signal.addEventListener('abort', onAbort, { once: true })
+  let failure: MailboxError | undefined
+  try {
+    const writing = (async () => {
+      // Coalesced into large writes so the relay reads many puts at once and commits them together.
+      for (const bytes of coalesce(encoded, 64 * 1024)) await send(stream, bytes, { signal })
+    })()
+    writing.catch(() => {})
+    read: for await (const frames of readFrames(stream)) {
+      for (const frame of frames) {
+        if (frame.t === 'ok') settle(frame.id)
+        else if (frame.t === 'err' && frame.id !== undefined)
+          settle(frame.id, new MailboxError(frame.code, frame.msg))
+        else if (frame.t === 'err') {
+          failure = new MailboxError(frame.code, frame.msg)
+          break read
+        } else {
+          failure = new MailboxError('PROTOCOL', `unexpected ${frame.t} frame in answer to a deposit`)
+          break read
+        }
+        if (waiting.size === 0) break read
+      }
+    }
+    if (waiting.size === 0) {
+      stream.close({ signal }).catch(() => stream.abort(new Error('close failed')))
+    } else {
+      failure ??= new MailboxError(
+        'NO_RESPONSE',
+        'the relay closed the stream before answering every deposit',
+      )
+      stream.abort(failure)
+    }
+  } catch (err) {
+    failure =
+      err instanceof MailboxError
+        ? err
+        : signal.aborted
+          ? new MailboxError('TIMEOUT', 'the relay did not answer in time', { cause: err })
+          : new MailboxError('NO_RESPONSE', `the mailbox stream failed: ${(err as Error).message}`, {
+              cause: err,
+            })
+    stream.abort(failure)
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+  }
+  for (const id of [...waiting.keys()]) while (waiting.has(id)) settle(id, failure)
+  return finish()
+}
+
 /**
  * Subscribes to this peer's mailbox on `relay`: every stored envelope is passed to `onEnvelope`
  * oldest first, then new ones as they arrive, one at a time. An envelope is acknowledged (and
@@ -244,17 +361,24 @@ export async function openMailbox(
   options.signal?.addEventListener('abort', userAbort, { once: true })
 
   // Acks are coalesced for a few milliseconds: the relay commits each ack frame with an fsync.
+  // Failed envelopes are nacked so that they stop occupying the relay's unacked window.
   let pendingAcks: number[] = []
+  let pendingNacks: number[] = []
   let ackTimer: ReturnType<typeof setTimeout> | undefined
   const flushAcks = (): void => {
     clearTimeout(ackTimer)
     ackTimer = undefined
-    if (pendingAcks.length === 0 || stream.writeStatus !== 'writable') return
-    const seqs = pendingAcks
+    if (stream.writeStatus !== 'writable') return
+    const acks = pendingAcks
+    const nacks = pendingNacks
     pendingAcks = []
+    pendingNacks = []
     try {
-      for (let i = 0; i < seqs.length; i += MAX_ACK_SEQS) {
-        stream.send(encodeFrame({ t: 'ack', seqs: seqs.slice(i, i + MAX_ACK_SEQS) }))
+      for (let i = 0; i < acks.length; i += MAX_ACK_SEQS) {
+        stream.send(encodeFrame({ t: 'ack', seqs: acks.slice(i, i + MAX_ACK_SEQS) }))
+      }
+      for (let i = 0; i < nacks.length; i += MAX_ACK_SEQS) {
+        stream.send(encodeFrame({ t: 'nack', seqs: nacks.slice(i, i + MAX_ACK_SEQS) }))
       }
     } catch {
       // The stream is gone: these envelopes stay on the relay and come back next time.
@@ -265,6 +389,7 @@ export async function openMailbox(
     await send(stream, encodeFrame({ t: 'sub' }))
     for await (const frames of readFrames(stream)) {
       const acks: number[] = []
+      const nacks: number[] = []
       for (const frame of frames) {
         if (frame.t === 'env') {
           const envelope: MailboxEnvelope = {
@@ -278,6 +403,7 @@ export async function openMailbox(
             await onEnvelope(envelope)
             acks.push(frame.seq)
           } catch (err) {
+            nacks.push(frame.seq)
             options.onError?.(err, envelope)
           }
         } else if (frame.t === 'synced') {
@@ -289,9 +415,10 @@ export async function openMailbox(
         }
       }
       pendingAcks.push(...acks)
-      if (pendingAcks.length >= MAX_ACK_SEQS) flushAcks()
-      else if (pendingAcks.length > 0 && ackTimer === undefined)
-        ackTimer = setTimeout(flushAcks, ACK_DELAY_MS)
+      pendingNacks.push(...nacks)
+      const pending = pendingAcks.length + pendingNacks.length
+      if (pending >= MAX_ACK_SEQS) flushAcks()
+      else if (pending > 0 && ackTimer === undefined) ackTimer = setTimeout(flushAcks, ACK_DELAY_MS)
     }
     return closing ? undefined : new MailboxError('NO_RESPONSE', 'the relay ended the subscription')
   }

@@ -10,10 +10,14 @@ export const CHAT_FRAME_VERSION = 1
 export const MAX_CHAT_FRAME_BYTES = 64 * 1024
 /** Longest message id, in characters. */
 export const MAX_MESSAGE_ID_CHARS = 64
-/** Longest text body, in UTF-16 code units. */
-export const MAX_TEXT_CHARS = 16 * 1024
+/** Largest end-to-end encrypted envelope carried in one frame, in bytes. */
+export const MAX_ENVELOPE_BYTES = 60 * 1024
 
-export type ChatFrame = { t: 'msg'; id: string; ts: number; text: string } | { t: 'ack'; id: string }
+/**
+ * `env`: an end-to-end encrypted envelope (opaque here), `id` its message id.
+ * `ack`: the receiving app stored (or deliberately dropped) the envelope with that id.
+ */
+export type ChatFrame = { t: 'env'; id: string; env: Uint8Array } | { t: 'ack'; id: string }
 
 export class ChatFrameError extends Error {
   override name = 'ChatFrameError'
@@ -59,12 +63,13 @@ function validate(frame: Record<string, unknown>): void {
     if (Object.keys(frame).length !== 2) throw new ChatFrameError('Unexpected fields in ack frame')
     return
   }
-  if (frame.t !== 'msg') throw new ChatFrameError(`Unknown chat frame type: ${String(frame.t)}`)
-  if (Object.keys(frame).length !== 4) throw new ChatFrameError('Unexpected fields in msg frame')
-  if (typeof frame.ts !== 'number' || !Number.isSafeInteger(frame.ts) || frame.ts < 0) {
-    throw new ChatFrameError('Expected a timestamp in milliseconds')
-  }
-  if (typeof frame.text !== 'string' || frame.text.length > MAX_TEXT_CHARS) {
-    throw new ChatFrameError(`Expected a text of at most ${MAX_TEXT_CHARS} characters`)
+  if (frame.t !== 'env') throw new ChatFrameError(`Unknown chat frame type: ${String(frame.t)}`)
+  if (Object.keys(frame).length !== 3) throw new ChatFrameError('Unexpected fields in env frame')
+  if (
+    !(frame.env instanceof Uint8Array) ||
+    frame.env.byteLength === 0 ||
+    frame.env.byteLength > MAX_ENVELOPE_BYTES
+  ) {
+    throw new ChatFrameError(`Expected an envelope of 1-${MAX_ENVELOPE_BYTES} bytes`)
   }
 }

@@ -1,0 +1,117 @@
+/**
+ * Directory benchmark: real relay processes joined into one DHT and two Node client peers.
+ * For 1 and for 5 relays, prints one JSON line:
+ *   publish_ms_p50      sign + put a 1 KiB prekey bundle profile (no username), median of ROUNDS
+ *   publish_name_ms_p50 the same plus providing a username CID, median of ROUNDS
+ *   resolve_ms_p50      resolve another peer's profile (every copy fetched and validated), median of ROUNDS
+ *   lookup_ms_p50       find every claimant of a username (providers + their profiles), median of ROUNDS
+ * Run: node_modules/.bin/node bench/directory.ts
+ */
+import { createServer } from 'node:net'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { startRelay, type RelayProcess } from '../tests/helpers/relay-process.ts'
+import { loadOrCreateKey } from '../relay-node/src/relay.ts'
+import { createPalomaNode } from '../src/net/node.ts'
+import { Directory } from '../src/net/directory.ts'
+
+const ROUNDS = Number(process.env.ROUNDS ?? 50)
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return Math.round(((s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2) * 10) / 10
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number }
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+async function startMesh(count: number): Promise<RelayProcess[]> {
+  const plan = await Promise.all(
+    Array.from({ length: count }, async () => {
+      const dataDir = await mkdtemp(join(tmpdir(), 'paloma-bench-relay-'))
+      const peerId = peerIdFromPrivateKey(await loadOrCreateKey(dataDir)).toString()
+      const port = await freePort()
+      return { dataDir, port, addr: `/ip4/127.0.0.1/tcp/${port}/ws/p2p/${peerId}` }
+    }),
+  )
+  return Promise.all(
+    plan.map((p) =>
+      startRelay({
+        port: p.port,
+        dataDir: p.dataDir,
+        args: plan.filter((o) => o !== p).flatMap((o) => ['--peer', o.addr]),
+      }),
+    ),
+  )
+}
+
+async function peer(relays: string[]) {
+  const privateKey = await generateKeyPair('Ed25519')
+  const node = await createPalomaNode({ privateKey, relays, allowPrivateAddresses: true })
+  await node.libp2p.start()
+  const table = (node.libp2p.services.dht as unknown as { routingTable: { size: number } }).routingTable
+  const deadline = Date.now() + 30_000
+  while (node.relays.connectedCount() < relays.length || table.size < relays.length) {
+    if (Date.now() > deadline) throw new Error('relays not all reachable')
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return { node, directory: new Directory(node.libp2p, privateKey) }
+}
+
+async function time(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now()
+  await fn()
+  return performance.now() - t0
+}
+
+for (const count of [1, 5]) {
+  const relays = await startMesh(count)
+  const addrs = relays.map((r) => r.multiaddr)
+  const alice = await peer(addrs)
+  const bob = await peer(addrs)
+  try {
+    const bundle = new Uint8Array(1024).fill(1)
+    const alicePeerId = alice.node.libp2p.peerId
+    await alice.directory.publish({ name: 'bench-alice', bundle }) // warm-up
+    await bob.directory.resolvePeer(alicePeerId)
+    const publish: number[] = []
+    const publishName: number[] = []
+    const resolve: number[] = []
+    const lookup: number[] = []
+    for (let i = 0; i < ROUNDS; i++) {
+      publish.push(await time(() => alice.directory.publish({ bundle })))
+      publishName.push(await time(() => alice.directory.publish({ name: 'bench-alice', bundle })))
+      resolve.push(await time(() => bob.directory.resolvePeer(alicePeerId)))
+      lookup.push(
+        await time(async () => {
+          if ((await bob.directory.lookupName('bench-alice')).length !== 1) throw new Error('lookup missed')
+        }),
+      )
+    }
+    process.stdout.write(
+      JSON.stringify({
+        bench: 'directory',
+        relays: count,
+        rounds: ROUNDS,
+        publish_ms_p50: median(publish),
+        publish_name_ms_p50: median(publishName),
+        resolve_ms_p50: median(resolve),
+        lookup_ms_p50: median(lookup),
+      }) + '\n',
+    )
+  } finally {
+    await Promise.all([alice.node.libp2p.stop(), bob.node.libp2p.stop()])
+    await Promise.all(relays.map((r) => r.stop()))
+  }
+}

@@ -1,0 +1,166 @@
+// Generates tests/vectors/x3dh.json and tests/vectors/ratchet.json (npm run vectors).
+// Deterministic: every random byte comes from a SHA-256 counter-mode stream seeded below, so rerunning
+// the script reproduces the files byte for byte. Formats: docs/protocol.md, "Test vectors".
+import { writeFileSync } from 'node:fs'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { concatBytes, toHex } from '../src/core/crypto/bytes.ts'
+import { MESSAGE_KEY_INFO, ROOT_INFO, X3DH_INFO } from '../src/core/crypto/constants.ts'
+import { identityFromEd25519Private } from '../src/core/crypto/keys.ts'
+import { x25519, x25519KeyPairFromPrivate, type KeyPair, type Rng } from '../src/core/crypto/primitives.ts'
+import {
+  decodeHeader,
+  initRatchetInitiator,
+  initRatchetResponder,
+  kdfChain,
+  kdfRoot,
+  ratchetDecrypt,
+  ratchetEncrypt,
+  type RatchetState,
+} from '../src/core/crypto/ratchet.ts'
+import { x3dhInitiate, x3dhRespond } from '../src/core/crypto/x3dh.ts'
+
+function seededRng(seed: string): Rng {
+  const seedBytes = new TextEncoder().encode(seed)
+  let counter = 0
+  return (n: number) => {
+    const out = new Uint8Array(n)
+    for (let off = 0; off < n; off += 32) {
+      const c = new Uint8Array(4)
+      new DataView(c.buffer).setUint32(0, counter++)
+      out.set(sha256(concatBytes(seedBytes, c)).subarray(0, Math.min(32, n - off)), off)
+    }
+    return out
+  }
+}
+
+const hex = toHex
+
+async function x3dhCase(seed: string, withOneTimePreKey: boolean) {
+  const rng = seededRng(seed)
+  const alice = await identityFromEd25519Private(rng(32))
+  const bob = await identityFromEd25519Private(rng(32))
+  const ephemeral = await x25519KeyPairFromPrivate(rng(32))
+  const spk = await x25519KeyPairFromPrivate(rng(32))
+  const opk = withOneTimePreKey ? await x25519KeyPairFromPrivate(rng(32)) : null
+  const a = await x3dhInitiate(alice, ephemeral, bob.publicKey, spk.publicKey, opk?.publicKey ?? null)
+  const b = await x3dhRespond(bob, alice.publicKey, ephemeral.publicKey, spk, opk)
+  if (hex(a.sharedKey) !== hex(b.sharedKey) || hex(a.associatedData) !== hex(b.associatedData)) {
+    throw new Error('X3DH sides disagree')
+  }
+  return {
+    alice_identity_ed25519_seed: hex(alice.seed),
+    alice_identity_ed25519_public: hex(alice.publicKey),
+    alice_identity_x25519_private: hex(alice.dh.privateKey),
+    alice_identity_x25519_public: hex(alice.dh.publicKey),
+    alice_ephemeral_private: hex(ephemeral.privateKey),
+    alice_ephemeral_public: hex(ephemeral.publicKey),
+    bob_identity_ed25519_seed: hex(bob.seed),
+    bob_identity_ed25519_public: hex(bob.publicKey),
+    bob_identity_x25519_private: hex(bob.dh.privateKey),
+    bob_identity_x25519_public: hex(bob.dh.publicKey),
+    bob_signed_prekey_private: hex(spk.privateKey),
+    bob_signed_prekey_public: hex(spk.publicKey),
+    bob_one_time_prekey_private: opk ? hex(opk.privateKey) : null,
+    bob_one_time_prekey_public: opk ? hex(opk.publicKey) : null,
+    shared_key: hex(a.sharedKey),
+    associated_data: hex(a.associatedData),
+  }
+}
+
+type Side = 'alice' | 'bob'
+
+async function ratchetCase(seed: string, pattern: string) {
+  const rng = seededRng(seed)
+  const sharedKey = rng(32)
+  const ad = rng(64)
+  const bobRatchet = await x25519KeyPairFromPrivate(rng(32))
+  const aliceRatchet = await x25519KeyPairFromPrivate(rng(32))
+  const states: Record<Side, RatchetState> = {
+    alice: initRatchetInitiator(
+      sharedKey,
+      bobRatchet.publicKey,
+      aliceRatchet,
+      await x25519(aliceRatchet.privateKey, bobRatchet.publicKey),
+      await x25519KeyPairFromPrivate(rng(32)),
+    ),
+    bob: initRatchetResponder(sharedKey, bobRatchet, await x25519KeyPairFromPrivate(rng(32))),
+  }
+  const chainRoots: Record<Side, { before: Uint8Array; after: Uint8Array } | null> = {
+    alice: { before: sharedKey.slice(), after: states.alice.rootKey.slice() },
+    bob: null,
+  }
+  const steps = []
+  let i = 0
+  for (const ch of pattern) {
+    const sender: Side = ch === 'A' ? 'alice' : 'bob'
+    const receiver: Side = sender === 'alice' ? 'bob' : 'alice'
+    const s = states[sender]
+    const roots = chainRoots[sender]
+    if (!roots || !s.sendingChainKey || !s.remoteRatchet) throw new Error('sender cannot send')
+    const chainKey = s.sendingChainKey.slice()
+    const ratchetPair: KeyPair = {
+      publicKey: s.sendingRatchet.publicKey.slice(),
+      privateKey: s.sendingRatchet.privateKey.slice(),
+    }
+    const remote = s.remoteRatchet.slice()
+    const plaintext = new TextEncoder().encode(`${seed}: message ${i++} from ${sender}`)
+    const { header, ciphertext } = ratchetEncrypt(s, plaintext, ad)
+    steps.push({
+      sender,
+      ratchet_private: hex(ratchetPair.privateKey),
+      ratchet_public: hex(ratchetPair.publicKey),
+      remote_ratchet_public: hex(remote),
+      root_key_before: hex(roots.before),
+      root_key: hex(roots.after),
+      chain_key: hex(chainKey),
+      message_key: hex(kdfChain(chainKey)[1]),
+      header: hex(header),
+      plaintext: hex(plaintext),
+      ciphertext: hex(ciphertext),
+    })
+    // Deliver in order; record the root keys around the receiver's new sending chain, if one starts.
+    const r = states[receiver]
+    const rootPrev = r.rootKey.slice()
+    const oldPrivate = r.sendingRatchet.privateKey.slice()
+    const oldRatchet = r.sendingRatchet.publicKey.slice()
+    const out = await ratchetDecrypt(r, header, ciphertext, ad, rng)
+    if (hex(out) !== hex(plaintext)) throw new Error('round trip failed')
+    if (hex(r.sendingRatchet.publicKey) !== hex(oldRatchet)) {
+      const [rootMid] = kdfRoot(rootPrev, await x25519(oldPrivate, decodeHeader(header).dh))
+      chainRoots[receiver] = { before: rootMid, after: r.rootKey.slice() }
+    }
+  }
+  return {
+    shared_key: hex(sharedKey),
+    associated_data: hex(ad),
+    bob_ratchet_private: hex(bobRatchet.privateKey),
+    bob_ratchet_public: hex(bobRatchet.publicKey),
+    steps,
+  }
+}
+
+const x3dh = {
+  info: X3DH_INFO,
+  cases: [
+    await x3dhCase('paloma-x3dh-0', true),
+    await x3dhCase('paloma-x3dh-1', false),
+    await x3dhCase('paloma-x3dh-2', true),
+    await x3dhCase('paloma-x3dh-3', false),
+    await x3dhCase('paloma-x3dh-4', true),
+  ],
+}
+const ratchet = {
+  root_info: ROOT_INFO,
+  message_key_info: MESSAGE_KEY_INFO,
+  cases: [
+    await ratchetCase('paloma-ratchet-0', 'AAABBABAAABBBA'),
+    await ratchetCase('paloma-ratchet-1', 'ABABABABABAB'),
+    await ratchetCase('paloma-ratchet-2', 'AAAAABBBBBAABBAB'),
+  ],
+}
+const dir = new URL('../tests/vectors/', import.meta.url)
+writeFileSync(new URL('x3dh.json', dir), JSON.stringify(x3dh, null, 2) + '\n')
+writeFileSync(new URL('ratchet.json', dir), JSON.stringify(ratchet, null, 2) + '\n')
+console.log(
+  `wrote ${x3dh.cases.length} X3DH cases and ${ratchet.cases.length} ratchet cases to tests/vectors/`,
+)

@@ -1,0 +1,253 @@
+/**
+ * Thin wrappers over the primitives Paloma uses; nothing here implements a primitive.
+ *
+ * Choice per primitive, measured on Node 24 (see bench/crypto.ts): X25519 and Ed25519 go through WebCrypto
+ * (`crypto.subtle`, native, ~10x faster than pure JS); HMAC/HKDF-SHA-256 and AES-256-GCM on small inputs use
+ * the synchronous @noble libraries, which beat the async WebCrypto round trip by 3-10x. The Ed25519 ->
+ * X25519 conversion uses @noble/curves. Imported `CryptoKey`s are cached per key array (WeakMap) so a
+ * ratchet key is imported once, not per operation.
+ * @module
+ */
+import { gcm } from '@noble/ciphers/aes.js'
+import { ed25519 } from '@noble/curves/ed25519.js'
+import { hkdf } from '@noble/hashes/hkdf.js'
+import { hmac } from '@noble/hashes/hmac.js'
+import { sha256, sha512 } from '@noble/hashes/sha2.js'
+import { concatBytes, fromBase64Url, isAllZero } from './bytes.ts'
+import { KEY_LENGTH, NONCE_LENGTH, SIGNATURE_LENGTH } from './constants.ts'
+import { DecryptionFailedError, InvalidKeyError, LowOrderPointError } from './errors.ts'
+
+/** Source of randomness: returns `n` fresh random bytes. */
+export type Rng = (n: number) => Uint8Array
+
+/** An X25519 key pair as raw 32-byte strings. */
+export interface KeyPair {
+  readonly publicKey: Uint8Array
+  readonly privateKey: Uint8Array
+}
+
+/** Counters of symmetric key derivations, for tests that must prove no key was derived. */
+export const _stats = { hmac: 0, hkdf: 0 }
+
+const subtle = (): SubtleCrypto => globalThis.crypto.subtle
+/** WebCrypto's typings want ArrayBuffer-backed views; ours always are. */
+const buf = (a: Uint8Array): Uint8Array<ArrayBuffer> => a as Uint8Array<ArrayBuffer>
+
+// PKCS#8 DER prefixes (RFC 8410) for a 32-byte X25519 / Ed25519 private key.
+const X25519_PKCS8_PREFIX = Uint8Array.of(48, 46, 2, 1, 0, 48, 5, 6, 3, 43, 101, 110, 4, 34, 4, 32)
+const ED25519_PKCS8_PREFIX = Uint8Array.of(48, 46, 2, 1, 0, 48, 5, 6, 3, 43, 101, 112, 4, 34, 4, 32)
+
+const privateKeyCache = new WeakMap<Uint8Array, Promise<CryptoKey>>()
+const publicKeyCache = new WeakMap<Uint8Array, Promise<CryptoKey>>()
+const signingKeyCache = new WeakMap<Uint8Array, Promise<CryptoKey>>()
+
+function checkKey(key: Uint8Array, what: string): void {
+  if (!(key instanceof Uint8Array) || key.length !== KEY_LENGTH) {
+    throw new InvalidKeyError(`${what}: expected ${KEY_LENGTH}-byte Uint8Array, got ${describe(key)}`)
+  }
+}
+
+function describe(v: unknown): string {
+  return v instanceof Uint8Array ? `${v.length} bytes` : typeof v
+}
+
+function importX25519Private(priv: Uint8Array, extractable: boolean): Promise<CryptoKey> {
+  return subtle().importKey(
+    'pkcs8',
+    buf(concatBytes(X25519_PKCS8_PREFIX, priv)),
+    { name: 'X25519' },
+    extractable,
+    ['deriveBits'],
+  )
+}
+
+function x25519PrivateKey(priv: Uint8Array): Promise<CryptoKey> {
+  let k = privateKeyCache.get(priv)
+  if (!k) {
+    k = importX25519Private(priv, false)
+    privateKeyCache.set(priv, k)
+  }
+  return k
+}
+
+function x25519PublicKey(pub: Uint8Array): Promise<CryptoKey> {
+  let k = publicKeyCache.get(pub)
+  if (!k) {
+    k = subtle().importKey('raw', buf(pub), { name: 'X25519' }, true, [])
+    publicKeyCache.set(pub, k)
+  }
+  return k
+}
+
+/**
+ * X25519 key pair from 32 private bytes (clamped by X25519 itself, RFC 7748).
+ * @throws InvalidKeyError when `privateKey` is not 32 bytes.
+ */
+export async function x25519KeyPairFromPrivate(privateKey: Uint8Array): Promise<KeyPair> {
+  checkKey(privateKey, 'X25519 private key')
+  const key = await importX25519Private(privateKey, true)
+  const jwk = await subtle().exportKey('jwk', key)
+  const publicKey = fromBase64Url(jwk.x ?? '')
+  privateKeyCache.set(privateKey, Promise.resolve(key))
+  return { publicKey, privateKey }
+}
+
+/** Fresh X25519 key pair from `rng`. */
+export function generateX25519KeyPair(rng: Rng): Promise<KeyPair> {
+  return x25519KeyPairFromPrivate(rng(KEY_LENGTH))
+}
+
+/**
+ * X25519(privateKey, publicKey).
+ * @throws LowOrderPointError when the output is all zeros (low-order peer key).
+ * @throws InvalidKeyError when a key has the wrong length.
+ */
+export async function x25519(privateKey: Uint8Array, publicKey: Uint8Array): Promise<Uint8Array> {
+  checkKey(privateKey, 'X25519 private key')
+  checkKey(publicKey, 'X25519 public key')
+  const [priv, pub] = await Promise.all([x25519PrivateKey(privateKey), x25519PublicKey(publicKey)])
+  let out: Uint8Array
+  try {
+    out = new Uint8Array(await subtle().deriveBits({ name: 'X25519', public: pub }, priv, 256))
+  } catch {
+    // WebCrypto implementations reject an all-zero shared secret themselves.
+    throw new LowOrderPointError()
+  }
+  if (isAllZero(out)) throw new LowOrderPointError()
+  return out
+}
+
+function ed25519SigningKey(seed: Uint8Array): Promise<CryptoKey> {
+  let k = signingKeyCache.get(seed)
+  if (!k) {
+    k = subtle().importKey('pkcs8', buf(concatBytes(ED25519_PKCS8_PREFIX, seed)), { name: 'Ed25519' }, true, [
+      'sign',
+    ])
+    signingKeyCache.set(seed, k)
+  }
+  return k
+}
+
+/** Ed25519 public key of a 32-byte seed (RFC 8032 private key). */
+export async function ed25519PublicFromSeed(seed: Uint8Array): Promise<Uint8Array> {
+  checkKey(seed, 'Ed25519 seed')
+  const jwk = await subtle().exportKey('jwk', await ed25519SigningKey(seed))
+  return fromBase64Url(jwk.x ?? '')
+}
+
+/** Ed25519 signature of `message` with the key whose seed is `seed`. */
+export async function ed25519Sign(seed: Uint8Array, message: Uint8Array): Promise<Uint8Array> {
+  checkKey(seed, 'Ed25519 seed')
+  return new Uint8Array(await subtle().sign({ name: 'Ed25519' }, await ed25519SigningKey(seed), buf(message)))
+}
+
+/** Verifies an Ed25519 signature; false on any malformed input, never throws for bad signatures. */
+export async function ed25519Verify(
+  publicKey: Uint8Array,
+  signature: Uint8Array,
+  message: Uint8Array,
+): Promise<boolean> {
+  if (publicKey.length !== KEY_LENGTH || signature.length !== SIGNATURE_LENGTH) return false
+  try {
+    const key = await subtle().importKey('raw', buf(publicKey), { name: 'Ed25519' }, false, ['verify'])
+    return await subtle().verify({ name: 'Ed25519' }, key, buf(signature), buf(message))
+  } catch {
+    return false
+  }
+}
+
+const montgomeryCache = new Map<string, Uint8Array>()
+const MONTGOMERY_CACHE_MAX = 1024
+const Fp = ed25519.Point.Fp
+
+/**
+ * X25519 form of an Ed25519 public key: u = (1 + y) / (1 - y) mod p (RFC 7748 section 4.1), computed with
+ * @noble/curves' field arithmetic. Equal to `ed25519.utils.toMontgomery` for every valid key, but skips
+ * its point decompression (a square root, ~10x the cost): like libsignal's X25519 keys, the result is not
+ * checked to lie on the curve rather than its twist, which X25519 tolerates; all-zero DH outputs are still
+ * rejected, and AD binds the exact Ed25519 bytes. Cached per key.
+ * @throws InvalidKeyError for a non-canonical y (>= p) or y = 1 (the identity point).
+ */
+export function ed25519PublicToX25519(edPublic: Uint8Array): Uint8Array {
+  checkKey(edPublic, 'Ed25519 public key')
+  const id = String.fromCharCode(...edPublic)
+  const hit = montgomeryCache.get(id)
+  if (hit) return hit
+  let y = 0n
+  for (let i = 31; i >= 0; i--) y = (y << 8n) | BigInt((edPublic[i] as number) & (i === 31 ? 0x7f : 0xff))
+  if (y >= Fp.ORDER || y === 1n) throw new InvalidKeyError('Ed25519 public key: not a usable curve point')
+  const u = Fp.toBytes(Fp.div(Fp.add(1n, y), Fp.sub(1n, y)))
+  if (montgomeryCache.size >= MONTGOMERY_CACHE_MAX) montgomeryCache.clear()
+  montgomeryCache.set(id, u)
+  return u
+}
+
+/** X25519 private scalar (clamped SHA-512(seed)[0..32]) matching {@link ed25519PublicToX25519}. */
+export function ed25519SeedToX25519(seed: Uint8Array): Uint8Array {
+  checkKey(seed, 'Ed25519 seed')
+  return ed25519.utils.toMontgomerySecret(seed)
+}
+
+/** HMAC-SHA-256. */
+export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
+  _stats.hmac++
+  return hmac(sha256, key, data)
+}
+
+/** HMAC-SHA-256 of two messages under one key (the key schedule is computed once). */
+export function hmacSha256Pair(key: Uint8Array, a: Uint8Array, b: Uint8Array): [Uint8Array, Uint8Array] {
+  _stats.hmac += 2
+  const keyed = hmac.create(sha256, key)
+  const second = keyed.clone()
+  return [keyed.update(a).digest(), second.update(b).digest()]
+}
+
+/** HKDF-SHA-256 (RFC 5869). */
+export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+  _stats.hkdf++
+  return hkdf(sha256, ikm, salt, info, length)
+}
+
+/** SHA-512. */
+export function sha512Hash(data: Uint8Array): Uint8Array {
+  return sha512(data)
+}
+
+/** SHA-256. */
+export function sha256Hash(data: Uint8Array): Uint8Array {
+  return sha256(data)
+}
+
+/** AES-256-GCM encryption; returns ciphertext with the 16-byte tag appended. */
+export function aesGcmEncrypt(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  ad: Uint8Array,
+): Uint8Array {
+  if (key.length !== KEY_LENGTH || nonce.length !== NONCE_LENGTH)
+    throw new InvalidKeyError('AES-256-GCM key/nonce')
+  return gcm(key, nonce, ad).encrypt(plaintext)
+}
+
+/**
+ * AES-256-GCM decryption of ciphertext||tag.
+ * @throws DecryptionFailedError when the tag does not verify.
+ */
+export function aesGcmDecrypt(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  ciphertext: Uint8Array,
+  ad: Uint8Array,
+): Uint8Array {
+  if (key.length !== KEY_LENGTH || nonce.length !== NONCE_LENGTH)
+    throw new InvalidKeyError('AES-256-GCM key/nonce')
+  try {
+    return gcm(key, nonce, ad).decrypt(ciphertext)
+  } catch {
+    throw new DecryptionFailedError()
+  }
+}
+
+/** Default randomness for applications: WebCrypto's CSPRNG. */
+export const secureRandom: Rng = (n) => globalThis.crypto.getRandomValues(new Uint8Array(n))

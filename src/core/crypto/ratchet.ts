@@ -1,0 +1,393 @@
+/**
+ * The Double Ratchet (Signal, "The Double Ratchet Algorithm", rev. 1, sections 3 and 5.2), without header
+ * encryption.
+ *
+ * KDF_RK(rk, dh) = HKDF-SHA-256(salt = rk, IKM = dh, info = ROOT_INFO, 64) split into (root key, chain key).
+ * KDF_CK(ck): message key = HMAC-SHA-256(ck, 0x01), next chain key = HMAC-SHA-256(ck, 0x02).
+ * ENCRYPT(mk, pt, ad): (key 32 || nonce 12) = HKDF-SHA-256(salt = 32 zero bytes, IKM = mk,
+ * info = MESSAGE_KEY_INFO, 44); AES-256-GCM(key, nonce, pt, ad) with ad = X3DH AD || header bytes.
+ * Header = CBOR {v: 1, dh: bytes(32), pn: uint, n: uint}.
+ *
+ * Decryption is transactional: the state is changed only after the AEAD tag verified, so a rejected
+ * message (tampered, replayed, too far ahead) leaves it exactly as it was. A message more than MAX_SKIP
+ * ahead is rejected from its header alone, before any key is derived. Knows nothing of sessions or stores.
+ * @module
+ */
+import { compareBytes, concatBytes, equalBytes, toHex, wipe } from './bytes.ts'
+import { decodeRecord, encodeCbor, expectBytes, expectUint } from './cbor.ts'
+import {
+  KEY_LENGTH,
+  MAX_COUNTER,
+  MAX_PREVIOUS_REMOTE_RATCHETS,
+  MAX_SKIP,
+  MAX_STORED_SKIPPED_KEYS,
+  MESSAGE_KEY_INFO_BYTES,
+  RECORD_VERSION,
+  ROOT_INFO_BYTES,
+} from './constants.ts'
+import { DuplicateMessageError, InvalidRecordError, TooManySkippedMessagesError } from './errors.ts'
+import {
+  aesGcmDecrypt,
+  aesGcmEncrypt,
+  generateX25519KeyPair,
+  hkdfSha256,
+  hmacSha256Pair,
+  x25519,
+  type KeyPair,
+  type Rng,
+} from './primitives.ts'
+
+const ZERO_SALT = new Uint8Array(KEY_LENGTH)
+const MESSAGE_KEY_SEED = Uint8Array.of(0x01)
+const CHAIN_KEY_SEED = Uint8Array.of(0x02)
+/** Largest encoded header: CBOR map of v, dh(32), pn and n as uint32. */
+const MAX_HEADER_BYTES = 64
+
+/** A message key kept for a message that has not arrived yet. */
+export interface SkippedKey {
+  readonly dh: Uint8Array
+  readonly n: number
+  readonly messageKey: Uint8Array
+}
+
+/** Double Ratchet state of one session (the spec's DHs, DHr, RK, CKs, CKr, Ns, Nr, PN, MKSKIPPED). */
+export interface RatchetState {
+  rootKey: Uint8Array
+  sendingRatchet: KeyPair
+  /**
+   * The key pair the next DH ratchet step will use, generated one step ahead so that step's two DH
+   * operations run concurrently (a local optimisation: it never leaves this device before that step).
+   */
+  nextRatchet: KeyPair
+  remoteRatchet: Uint8Array | null
+  sendingChainKey: Uint8Array | null
+  receivingChainKey: Uint8Array | null
+  sendCount: number
+  receiveCount: number
+  previousCount: number
+  /** Skipped message keys in arrival order (oldest first), keyed by {@link skippedKeyId}. */
+  skipped: Map<string, SkippedKey>
+  /** Remote ratchet keys this state has moved past, newest last (replay classification only). */
+  previousRemoteRatchets: Uint8Array[]
+}
+
+/** A decoded message header. */
+export interface Header {
+  readonly dh: Uint8Array
+  readonly pn: number
+  readonly n: number
+}
+
+/** KDF_RK: (new root key, chain key). */
+export function kdfRoot(rootKey: Uint8Array, dhOutput: Uint8Array): [Uint8Array, Uint8Array] {
+  const out = hkdfSha256(dhOutput, rootKey, ROOT_INFO_BYTES, 2 * KEY_LENGTH)
+  return [out.slice(0, KEY_LENGTH), out.slice(KEY_LENGTH)]
+}
+
+/** KDF_CK: (next chain key, message key). */
+export function kdfChain(chainKey: Uint8Array): [Uint8Array, Uint8Array] {
+  return hmacSha256Pair(chainKey, CHAIN_KEY_SEED, MESSAGE_KEY_SEED)
+}
+
+/** AES-256-GCM key and nonce of a message key. */
+export function messageKeyMaterial(messageKey: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
+  const out = hkdfSha256(messageKey, ZERO_SALT, MESSAGE_KEY_INFO_BYTES, 44)
+  return { key: out.subarray(0, 32), nonce: out.subarray(32, 44) }
+}
+
+/** ENCRYPT(mk, plaintext, ad). */
+export function encryptWithMessageKey(
+  messageKey: Uint8Array,
+  plaintext: Uint8Array,
+  ad: Uint8Array,
+): Uint8Array {
+  const { key, nonce } = messageKeyMaterial(messageKey)
+  const ct = aesGcmEncrypt(key, nonce, plaintext, ad)
+  wipe(key)
+  return ct
+}
+
+/** DECRYPT(mk, ciphertext, ad). @throws DecryptionFailedError */
+export function decryptWithMessageKey(
+  messageKey: Uint8Array,
+  ciphertext: Uint8Array,
+  ad: Uint8Array,
+): Uint8Array {
+  const { key, nonce } = messageKeyMaterial(messageKey)
+  try {
+    return aesGcmDecrypt(key, nonce, ciphertext, ad)
+  } finally {
+    wipe(key)
+  }
+}
+
+/** Encodes a header: CBOR {v: 1, dh, pn, n}. */
+export function encodeHeader(header: Header): Uint8Array {
+  return encodeCbor({ v: RECORD_VERSION, dh: header.dh, pn: header.pn, n: header.n })
+}
+
+/** Decodes and validates a header. @throws InvalidRecordError */
+export function decodeHeader(bytes: Uint8Array): Header {
+  const m = decodeRecord(bytes, 'header', MAX_HEADER_BYTES)
+  return {
+    dh: expectBytes(m, 'dh', KEY_LENGTH, 'header'),
+    pn: expectUint(m, 'pn', MAX_COUNTER, 'header'),
+    n: expectUint(m, 'n', MAX_COUNTER, 'header'),
+  }
+}
+
+/** Map key of a skipped message key. */
+export function skippedKeyId(dh: Uint8Array, n: number): string {
+  return `${toHex(dh)}:${n}`
+}
+
+/**
+ * RatchetInitAlice: the initiator knows SK and Bob's ratchet key (his signed prekey), and has generated
+ * her first ratchet pair. `dhOutput` = DH(sendingRatchet, remoteRatchet), computed by the caller so it
+ * can run concurrently with X3DH.
+ */
+export function initRatchetInitiator(
+  sharedKey: Uint8Array,
+  remoteRatchet: Uint8Array,
+  sendingRatchet: KeyPair,
+  dhOutput: Uint8Array,
+  nextRatchet: KeyPair,
+): RatchetState {
+  const [rootKey, sendingChainKey] = kdfRoot(sharedKey, dhOutput)
+  return {
+    rootKey,
+    sendingRatchet,
+    nextRatchet,
+    remoteRatchet,
+    sendingChainKey,
+    receivingChainKey: null,
+    sendCount: 0,
+    receiveCount: 0,
+    previousCount: 0,
+    skipped: new Map(),
+    previousRemoteRatchets: [],
+  }
+}
+
+/** RatchetInitBob: the responder's first ratchet key pair is his signed prekey. */
+export function initRatchetResponder(
+  sharedKey: Uint8Array,
+  ownRatchet: KeyPair,
+  nextRatchet: KeyPair,
+): RatchetState {
+  return {
+    rootKey: new Uint8Array(sharedKey),
+    sendingRatchet: ownRatchet,
+    nextRatchet,
+    remoteRatchet: null,
+    sendingChainKey: null,
+    receivingChainKey: null,
+    sendCount: 0,
+    receiveCount: 0,
+    previousCount: 0,
+    skipped: new Map(),
+    previousRemoteRatchets: [],
+  }
+}
+
+/** RatchetEncrypt: returns the header bytes and ciphertext; advances the sending chain. */
+export function ratchetEncrypt(
+  state: RatchetState,
+  plaintext: Uint8Array,
+  associatedData: Uint8Array,
+): { header: Uint8Array; ciphertext: Uint8Array } {
+  if (!state.sendingChainKey) throw new InvalidRecordError('session cannot send before it has received')
+  if (state.sendCount >= MAX_COUNTER) throw new InvalidRecordError('sending chain exhausted')
+  const [nextChainKey, messageKey] = kdfChain(state.sendingChainKey)
+  const header = encodeHeader({
+    dh: state.sendingRatchet.publicKey,
+    pn: state.previousCount,
+    n: state.sendCount,
+  })
+  const ciphertext = encryptWithMessageKey(messageKey, plaintext, concatBytes(associatedData, header))
+  wipe(messageKey, state.sendingChainKey)
+  state.sendingChainKey = nextChainKey
+  state.sendCount++
+  return { header, ciphertext }
+}
+
+function addSkipped(state: RatchetState, keys: SkippedKey[]): void {
+  for (const k of keys) state.skipped.set(skippedKeyId(k.dh, k.n), k)
+  while (state.skipped.size > MAX_STORED_SKIPPED_KEYS) {
+    const oldest = state.skipped.keys().next().value as string
+    wipe(state.skipped.get(oldest)?.messageKey)
+    state.skipped.delete(oldest)
+  }
+}
+
+function skipChain(
+  chainKey: Uint8Array,
+  dh: Uint8Array,
+  from: number,
+  until: number,
+  out: SkippedKey[],
+): Uint8Array {
+  let ck = chainKey
+  for (let n = from; n < until; n++) {
+    const [next, messageKey] = kdfChain(ck)
+    out.push({ dh, n, messageKey })
+    ck = next
+  }
+  return ck
+}
+
+/**
+ * Checks, from the header alone, whether a message could be decrypted without exceeding MAX_SKIP;
+ * throws before any key derivation otherwise.
+ * @throws TooManySkippedMessagesError, DuplicateMessageError
+ */
+export function checkHeader(state: RatchetState, header: Header): void {
+  if (state.skipped.has(skippedKeyId(header.dh, header.n))) return
+  if (state.remoteRatchet && equalBytes(header.dh, state.remoteRatchet)) {
+    if (header.n < state.receiveCount) throw new DuplicateMessageError()
+    if (header.n - state.receiveCount > MAX_SKIP)
+      throw new TooManySkippedMessagesError(header.n - state.receiveCount)
+    return
+  }
+  if (state.previousRemoteRatchets.some((k) => equalBytes(k, header.dh))) throw new DuplicateMessageError()
+  const pnSkip = state.receivingChainKey ? header.pn - state.receiveCount : 0
+  if (pnSkip > MAX_SKIP) throw new TooManySkippedMessagesError(pnSkip)
+  if (header.n > MAX_SKIP) throw new TooManySkippedMessagesError(header.n)
+}
+
+/**
+ * RatchetDecrypt. Changes `state` only on success.
+ * @throws DuplicateMessageError for a replay, TooManySkippedMessagesError when too far ahead (no key
+ * derived), DecryptionFailedError when the tag does not verify, InvalidRecordError for a malformed header.
+ */
+export async function ratchetDecrypt(
+  state: RatchetState,
+  headerBytes: Uint8Array,
+  ciphertext: Uint8Array,
+  associatedData: Uint8Array,
+  rng: Rng,
+): Promise<Uint8Array> {
+  const header = decodeHeader(headerBytes)
+  checkHeader(state, header)
+  const ad = concatBytes(associatedData, headerBytes)
+  const id = skippedKeyId(header.dh, header.n)
+  const stored = state.skipped.get(id)
+  if (stored) {
+    const plaintext = decryptWithMessageKey(stored.messageKey, ciphertext, ad)
+    state.skipped.delete(id)
+    wipe(stored.messageKey)
+    return plaintext
+  }
+  const newSkipped: SkippedKey[] = []
+  if (state.remoteRatchet && state.receivingChainKey && equalBytes(header.dh, state.remoteRatchet)) {
+    const ck = skipChain(state.receivingChainKey, header.dh, state.receiveCount, header.n, newSkipped)
+    const [nextChainKey, messageKey] = kdfChain(ck)
+    const plaintext = decryptWithMessageKey(messageKey, ciphertext, ad)
+    state.receivingChainKey = nextChainKey
+    state.receiveCount = header.n + 1
+    addSkipped(state, newSkipped)
+    return plaintext
+  }
+  // A new remote ratchet key: finish the current receiving chain up to pn, then two DH ratchet steps.
+  if (state.remoteRatchet && state.receivingChainKey) {
+    skipChain(state.receivingChainKey, state.remoteRatchet, state.receiveCount, header.pn, newSkipped)
+  }
+  const nextRatchet = state.nextRatchet
+  const [dhReceive, dhSend, following] = await Promise.all([
+    x25519(state.sendingRatchet.privateKey, header.dh),
+    x25519(nextRatchet.privateKey, header.dh),
+    generateX25519KeyPair(rng),
+  ])
+  const [rootMid, receivingChainKey] = kdfRoot(state.rootKey, dhReceive)
+  const [rootKey, sendingChainKey] = kdfRoot(rootMid, dhSend)
+  const ck = skipChain(receivingChainKey, header.dh, 0, header.n, newSkipped)
+  const [nextChainKey, messageKey] = kdfChain(ck)
+  const plaintext = decryptWithMessageKey(messageKey, ciphertext, ad)
+  if (state.remoteRatchet) {
+    state.previousRemoteRatchets.push(state.remoteRatchet)
+    if (state.previousRemoteRatchets.length > MAX_PREVIOUS_REMOTE_RATCHETS)
+      state.previousRemoteRatchets.shift()
+  }
+  wipe(state.rootKey, rootMid, dhReceive, dhSend, state.sendingChainKey, state.receivingChainKey)
+  state.remoteRatchet = header.dh
+  state.previousCount = state.sendCount
+  state.sendCount = 0
+  state.receiveCount = header.n + 1
+  state.sendingRatchet = nextRatchet
+  state.nextRatchet = following
+  state.rootKey = rootKey
+  state.sendingChainKey = sendingChainKey
+  state.receivingChainKey = nextChainKey
+  addSkipped(state, newSkipped)
+  return plaintext
+}
+
+/** Number of skipped message keys stored. */
+export function skippedKeyCount(state: RatchetState): number {
+  return state.skipped.size
+}
+
+/** Plain CBOR-ready form of a ratchet state. */
+export function ratchetStateToCbor(s: RatchetState): Record<string, unknown> {
+  return {
+    rk: s.rootKey,
+    dhs: s.sendingRatchet.publicKey,
+    dhsp: s.sendingRatchet.privateKey,
+    nx: s.nextRatchet.publicKey,
+    nxp: s.nextRatchet.privateKey,
+    dhr: s.remoteRatchet,
+    cks: s.sendingChainKey,
+    ckr: s.receivingChainKey,
+    ns: s.sendCount,
+    nr: s.receiveCount,
+    pn: s.previousCount,
+    sk: [...s.skipped.values()].map((k) => [k.dh, k.n, k.messageKey]),
+    prr: s.previousRemoteRatchets,
+  }
+}
+
+function optionalKey(m: Record<string, unknown>, key: string, what: string): Uint8Array | null {
+  return m[key] === null ? null : expectBytes(m, key, KEY_LENGTH, what)
+}
+
+/** Validates and rebuilds a ratchet state from its CBOR form. @throws InvalidRecordError */
+export function ratchetStateFromCbor(m: Record<string, unknown>): RatchetState {
+  const w = 'session.ratchet'
+  const sk = m.sk
+  const prr = m.prr
+  if (!Array.isArray(sk) || sk.length > MAX_STORED_SKIPPED_KEYS)
+    throw new InvalidRecordError(`${w}.sk: bad list`)
+  if (!Array.isArray(prr) || prr.length > MAX_PREVIOUS_REMOTE_RATCHETS) {
+    throw new InvalidRecordError(`${w}.prr: bad list`)
+  }
+  const skipped = new Map<string, SkippedKey>()
+  for (const e of sk) {
+    if (!Array.isArray(e) || e.length !== 3) throw new InvalidRecordError(`${w}.sk[]: expected [dh, n, mk]`)
+    const entry = { dh: e[0], n: e[1], mk: e[2] }
+    const dh = expectBytes(entry, 'dh', KEY_LENGTH, `${w}.sk[]`)
+    const n = expectUint(entry, 'n', MAX_COUNTER, `${w}.sk[]`)
+    skipped.set(skippedKeyId(dh, n), { dh, n, messageKey: expectBytes(entry, 'mk', KEY_LENGTH, `${w}.sk[]`) })
+  }
+  return {
+    rootKey: expectBytes(m, 'rk', KEY_LENGTH, w),
+    sendingRatchet: {
+      publicKey: expectBytes(m, 'dhs', KEY_LENGTH, w),
+      privateKey: expectBytes(m, 'dhsp', KEY_LENGTH, w),
+    },
+    nextRatchet: {
+      publicKey: expectBytes(m, 'nx', KEY_LENGTH, w),
+      privateKey: expectBytes(m, 'nxp', KEY_LENGTH, w),
+    },
+    remoteRatchet: optionalKey(m, 'dhr', w),
+    sendingChainKey: optionalKey(m, 'cks', w),
+    receivingChainKey: optionalKey(m, 'ckr', w),
+    sendCount: expectUint(m, 'ns', MAX_COUNTER, w),
+    receiveCount: expectUint(m, 'nr', MAX_COUNTER, w),
+    previousCount: expectUint(m, 'pn', MAX_COUNTER, w),
+    skipped,
+    previousRemoteRatchets: prr.map((k, i) => expectBytes({ k }, 'k', KEY_LENGTH, `${w}.prr[${i}]`)),
+  }
+}
+
+/** Compares two ratchet public keys (used for deterministic tie-breaks). */
+export const compareKeys = compareBytes

@@ -1,0 +1,409 @@
+/**
+ * The directory on the DHT: publishing one's signed profile (prekey bundle, relay addresses, username
+ * claim), resolving another user's profile, finding every claimant of a username, and peer routing.
+ *
+ * Owns the kad-dht calls (put/get/provide/findProviders, all async generators drained here), the
+ * sequence numbers of this identity's records, the 12 h republish timer and the wait for DHT peers. The
+ * record format, validation and name rules live in src/core/protocol/directory.ts; every node (relays
+ * included) validates with the same rules through src/net/dht-records.ts. It knows nothing about
+ * sessions, the vault or the UI: the prekey bundle is opaque bytes.
+ *
+ * See docs/directory.md for the threat model.
+ */
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import {
+  DirectoryError,
+  MAX_RELAYS,
+  compareProfileRecords,
+  fingerprint,
+  isTombstone,
+  nameCid,
+  normalizeName,
+  profileKey,
+  signProfileRecord,
+  validateProfileRecord,
+  type ProfileRecord,
+} from '../core/protocol/directory.ts'
+import { profileHighWater } from './dht-records.ts'
+import type { PalomaLibp2p } from './node.ts'
+
+export { DirectoryError } from '../core/protocol/directory.ts'
+
+/** No DHT peer answered in time: the relays are unreachable or the node has just started. */
+export class DirectoryUnavailableError extends DirectoryError {
+  constructor(message = 'the directory is unreachable: no relay answered in time. Check the network and retry') {
+    super(message)
+    this.name = 'DirectoryUnavailableError'
+  }
+}
+/** No valid profile record exists for this PeerId (never published, expired, or every copy refused). */
+export class ProfileNotFoundError extends DirectoryError {
+  constructor(peerId: string) {
+    super(`no valid directory record for ${peerId}: the user may be offline for more than 48 h or unknown`)
+    this.name = 'ProfileNotFoundError'
+  }
+}
+/** The owner withdrew the profile (account deleted). */
+export class ProfileWithdrawnError extends DirectoryError {
+  constructor(peerId: string) {
+    super(`${peerId} deleted their account: their directory record is withdrawn`)
+    this.name = 'ProfileWithdrawnError'
+  }
+}
+
+/** A profile whose signature, identity binding and validity were checked. */
+export interface VerifiedProfile {
+  peerId: string
+  fingerprint: string
+  name?: string
+  relays: string[]
+  bundle: Uint8Array
+  seq: number
+  issued: number
+  expires: number
+}
+
+/** What {@link Directory.publish} stored: the profile, and on how many relays. */
+export interface PublishedProfile extends VerifiedProfile {
+  /** Relays that confirmed storing the record (all of the K closest that answered). */
+  replicas: number
+}
+
+/** One claimant of a username. Lookups return every claimant: the user picks, by fingerprint. */
+export interface NameClaimant {
+  peerId: string
+  name: string
+  fingerprint: string
+  relays: string[]
+  bundle: Uint8Array
+}
+
+export interface PublishInput {
+  /** Username to claim (normalized before signing); omit to claim none. */
+  name?: string
+  /** Opaque prekey bundle (at most 4 KiB). */
+  bundle: Uint8Array
+  /** Relay circuit addresses to be reached at. @default this node's current /p2p-circuit addresses */
+  relays?: string[]
+}
+
+export interface DirectoryInit {
+  /** Current time in ms. @default Date.now */
+  now?: () => number
+  /** How often the last published profile is signed and put again (kad-dht drops records after 48 h). @default 12 h */
+  republishIntervalMs?: number
+  /** Delay before retrying a failed republish. @default 60 s */
+  retryMs?: number
+  /** Longest wait for one DHT operation, including waiting for the first DHT peer. @default 30 s */
+  timeoutMs?: number
+  /** Profiles fetched at once during a username lookup. @default 8 */
+  lookupConcurrency?: number
+}
+
+export interface OperationOptions {
+  signal?: AbortSignal
+}
+
+const HOUR = 60 * 60 * 1000
+
+export class Directory {
+  readonly #libp2p: PalomaLibp2p
+  readonly #privateKey: PrivateKey
+  readonly #now: () => number
+  readonly #republishMs: number
+  readonly #retryMs: number
+  readonly #timeoutMs: number
+  readonly #concurrency: number
+  #lastSeq = 0
+  #content: PublishInput | undefined
+  #timer: ReturnType<typeof setTimeout> | undefined
+  #running = false
+
+  /**
+   * @param libp2p the running node (its kad-dht service is used).
+   * @param privateKey the node's Ed25519 key, which is also the messaging identity: it signs the records.
+   */
+  constructor(libp2p: PalomaLibp2p, privateKey: PrivateKey, init: DirectoryInit = {}) {
+    if (privateKey.type !== 'Ed25519' || !libp2p.peerId.equals(peerIdFromPrivateKey(privateKey))) {
+      throw new DirectoryError("the directory needs the node's own Ed25519 private key")
+    }
+    this.#libp2p = libp2p
+    this.#privateKey = privateKey
+    this.#now = init.now ?? Date.now
+    this.#republishMs = init.republishIntervalMs ?? 12 * HOUR
+    this.#retryMs = init.retryMs ?? 60_000
+    this.#timeoutMs = init.timeoutMs ?? 30_000
+    this.#concurrency = init.lookupConcurrency ?? 8
+  }
+
+  get #peerId(): string {
+    return this.#libp2p.peerId.toString()
+  }
+
+  /** Starts the republish timer. The app calls {@link publish} on every start; the timer repeats it. */
+  start(): void {
+    this.#running = true
+    this.#schedule(this.#republishMs)
+  }
+
+  stop(): void {
+    this.#running = false
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+  }
+
+  /**
+   * Signs and puts this identity's profile, then provides the name's CID so lookups find this claimant.
+   * The sequence number is `max(previous + 1, now)`: it keeps growing across restarts without storage.
+   * @throws DirectoryUnavailableError when no relay stored the record in time.
+   */
+  async publish(input: PublishInput, options: OperationOptions = {}): Promise<PublishedProfile> {
+    const name = input.name == null ? undefined : normalizeName(input.name)
+    const signal = this.#signal(options)
+    const relays = input.relays ?? (await this.#ownCircuitAddresses(signal))
+    const previousName = this.#content?.name
+    const profile = await this.#put({ name, bundle: input.bundle, relays }, signal)
+    if (name != null) await this.#provide(name, signal)
+    if (previousName != null && previousName !== name) {
+      await this.#libp2p.services.dht.cancelReprovide(nameCid(previousName)).catch(() => {})
+    }
+    this.#content = { name, bundle: input.bundle, relays: input.relays }
+    if (this.#running) this.#schedule(this.#republishMs)
+    return profile
+  }
+
+  /** Publishes the last published content again, with a fresh seq and validity. */
+  async republish(options: OperationOptions = {}): Promise<PublishedProfile | undefined> {
+    if (this.#content == null) return undefined
+    return this.publish(this.#content, options)
+  }
+
+  /**
+   * Account deletion: puts a tombstone (higher seq; no name, relays or bundle), stops republishing and
+   * stops re-providing the name. Other nodes' copies of the name's provider record expire within 48 h;
+   * meanwhile lookups skip this identity because its newest record no longer claims the name.
+   */
+  async withdraw(options: OperationOptions = {}): Promise<void> {
+    const name = this.#content?.name
+    this.stop()
+    this.#content = undefined
+    await this.#put({ relays: [], bundle: new Uint8Array(0) }, this.#signal(options))
+    if (name != null) await this.#libp2p.services.dht.cancelReprovide(nameCid(name)).catch(() => {})
+  }
+
+  /**
+   * The newest valid profile of `peerId`, chosen by the selector among every valid copy the DHT returns.
+   * @throws ProfileNotFoundError, ProfileWithdrawnError, DirectoryUnavailableError.
+   */
+  async resolvePeer(peerId: PeerId | string, options: OperationOptions = {}): Promise<VerifiedProfile> {
+    const id = peerId.toString()
+    const record = await this.#get(id, this.#signal(options))
+    if (record == null) throw new ProfileNotFoundError(id)
+    if (isTombstone(record)) throw new ProfileWithdrawnError(id)
+    return toProfile(id, record)
+  }
+
+  /**
+   * Every identity whose newest signed profile claims `name`, in a stable order (by PeerId). Names are
+   * first-come-nothing: collisions are normal and shown, never resolved silently.
+   * @throws InvalidNameError for a name that breaks the naming rules.
+   */
+  async lookupName(name: string, options: OperationOptions = {}): Promise<NameClaimant[]> {
+    const normalized = normalizeName(name)
+    const signal = this.#signal(options)
+    const providers = new Set<string>()
+    await this.#drain(async () => {
+      for await (const event of this.#libp2p.services.dht.findProviders(nameCid(normalized), { signal })) {
+        if (event.name === 'PROVIDER') for (const p of event.providers) providers.add(p.id.toString())
+      }
+    }, signal)
+    const claimants: NameClaimant[] = []
+    const queue = [...providers]
+    const worker = async () => {
+      for (let id = queue.shift(); id != null; id = queue.shift()) {
+        let profile: VerifiedProfile
+        try {
+          profile = await this.resolvePeer(id, { signal })
+        } catch {
+          continue // gone, withdrawn, or never a valid claimant: not shown
+        }
+        if (profile.name !== normalized) continue
+        claimants.push({
+          peerId: profile.peerId,
+          name: normalized,
+          fingerprint: profile.fingerprint,
+          relays: profile.relays,
+          bundle: profile.bundle,
+        })
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(this.#concurrency, queue.length) }, worker))
+    return claimants.sort((a, b) => (a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0))
+  }
+
+  /**
+   * Where `peerId` can be reached now: the relay circuit addresses of its newest profile, else what
+   * libp2p peer routing knows. The addresses are also added to the peer store, so `dial(peerId)` works.
+   * @throws ProfileNotFoundError when neither source knows an address.
+   */
+  async findPeer(peerId: PeerId | string, options: OperationOptions = {}): Promise<Multiaddr[]> {
+    const id = typeof peerId === 'string' ? peerIdFromString(peerId) : peerId
+    const signal = this.#signal(options)
+    let addrs: Multiaddr[] = []
+    try {
+      addrs = circuitAddresses(id.toString(), (await this.resolvePeer(id, { signal })).relays)
+    } catch (err) {
+      if (err instanceof ProfileWithdrawnError) throw err
+    }
+    if (addrs.length === 0) {
+      try {
+        addrs = (await this.#libp2p.peerRouting.findPeer(id, { signal })).multiaddrs
+      } catch {
+        addrs = []
+      }
+    }
+    if (addrs.length === 0) throw new ProfileNotFoundError(id.toString())
+    await this.#libp2p.peerStore.merge(id, { multiaddrs: addrs })
+    return addrs
+  }
+
+  // ------------------------------------------------------------------------------------------ internals
+
+  async #put(
+    content: { name?: string; bundle: Uint8Array; relays: string[] },
+    signal: AbortSignal,
+  ): Promise<PublishedProfile> {
+    const now = this.#now()
+    const seq = Math.max(this.#lastSeq + 1, (profileHighWater.get(this.#peerId) ?? 0) + 1, now)
+    const { record, bytes } = await signProfileRecord(
+      this.#privateKey.publicKey.raw,
+      { seq, issued: now, ...content, relays: content.relays.slice(0, MAX_RELAYS) },
+      (data) => this.#privateKey.sign(data),
+    )
+    this.#lastSeq = seq
+    profileHighWater.check(this.#peerId, seq)
+    const key = profileKey(this.#peerId)
+    let stored = 0
+    await this.#drain(async () => {
+      for await (const event of this.#libp2p.services.dht.put(key, bytes, { signal })) {
+        if (event.name === 'PEER_RESPONSE' && event.messageName === 'PUT_VALUE') stored++
+      }
+    }, signal)
+    if (stored === 0) throw new DirectoryUnavailableError('no relay stored the directory record: retry later')
+    return { ...toProfile(this.#peerId, record), replicas: stored }
+  }
+
+  async #provide(name: string, signal: AbortSignal): Promise<void> {
+    let sent = 0
+    await this.#drain(async () => {
+      for await (const event of this.#libp2p.services.dht.provide(nameCid(name), { signal })) {
+        if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') sent++
+      }
+    }, signal)
+    if (sent === 0) throw new DirectoryUnavailableError('no relay accepted the username claim: retry later')
+  }
+
+  async #get(peerId: string, signal: AbortSignal): Promise<ProfileRecord | undefined> {
+    const key = profileKey(peerId)
+    let best: ProfileRecord | undefined
+    const consider = (value: Uint8Array) => {
+      try {
+        const { record } = validateProfileRecord(key, value, this.#now())
+        profileHighWater.check(peerId, record.seq)
+        if (best == null || compareProfileRecords(record, best) > 0) best = record
+      } catch {
+        // refused: forged, stale, expired or malformed copies never win
+      }
+    }
+    for (let attempt = 0; attempt < 2 && best == null; attempt++) {
+      try {
+        await this.#drain(async () => {
+          for await (const event of this.#libp2p.services.dht.get(key, { signal })) {
+            if (event.name === 'VALUE') consider(event.value)
+          }
+        }, signal)
+      } catch (err) {
+        // kad-dht throws after the query when a peer refuses a correction: the values seen still count
+        if (err instanceof DirectoryUnavailableError || signal.aborted) throw err
+      }
+    }
+    return best
+  }
+
+  /** Runs a DHT operation, turning an abort or timeout into a DirectoryUnavailableError. */
+  async #drain(run: () => Promise<void>, signal: AbortSignal): Promise<void> {
+    try {
+      await run()
+    } catch (err) {
+      if (signal.aborted || (err as Error).name === 'AbortError' || (err as Error).name === 'TimeoutError') {
+        throw new DirectoryUnavailableError(
+          `the directory did not answer within ${this.#timeoutMs} ms: no relay reachable? Retry later`,
+        )
+      }
+      throw err
+    }
+  }
+
+  #signal(options: OperationOptions): AbortSignal {
+    const timeout = AbortSignal.timeout(this.#timeoutMs)
+    return options.signal == null ? timeout : AbortSignal.any([options.signal, timeout])
+  }
+
+  /** This node's relay circuit addresses; waits (until `signal`) for the first reservation. */
+  async #ownCircuitAddresses(signal: AbortSignal): Promise<string[]> {
+    for (;;) {
+      const addrs = this.#libp2p
+        .getMultiaddrs()
+        .filter((ma) => ma.getComponents().some((c) => c.name === 'p2p-circuit'))
+        .map((ma) => ma.toString())
+      if (addrs.length > 0) return addrs.slice(0, MAX_RELAYS)
+      if (signal.aborted) throw new DirectoryUnavailableError('no relay reservation yet: cannot say where to reach us')
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+
+  #schedule(ms: number): void {
+    clearTimeout(this.#timer)
+    if (!this.#running) return
+    this.#timer = setTimeout(() => {
+      this.republish().then(
+        () => this.#schedule(this.#republishMs),
+        () => this.#schedule(this.#retryMs),
+      )
+    }, ms)
+  }
+}
+
+function toProfile(peerId: string, r: ProfileRecord): VerifiedProfile {
+  return {
+    peerId,
+    fingerprint: fingerprint(r.peer),
+    ...(r.name == null ? {} : { name: r.name }),
+    relays: r.relays,
+    bundle: r.bundle,
+    seq: r.seq,
+    issued: r.issued,
+    expires: r.expires,
+  }
+}
+
+/** Parseable relay circuit addresses that lead to `peerId`, each ending in `/p2p/<peerId>`. */
+function circuitAddresses(peerId: string, relays: string[]): Multiaddr[] {
+  const out: Multiaddr[] = []
+  for (const r of relays) {
+    try {
+      let ma = multiaddr(r)
+      const parts = ma.getComponents()
+      if (!parts.some((c) => c.name === 'p2p-circuit')) continue
+      const last = parts.at(-1)
+      if (last?.name !== 'p2p') ma = ma.encapsulate(`/p2p/${peerId}`)
+      else if (last.value !== peerId) continue
+      out.push(ma)
+    } catch {
+      // unparseable address: skip
+    }
+  }
+  return out
+}

@@ -1,0 +1,192 @@
+/**
+ * The crypto core's stores (identity, sessions, prekeys) kept in the encrypted vault.
+ *
+ * `transaction()` gives the crypto functions stores whose writes are held in memory, then commits them
+ * together with the caller's own records (a received message, an outbox entry) in ONE vault write, i.e.
+ * one IndexedDB transaction: a crash or reload never leaves a message stored without the ratchet step
+ * that produced it, or the reverse.
+ *
+ * Record names (see src/core/vault/names.ts for what a backup includes):
+ *   identity/spk/<id>             signed prekey        CBOR {id, pub, priv, t}
+ *   identity/opk/<id>             one-time prekey      CBOR {id, pub, priv}
+ *   identity/basekey/<spk>/<hex>  accepted X3DH base keys (replay defence)
+ *   identity/trust/<peer>         pinned identity key of a peer
+ *   session/<peer>                SessionRecord.serialize()
+ */
+import { decode, encode } from 'cborg'
+import { toString } from 'uint8arrays'
+import {
+  SessionRecord,
+  type IdentityKeyPair,
+  type IdentityKeyStore,
+  type OneTimePreKeyRecord,
+  type PreKeyStore,
+  type ProtocolStores,
+  type SessionStore,
+  type SignedPreKeyRecord,
+  type SignedPreKeyStore,
+} from '../core/crypto/index.ts'
+import type { Vault } from './vault.ts'
+
+/** The few vault operations the stores need. */
+interface Records {
+  get(name: string): Promise<Uint8Array | undefined>
+  put(name: string, bytes: Uint8Array): Promise<void>
+  delete(name: string): Promise<void>
+  names(prefix: string): Promise<string[]>
+}
+
+/** Holds writes in memory over a base, to be committed at once. */
+class BufferedRecords implements Records {
+  readonly writes = new Map<string, Uint8Array | null>()
+  readonly #base: Records
+  constructor(base: Records) {
+    this.#base = base
+  }
+  async get(name: string): Promise<Uint8Array | undefined> {
+    const w = this.writes.get(name)
+    if (w !== undefined) return w ?? undefined
+    return this.#base.get(name)
+  }
+  async put(name: string, bytes: Uint8Array): Promise<void> {
+    this.writes.set(name, bytes)
+  }
+  async delete(name: string): Promise<void> {
+    this.writes.set(name, null)
+  }
+  async names(prefix: string): Promise<string[]> {
+    const names = new Set(await this.#base.names(prefix))
+    for (const [n, v] of this.writes) {
+      if (!n.startsWith(prefix)) continue
+      if (v === null) names.delete(n)
+      else names.add(n)
+    }
+    return [...names]
+  }
+}
+
+const hex = (b: Uint8Array) => toString(b, 'base16')
+const SPK = 'identity/spk/'
+const OPK = 'identity/opk/'
+const BASEKEY = 'identity/basekey/'
+const TRUST = 'identity/trust/'
+const SESSION = 'session/'
+
+interface KeyRecord {
+  id: number
+  pub: Uint8Array
+  priv: Uint8Array
+  t?: number
+}
+
+function storesOver(records: Records, identity: IdentityKeyPair): ProtocolStores {
+  const identityStore: IdentityKeyStore = {
+    async getIdentityKeyPair() {
+      return identity
+    },
+    async isTrustedIdentity(address, key) {
+      const known = await records.get(TRUST + address)
+      return known === undefined || hex(known) === hex(key)
+    },
+    async saveIdentity(address, key) {
+      const known = await records.get(TRUST + address)
+      await records.put(TRUST + address, key.slice())
+      return known !== undefined && hex(known) !== hex(key)
+    },
+    getIdentity: (address) => records.get(TRUST + address),
+  }
+  const sessions: SessionStore = {
+    async loadSession(address) {
+      const bytes = await records.get(SESSION + address)
+      return bytes === undefined ? undefined : SessionRecord.deserialize(bytes)
+    },
+    storeSession: (address, record) => records.put(SESSION + address, record.serialize()),
+  }
+  const preKeys: PreKeyStore = {
+    async loadPreKey(id) {
+      const bytes = await records.get(OPK + id)
+      if (bytes === undefined) return undefined
+      const r = decode(bytes) as KeyRecord
+      return { id: r.id, keyPair: { publicKey: r.pub, privateKey: r.priv } }
+    },
+    storePreKey: (r: OneTimePreKeyRecord) =>
+      records.put(OPK + r.id, encode({ id: r.id, pub: r.keyPair.publicKey, priv: r.keyPair.privateKey })),
+    removePreKey: (id) => records.delete(OPK + id),
+  }
+  const readSpk = (bytes: Uint8Array): SignedPreKeyRecord => {
+    const r = decode(bytes) as KeyRecord
+    return { id: r.id, keyPair: { publicKey: r.pub, privateKey: r.priv }, createdAt: r.t ?? 0 }
+  }
+  const signedPreKeys: SignedPreKeyStore = {
+    async loadSignedPreKey(id) {
+      const bytes = await records.get(SPK + id)
+      return bytes === undefined ? undefined : readSpk(bytes)
+    },
+    storeSignedPreKey: (r) =>
+      records.put(
+        SPK + r.id,
+        encode({ id: r.id, pub: r.keyPair.publicKey, priv: r.keyPair.privateKey, t: r.createdAt }),
+      ),
+    async removeSignedPreKey(id) {
+      await records.delete(SPK + id)
+      for (const n of await records.names(`${BASEKEY}${id}/`)) await records.delete(n)
+    },
+    async listSignedPreKeys() {
+      const out: SignedPreKeyRecord[] = []
+      for (const n of await records.names(SPK)) {
+        const bytes = await records.get(n)
+        if (bytes !== undefined) out.push(readSpk(bytes))
+      }
+      return out
+    },
+    async hasUsedBaseKey(spkId, baseKey) {
+      return (await records.get(`${BASEKEY}${spkId}/${hex(baseKey)}`)) !== undefined
+    },
+    markBaseKeyUsed: (spkId, baseKey) =>
+      records.put(`${BASEKEY}${spkId}/${hex(baseKey)}`, new Uint8Array([1])),
+  }
+  return { identity: identityStore, sessions, preKeys, signedPreKeys }
+}
+
+export class VaultProtocolStores {
+  readonly #vault: Vault
+  readonly #identity: IdentityKeyPair
+  readonly #records: Records
+  /** Write-through stores, for set-up outside any message (prekey generation, rotation). */
+  readonly direct: ProtocolStores
+
+  constructor(vault: Vault, identity: IdentityKeyPair) {
+    this.#vault = vault
+    this.#identity = identity
+    this.#records = {
+      get: (n) => vault.get(n),
+      put: (n, b) => vault.put(n, b),
+      delete: (n) => vault.delete(n),
+      names: (p) => vault.names(p),
+    }
+    this.direct = storesOver(this.#records, identity)
+  }
+
+  /**
+   * Runs `fn` on buffered stores; if it succeeds, writes every store change plus `extra(result)` in one
+   * vault transaction. If `fn` throws, nothing is written.
+   */
+  async transaction<T>(
+    fn: (stores: ProtocolStores) => Promise<T>,
+    extra: (result: T) => Array<readonly [string, Uint8Array]> = () => [],
+  ): Promise<T> {
+    const buffer = new BufferedRecords(this.#records)
+    const result = await fn(storesOver(buffer, this.#identity))
+    const puts: Array<readonly [string, Uint8Array]> = [...extra(result)]
+    const deletes: string[] = []
+    for (const [name, bytes] of buffer.writes) {
+      if (bytes === null) deletes.push(name)
+      else puts.push([name, bytes])
+    }
+    if (puts.length > 0) await this.#vault.putMany(puts)
+    // Deletions (used one-time prekeys) follow the atomic write: the base key it recorded already
+    // refuses a replay, so a crash in between cannot make a message decrypt twice.
+    for (const name of deletes) await this.#vault.delete(name)
+    return result
+  }
+}

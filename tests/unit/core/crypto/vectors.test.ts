@@ -1,0 +1,205 @@
+// Checks tests/vectors/*.json two ways: re-derived with primitives called directly here (noble X25519,
+// HKDF and HMAC; WebCrypto AES-GCM, a different implementation from the module's), and through the module.
+import { describe, expect, it } from 'vitest'
+import { ed25519, x25519 } from '@noble/curves/ed25519.js'
+import { hkdf } from '@noble/hashes/hkdf.js'
+import { hmac } from '@noble/hashes/hmac.js'
+import { sha256 } from '@noble/hashes/sha2.js'
+import x3dhVectors from '../../../vectors/x3dh.json' with { type: 'json' }
+import ratchetVectors from '../../../vectors/ratchet.json' with { type: 'json' }
+import { concatBytes, fromHex, toHex } from '../../../../src/core/crypto/bytes.ts'
+import { MESSAGE_KEY_INFO, ROOT_INFO, X3DH_INFO } from '../../../../src/core/crypto/constants.ts'
+import { identityFromEd25519Private } from '../../../../src/core/crypto/keys.ts'
+import { x25519 as moduleX25519, x25519KeyPairFromPrivate } from '../../../../src/core/crypto/primitives.ts'
+import {
+  initRatchetInitiator,
+  initRatchetResponder,
+  ratchetDecrypt,
+  ratchetEncrypt,
+  type RatchetState,
+} from '../../../../src/core/crypto/ratchet.ts'
+import { x3dhRespond } from '../../../../src/core/crypto/x3dh.ts'
+
+const utf8 = (s: string) => new TextEncoder().encode(s)
+const h = fromHex
+
+async function webcryptoGcm(key: Uint8Array, nonce: Uint8Array, pt: Uint8Array, ad: Uint8Array) {
+  const k = await crypto.subtle.importKey('raw', key as Uint8Array<ArrayBuffer>, 'AES-GCM', false, [
+    'encrypt',
+  ])
+  const ct = await crypto.subtle.encrypt(
+    { name: 'AES-GCM', iv: nonce as Uint8Array<ArrayBuffer>, additionalData: ad as Uint8Array<ArrayBuffer> },
+    k,
+    pt as Uint8Array<ArrayBuffer>,
+  )
+  return new Uint8Array(ct)
+}
+
+describe('X3DH vectors', () => {
+  it('has the documented shape', () => {
+    expect(x3dhVectors.info).toBe(X3DH_INFO)
+    expect(x3dhVectors.cases.length).toBeGreaterThanOrEqual(4)
+    expect(x3dhVectors.cases.some((c) => c.bob_one_time_prekey_private === null)).toBe(true)
+    expect(x3dhVectors.cases.some((c) => c.bob_one_time_prekey_private !== null)).toBe(true)
+  })
+
+  for (const [i, c] of x3dhVectors.cases.entries()) {
+    it(`case ${i}: re-derived independently`, () => {
+      for (const [priv, pub] of [
+        [c.alice_identity_x25519_private, c.alice_identity_x25519_public],
+        [c.alice_ephemeral_private, c.alice_ephemeral_public],
+        [c.bob_identity_x25519_private, c.bob_identity_x25519_public],
+        [c.bob_signed_prekey_private, c.bob_signed_prekey_public],
+      ] as const) {
+        expect(toHex(x25519.getPublicKey(h(priv)))).toBe(pub)
+      }
+      // The X25519 identity keys are the birational images of the Ed25519 identity keys.
+      expect(toHex(ed25519.getPublicKey(h(c.alice_identity_ed25519_seed)))).toBe(
+        c.alice_identity_ed25519_public,
+      )
+      expect(toHex(ed25519.utils.toMontgomery(h(c.alice_identity_ed25519_public)))).toBe(
+        c.alice_identity_x25519_public,
+      )
+      expect(toHex(ed25519.utils.toMontgomerySecret(h(c.bob_identity_ed25519_seed)))).toBe(
+        c.bob_identity_x25519_private,
+      )
+      const dhs = [
+        x25519.getSharedSecret(h(c.alice_identity_x25519_private), h(c.bob_signed_prekey_public)),
+        x25519.getSharedSecret(h(c.alice_ephemeral_private), h(c.bob_identity_x25519_public)),
+        x25519.getSharedSecret(h(c.alice_ephemeral_private), h(c.bob_signed_prekey_public)),
+      ]
+      if (c.bob_one_time_prekey_private !== null && c.bob_one_time_prekey_public !== null) {
+        expect(toHex(x25519.getPublicKey(h(c.bob_one_time_prekey_private)))).toBe(
+          c.bob_one_time_prekey_public,
+        )
+        dhs.push(x25519.getSharedSecret(h(c.alice_ephemeral_private), h(c.bob_one_time_prekey_public)))
+      }
+      // Bob's side gives the same DH values.
+      expect(
+        toHex(x25519.getSharedSecret(h(c.bob_signed_prekey_private), h(c.alice_identity_x25519_public))),
+      ).toBe(toHex(dhs[0]!))
+      const ikm = concatBytes(new Uint8Array(32).fill(0xff), ...dhs)
+      const sk = hkdf(sha256, ikm, new Uint8Array(32), utf8(x3dhVectors.info), 32)
+      expect(toHex(sk)).toBe(c.shared_key)
+      expect(c.associated_data).toBe(c.alice_identity_ed25519_public + c.bob_identity_ed25519_public)
+    })
+
+    it(`case ${i}: through the module (responder)`, async () => {
+      const bob = await identityFromEd25519Private(h(c.bob_identity_ed25519_seed))
+      expect(toHex(bob.dh.privateKey)).toBe(c.bob_identity_x25519_private)
+      const spk = { publicKey: h(c.bob_signed_prekey_public), privateKey: h(c.bob_signed_prekey_private) }
+      const opk =
+        c.bob_one_time_prekey_private !== null && c.bob_one_time_prekey_public !== null
+          ? { publicKey: h(c.bob_one_time_prekey_public), privateKey: h(c.bob_one_time_prekey_private) }
+          : null
+      const r = await x3dhRespond(
+        bob,
+        h(c.alice_identity_ed25519_public),
+        h(c.alice_ephemeral_public),
+        spk,
+        opk,
+      )
+      expect(toHex(r.sharedKey)).toBe(c.shared_key)
+      expect(toHex(r.associatedData)).toBe(c.associated_data)
+    })
+  }
+})
+
+describe('Double Ratchet vectors', () => {
+  it('has the documented shape', () => {
+    expect(ratchetVectors.root_info).toBe(ROOT_INFO)
+    expect(ratchetVectors.message_key_info).toBe(MESSAGE_KEY_INFO)
+    expect(ratchetVectors.cases.length).toBeGreaterThanOrEqual(3)
+    for (const c of ratchetVectors.cases) {
+      expect(c.steps.length).toBeGreaterThanOrEqual(10)
+      const switches = c.steps.filter((s, i) => i > 0 && s.sender !== c.steps[i - 1]!.sender).length
+      expect(switches).toBeGreaterThanOrEqual(3)
+    }
+  })
+
+  for (const [ci, c] of ratchetVectors.cases.entries()) {
+    it(`case ${ci}: re-derived independently`, async () => {
+      const ad = h(c.associated_data)
+      // Each new chain's root_key_before is the previous chain's root_key: chains link the conversation.
+      let lastRoot = c.shared_key
+      let prev: (typeof c.steps)[number] | undefined
+      for (const s of c.steps) {
+        expect(toHex(x25519.getPublicKey(h(s.ratchet_private)))).toBe(s.ratchet_public)
+        const newChain = !prev || prev.sender !== s.sender
+        if (newChain) {
+          if (s.sender === 'alice' && !prev) {
+            expect(s.root_key_before).toBe(c.shared_key)
+            expect(s.remote_ratchet_public).toBe(c.bob_ratchet_public)
+          } else {
+            // The receiver's KDF_RK step reproduces the sender's root key, which starts the new chain.
+            expect(s.root_key_before).toBe(lastRoot)
+          }
+          const dh = x25519.getSharedSecret(h(s.ratchet_private), h(s.remote_ratchet_public))
+          const out = hkdf(sha256, dh, h(s.root_key_before), utf8(ratchetVectors.root_info), 64)
+          expect(toHex(out.subarray(0, 32))).toBe(s.root_key)
+          expect(toHex(out.subarray(32))).toBe(s.chain_key)
+          lastRoot = s.root_key
+        } else {
+          expect(s.root_key).toBe(prev!.root_key)
+          expect(s.chain_key).toBe(toHex(hmac(sha256, h(prev!.chain_key), Uint8Array.of(2))))
+        }
+        expect(s.message_key).toBe(toHex(hmac(sha256, h(s.chain_key), Uint8Array.of(1))))
+        const km = hkdf(
+          sha256,
+          h(s.message_key),
+          new Uint8Array(32),
+          utf8(ratchetVectors.message_key_info),
+          44,
+        )
+        const ct = await webcryptoGcm(
+          km.subarray(0, 32),
+          km.subarray(32),
+          h(s.plaintext),
+          concatBytes(ad, h(s.header)),
+        )
+        expect(toHex(ct)).toBe(s.ciphertext)
+        prev = s
+      }
+    })
+
+    it(`case ${ci}: replayed through the module on both sides`, async () => {
+      const ad = h(c.associated_data)
+      const steps = c.steps
+      // Each side's future ratchet keys, in order: the first is its pre-generated next pair, the rest are
+      // served by the rng as it ratchets.
+      const queue: Record<string, string[]> = { alice: [], bob: [] }
+      for (const [i, s] of steps.entries()) {
+        if (i > 0 && steps[i - 1]!.sender !== s.sender) queue[s.sender]!.push(s.ratchet_private)
+      }
+      const rngFor = (side: string) => (n: number) => {
+        expect(n).toBe(32)
+        return h(queue[side]!.shift() ?? '00'.repeat(31) + '09')
+      }
+      const first = steps[0]!
+      const alicePair = { publicKey: h(first.ratchet_public), privateKey: h(first.ratchet_private) }
+      const bobPair = { publicKey: h(c.bob_ratchet_public), privateKey: h(c.bob_ratchet_private) }
+      const states: Record<string, RatchetState> = {
+        alice: initRatchetInitiator(
+          h(c.shared_key),
+          bobPair.publicKey,
+          alicePair,
+          await moduleX25519(alicePair.privateKey, bobPair.publicKey),
+          await x25519KeyPairFromPrivate(rngFor('alice')(32)),
+        ),
+        bob: initRatchetResponder(
+          h(c.shared_key),
+          bobPair,
+          await x25519KeyPairFromPrivate(rngFor('bob')(32)),
+        ),
+      }
+      for (const s of steps) {
+        const receiver = s.sender === 'alice' ? 'bob' : 'alice'
+        const { header, ciphertext } = ratchetEncrypt(states[s.sender]!, h(s.plaintext), ad)
+        expect(toHex(header)).toBe(s.header)
+        expect(toHex(ciphertext)).toBe(s.ciphertext)
+        const pt = await ratchetDecrypt(states[receiver]!, header, ciphertext, ad, rngFor(receiver))
+        expect(toHex(pt)).toBe(s.plaintext)
+      }
+    })
+  }
+})
