@@ -163,6 +163,10 @@ export class Paloma implements AppActions {
   #running = false
   #flushing = false
   #flushAgain = false
+  #relayIds = new Set<string>()
+  #publishing = false
+  #publishAgain = false
+  #lostRelays = new Set<string>()
   #retryDelay = RETRY_MIN_MS
   #emitQueued = false
 
@@ -280,6 +284,8 @@ export class Paloma implements AppActions {
       else void this.#receive(peer.toString(), frame.id, frame.env, 'direct')
     })
     this.#directory = new Directory(libp2p, this.#privateKey, { now: this.#now })
+    this.#relayIds = new Set(config.relays.map((r) => r.slice(r.lastIndexOf('/p2p/') + 5)))
+    this.#lostRelays.clear()
     libp2p.addEventListener('connection:open', (e) => this.#onConnection(e.detail.remotePeer, true))
     libp2p.addEventListener('connection:close', (e) => this.#onConnection(e.detail.remotePeer, false))
     libp2p.addEventListener('self:peer:update', () => this.#emit())
@@ -572,7 +578,7 @@ export class Paloma implements AppActions {
       return
     }
     this.#flushing = true
-    let failed = false
+    let failed: boolean
     try {
       do {
         this.#flushAgain = false
@@ -856,6 +862,11 @@ export class Paloma implements AppActions {
 
   #onConnection(remote: PeerId, open: boolean): void {
     const peer = remote.toString()
+    if (this.#relayIds.has(peer)) {
+      // A relay came back (restart, network change): its DHT may have lost our records, so publish again.
+      if (!open && !this.#hasDirect(peer)) this.#lostRelays.add(peer)
+      else if (open && this.#lostRelays.delete(peer)) void this.#publishProfile()
+    }
     if (this.#contacts.has(peer)) {
       const live = this.#liveOf(peer)
       if (open) {
@@ -890,19 +901,34 @@ export class Paloma implements AppActions {
     }
   }
 
+  /**
+   * Publishes the profile (prekey bundle with a current signed prekey, name, relays), retrying until a
+   * relay stores it. A request during a running publish makes it publish once more afterwards.
+   */
   async #publishProfile(): Promise<void> {
-    const stores = this.#requireStores()
-    const spk = await rotateSignedPreKey(stores.direct.signedPreKeys, this.#opts())
-    const bundle = await createPreKeyBundle(this.#identity!, spk, [])
-    let delay = 2000
-    while (this.#running) {
-      try {
-        await this.#directory!.publish({ name: this.#account!.name, bundle, relays: this.#myRelays() })
-        return
-      } catch {
-        await new Promise((r) => this.#after(delay, () => r(undefined)))
-        delay = Math.min(RETRY_MAX_MS, delay * 2)
-      }
+    if (this.#publishing) {
+      this.#publishAgain = true
+      return
+    }
+    this.#publishing = true
+    try {
+      do {
+        this.#publishAgain = false
+        const spk = await rotateSignedPreKey(this.#requireStores().direct.signedPreKeys, this.#opts())
+        const bundle = await createPreKeyBundle(this.#identity!, spk, [])
+        let delay = 2000
+        while (this.#running) {
+          try {
+            await this.#directory!.publish({ name: this.#account!.name, bundle, relays: this.#myRelays() })
+            break
+          } catch {
+            await new Promise((r) => this.#after(delay, () => r(undefined)))
+            delay = Math.min(RETRY_MAX_MS, delay * 2)
+          }
+        }
+      } while (this.#publishAgain && this.#running)
+    } finally {
+      this.#publishing = false
     }
   }
 
