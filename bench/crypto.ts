@@ -3,6 +3,8 @@
 // msgs_per_s_oneway: encrypt+decrypt of a one-direction stream; msgs_per_s_pingpong: direction
 // alternates every message (a DH ratchet step each time); overhead_bytes: body length - 100 for a
 // 100-byte plaintext on an established session (padding to 160 included).
+import { loadavg } from 'node:os'
+import { aesGcmEncrypt, x25519 } from '../src/core/crypto/primitives.ts'
 import {
   createInMemoryStores,
   createPreKeyBundle,
@@ -53,7 +55,8 @@ async function main() {
 
   const { alice, bob } = await setupOnce(false)
   const opts = { now, rng }
-  const overhead_bytes = (await encryptMessage('bob', payload, alice.stores, opts)).body.length - payload.length
+  const overhead_bytes =
+    (await encryptMessage('bob', payload, alice.stores, opts)).body.length - payload.length
 
   const oneway = async (n: number) => {
     const t0 = performance.now()
@@ -80,6 +83,18 @@ async function main() {
   const msgs_per_s_oneway = await oneway(20000)
   await pingpong(300)
   const msgs_per_s_pingpong = await pingpong(3000)
+
+  // Baselines measured in the same run, to read the figures above against this machine's current speed.
+  const k = alice.identity.dh
+  const t0 = performance.now()
+  for (let i = 0; i < 500; i++) await x25519(k.privateKey, bob.identity.dh.publicKey)
+  const x25519_us = ((performance.now() - t0) / 500) * 1000
+  const key = rng(32)
+  const nonce = rng(12)
+  const padded = new Uint8Array(160)
+  const t1 = performance.now()
+  for (let i = 0; i < 5000; i++) aesGcmEncrypt(key, nonce, padded, padded.subarray(0, 112))
+  const aes_gcm_160_us = ((performance.now() - t1) / 5000) * 1000
   console.log(
     JSON.stringify({
       setup_ms: Number(setup_ms.toFixed(3)),
@@ -87,6 +102,9 @@ async function main() {
       msgs_per_s_pingpong: Math.round(msgs_per_s_pingpong),
       overhead_bytes,
       message_bytes: payload.length,
+      x25519_us: Number(x25519_us.toFixed(1)),
+      aes_gcm_160_us: Number(aes_gcm_160_us.toFixed(1)),
+      loadavg_1m: Number((loadavg()[0] ?? 0).toFixed(2)),
       node: process.version,
     }),
   )

@@ -62,6 +62,8 @@ const TYPING_TTL_MS = 6000
 /** Home relays an envelope is deposited on, when the contact has that many. */
 const MAILBOX_COPIES = 2
 const RECEIPT_BATCH_MS = 30
+/** Relay answers that mean "not now" for a reason the sender should see (docs/mailbox.md). */
+const RELAY_REFUSALS = new Set(['TOO_LARGE', 'RECIPIENT_QUOTA', 'SENDER_QUOTA', 'RATE_LIMITED'])
 
 const ACCOUNT = 'identity/account'
 const SETTINGS = 'identity/settings'
@@ -124,6 +126,8 @@ interface OutboxEntry {
 
 interface ContactLive {
   online: boolean
+  /** Last time anything arrived from them (kept in memory; saved with presence changes). */
+  lastSeen?: number
   typingUntil: number
   lastDirectAttempt: number
   connecting?: Promise<void>
@@ -368,7 +372,7 @@ export class Paloma implements AppActions {
           fingerprint: fingerprint(peerIdFromString(c.peer).publicKey!.raw),
           unread: this.#unread.get(c.peer) ?? 0,
           online: live?.online === true,
-          lastSeen: c.lastSeen,
+          lastSeen: live?.lastSeen ?? c.lastSeen,
           typing: (live?.typingUntil ?? 0) > this.#now(),
           keyChanged: c.keyChanged,
           direct: libp2p?.getConnections(peerIdFromString(c.peer)).some((x) => isDirectWebRTC(x)) === true,
@@ -559,10 +563,32 @@ export class Paloma implements AppActions {
     void this.#sendEphemeral(peer, { k: 'typing', on })
   }
 
+  /**
+   * Writes the outbox entry (and the shown message) before any network step. With a session already
+   * there, the envelope is encrypted now and committed in the same transaction as the ratchet step;
+   * otherwise the payload waits (encrypted at rest in the vault) until a session can be made.
+   */
   async #enqueue(peer: string, id: string, payload: Uint8Array, shown?: ChatMessage): Promise<void> {
     const entry: OutboxEntry = { id, to: peer, payload, created: this.#now() }
-    const extra: Array<readonly [string, Uint8Array]> = shown ? [[historyName(shown), encode(shown)]] : []
-    await this.#requireVault().putMany([...extra, [OUTBOX + id, encode(stripUndefined(entry))]])
+    const records = (): Array<readonly [string, Uint8Array]> => [
+      ...(shown ? [[historyName(shown), encode(shown)] as const] : []),
+      [OUTBOX + id, encode(stripUndefined(entry))],
+    ]
+    const stores = this.#requireStores()
+    if (await hasSession(peer, stores.direct)) {
+      await this.#withPeerLock(peer, () =>
+        stores.transaction(
+          (s) => encryptMessage(peer, payload, s, this.#opts()),
+          (msg) => {
+            entry.env = encodeEnvelope(msg)
+            delete entry.payload
+            return records()
+          },
+        ),
+      )
+    } else {
+      await this.#requireVault().putMany(records())
+    }
     this.#outbox.set(id, entry)
     if (shown) {
       this.#historyOf(peer).push(shown)
@@ -622,8 +648,11 @@ export class Paloma implements AppActions {
       return false
     }
     this.#outbox.delete(entry.id)
-    await this.#requireVault().delete(OUTBOX + entry.id)
-    await this.#setStatus(peer, entry.id, 'sent')
+    this.#setProblem(peer, entry.id, undefined)
+    await Promise.all([
+      this.#setStatus(peer, entry.id, 'sent'),
+      this.#requireVault().delete(OUTBOX + entry.id),
+    ])
     return true
   }
 
@@ -699,7 +728,21 @@ export class Paloma implements AppActions {
     const results = await Promise.allSettled(
       relays.map((r) => deposit(libp2p, r, { to: peer, id, envelope: env }, { timeoutMs: 10_000 })),
     )
-    return results.some((r) => r.status === 'fulfilled')
+    if (results.some((r) => r.status === 'fulfilled')) return true
+    // Every relay refused: show why (quota, size, rate) on the message while the outbox keeps retrying.
+    const refusal = results
+      .map((r) => (r.status === 'rejected' ? (r.reason as { code?: string }).code : undefined))
+      .find((code) => code !== undefined && RELAY_REFUSALS.has(code))
+    if (refusal !== undefined) this.#setProblem(peer, id, refusal)
+    return false
+  }
+
+  #setProblem(peer: string, id: string, problem: string | undefined): void {
+    const m = this.#history.get(peer)?.find((x) => x.id === id && x.direction === 'out')
+    if (m === undefined || m.problem === problem) return
+    if (problem === undefined) delete m.problem
+    else m.problem = problem
+    this.#emit()
   }
 
   /** Tries to open a direct WebRTC connection through one of the contact's relays (rate-limited). */
@@ -777,42 +820,56 @@ export class Paloma implements AppActions {
    * (acknowledged) rather than retried forever.
    */
   async #receive(from: string, id: string, envBytes: Uint8Array, via: 'direct' | 'mailbox'): Promise<void> {
+    let received: { payload: Payload; shown?: ChatMessage } | undefined
     try {
-      await this.#withPeerLock(from, () => this.#decryptAndStore(from, envBytes))
+      received = await this.#withPeerLock(from, () => this.#decryptAndStore(from, envBytes))
     } catch (err) {
       if (!(err instanceof DuplicateMessageError)) console.warn(`Dropped an envelope from ${from}:`, err)
     }
-    if (via === 'direct') await this.#chat?.send(peerIdFromString(from), { t: 'ack', id }).catch(() => {})
+    // Durable (or deliberately dropped): acknowledge first, then update contacts, receipts and the UI.
+    if (via === 'direct') void this.#chat?.send(peerIdFromString(from), { t: 'ack', id }).catch(() => {})
+    if (received !== undefined) {
+      const { payload, shown } = received
+      void this.#withPeerLock(`apply/${from}`, () => this.#apply(from, payload, shown)).catch((err) =>
+        console.warn('Could not apply a message:', err),
+      )
+    }
   }
 
-  async #decryptAndStore(from: string, envBytes: Uint8Array): Promise<void> {
+  /** Decrypts and commits the message with the ratchet step in one transaction (under the peer lock). */
+  async #decryptAndStore(
+    from: string,
+    envBytes: Uint8Array,
+  ): Promise<{ payload: Payload; shown?: ChatMessage }> {
     const stores = this.#requireStores()
     const message = decodeEnvelope(envBytes)
     const peerKey = peerIdFromString(from).publicKey!.raw
     let shown: ChatMessage | undefined
-    let payload: Payload | undefined
-    await stores.transaction(
+    const payload = await stores.transaction(
       async (s) => {
         // The sender's identity is its PeerId's key: pin it so a prekey message carrying any other
         // identity key is refused (UntrustedIdentityError).
         await s.identity.saveIdentity(from, peerKey)
         const p = decodePayload(await decryptMessage(from, message, s, this.#opts()))
-        payload = p
         if (p.k === 'text' && !this.#history.get(from)?.some((m) => m.id === p.id && m.direction === 'in')) {
           shown = { id: p.id, peer: from, direction: 'in', text: p.text, ts: p.ts, status: 'delivered' }
         }
+        return p
       },
       () => (shown ? [[historyName(shown), encode(shown)] as const] : []),
     )
+    if (shown !== undefined) insertByTime(this.#historyOf(from), shown)
+    return { payload, shown }
+  }
+
+  async #apply(from: string, p: Payload, shown: ChatMessage | undefined): Promise<void> {
     const contact = this.#contacts.get(from) ?? (await this.#contactFromStranger(from))
     const live = this.#liveOf(from)
-    await this.#saveContact({ ...contact, lastSeen: this.#now() })
-    const p = payload!
+    live.lastSeen = this.#now()
     switch (p.k) {
       case 'text':
         live.typingUntil = 0
         if (shown === undefined) break
-        insertByTime(this.#historyOf(from), shown)
         this.#queueReceipt(from, 'delivered', [shown.id])
         this.#unread.set(from, (this.#unread.get(from) ?? 0) + 1)
         if (this.#active === from && this.#platform.isVisible?.() !== false) await this.markRead()
@@ -823,6 +880,7 @@ export class Paloma implements AppActions {
         break
       case 'presence':
         live.online = p.online
+        live.lastSeen = p.ts
         if (!p.online) await this.#saveContact({ ...contact, lastSeen: p.ts })
         break
       case 'typing':

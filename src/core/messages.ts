@@ -16,6 +16,8 @@ export interface ChatMessage {
   /** Sender's clock, milliseconds since the epoch. */
   ts: number
   status: MessageStatus
+  /** Why the last delivery attempt was refused (a relay's error code), while the message still waits. */
+  problem?: string
 }
 
 /** The status after `event`, never moving backwards. */

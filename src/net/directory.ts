@@ -33,7 +33,9 @@ export { DirectoryError } from '../core/protocol/directory.ts'
 
 /** No DHT peer answered in time: the relays are unreachable or the node has just started. */
 export class DirectoryUnavailableError extends DirectoryError {
-  constructor(message = 'the directory is unreachable: no relay answered in time. Check the network and retry') {
+  constructor(
+    message = 'the directory is unreachable: no relay answered in time. Check the network and retry',
+  ) {
     super(message)
     this.name = 'DirectoryUnavailableError'
   }
@@ -100,6 +102,8 @@ export interface DirectoryInit {
   timeoutMs?: number
   /** Profiles fetched at once during a username lookup. @default 8 */
   lookupConcurrency?: number
+  /** Delay between a change of this node's relay addresses and the republish it triggers. @default 1 s */
+  moveDebounceMs?: number
 }
 
 export interface OperationOptions {
@@ -116,10 +120,16 @@ export class Directory {
   readonly #retryMs: number
   readonly #timeoutMs: number
   readonly #concurrency: number
+  readonly #moveDebounceMs: number
   #lastSeq = 0
   #content: PublishInput | undefined
+  /** The relay addresses last published when they were derived from the node (not given by the caller). */
+  #publishedRelays: string[] = []
   #timer: ReturnType<typeof setTimeout> | undefined
+  #moveTimer: ReturnType<typeof setTimeout> | undefined
   #running = false
+  /** Publications run one at a time, so sequence numbers and the stored content stay in order. */
+  #queue: Promise<unknown> = Promise.resolve()
 
   /**
    * @param libp2p the running node (its kad-dht service is used).
@@ -136,22 +146,32 @@ export class Directory {
     this.#retryMs = init.retryMs ?? 60_000
     this.#timeoutMs = init.timeoutMs ?? 30_000
     this.#concurrency = init.lookupConcurrency ?? 8
+    this.#moveDebounceMs = init.moveDebounceMs ?? 1000
   }
 
   get #peerId(): string {
     return this.#libp2p.peerId.toString()
   }
 
-  /** Starts the republish timer. The app calls {@link publish} on every start; the timer repeats it. */
+  /**
+   * Starts republishing: every `republishIntervalMs`, and soon after this node's relay circuit addresses
+   * change (it moved, or a relay went away and it reserved on another) so peer routing stays current.
+   * The app calls {@link publish} on every start; the directory then repeats it.
+   */
   start(): void {
+    if (this.#running) return
     this.#running = true
+    this.#libp2p.addEventListener('self:peer:update', this.#onSelfUpdate)
     this.#schedule(this.#republishMs)
   }
 
   stop(): void {
     this.#running = false
+    this.#libp2p.removeEventListener('self:peer:update', this.#onSelfUpdate)
     clearTimeout(this.#timer)
+    clearTimeout(this.#moveTimer)
     this.#timer = undefined
+    this.#moveTimer = undefined
   }
 
   /**
@@ -160,6 +180,12 @@ export class Directory {
    * @throws DirectoryUnavailableError when no relay stored the record in time.
    */
   async publish(input: PublishInput, options: OperationOptions = {}): Promise<PublishedProfile> {
+    const run = this.#queue.then(() => this.#publish(input, options))
+    this.#queue = run.catch(() => {})
+    return run
+  }
+
+  async #publish(input: PublishInput, options: OperationOptions): Promise<PublishedProfile> {
     const name = input.name == null ? undefined : normalizeName(input.name)
     const signal = this.#signal(options)
     const relays = input.relays ?? (await this.#ownCircuitAddresses(signal))
@@ -170,6 +196,7 @@ export class Directory {
       await this.#libp2p.services.dht.cancelReprovide(nameCid(previousName)).catch(() => {})
     }
     this.#content = { name, bundle: input.bundle, relays: input.relays }
+    this.#publishedRelays = input.relays == null ? relays : []
     if (this.#running) this.#schedule(this.#republishMs)
     return profile
   }
@@ -189,7 +216,11 @@ export class Directory {
     const name = this.#content?.name
     this.stop()
     this.#content = undefined
-    await this.#put({ relays: [], bundle: new Uint8Array(0) }, this.#signal(options))
+    const run = this.#queue.then(() =>
+      this.#put({ relays: [], bundle: new Uint8Array(0) }, this.#signal(options)),
+    )
+    this.#queue = run.catch(() => {})
+    await run
     if (name != null) await this.#libp2p.services.dht.cancelReprovide(nameCid(name)).catch(() => {})
   }
 
@@ -207,18 +238,21 @@ export class Directory {
 
   /**
    * Every identity whose newest signed profile claims `name`, in a stable order (by PeerId). Names are
-   * first-come-nothing: collisions are normal and shown, never resolved silently.
+   * owned by nobody: collisions are normal and shown, never resolved silently.
    * @throws InvalidNameError for a name that breaks the naming rules.
    */
   async lookupName(name: string, options: OperationOptions = {}): Promise<NameClaimant[]> {
     const normalized = normalizeName(name)
     const signal = this.#signal(options)
     const providers = new Set<string>()
+    let answered = 0
     await this.#drain(async () => {
       for await (const event of this.#libp2p.services.dht.findProviders(nameCid(normalized), { signal })) {
+        if (event.name === 'PEER_RESPONSE') answered++
         if (event.name === 'PROVIDER') for (const p of event.providers) providers.add(p.id.toString())
       }
     }, signal)
+    if (answered === 0 && providers.size === 0) throw new DirectoryUnavailableError()
     const claimants: NameClaimant[] = []
     const queue = [...providers]
     const worker = async () => {
@@ -317,18 +351,23 @@ export class Directory {
         // refused: forged, stale, expired or malformed copies never win
       }
     }
-    for (let attempt = 0; attempt < 2 && best == null; attempt++) {
+    let answered = 0
+    for (let attempt = 0; attempt < 2; attempt++) {
       try {
         await this.#drain(async () => {
           for await (const event of this.#libp2p.services.dht.get(key, { signal })) {
+            if (event.name === 'PEER_RESPONSE') answered++
             if (event.name === 'VALUE') consider(event.value)
           }
         }, signal)
+        break
       } catch (err) {
         // kad-dht throws after the query when a peer refuses a correction: the values seen still count
         if (err instanceof DirectoryUnavailableError || signal.aborted) throw err
+        if (best != null) break
       }
     }
+    if (best == null && answered === 0) throw new DirectoryUnavailableError()
     return best
   }
 
@@ -354,14 +393,31 @@ export class Directory {
   /** This node's relay circuit addresses; waits (until `signal`) for the first reservation. */
   async #ownCircuitAddresses(signal: AbortSignal): Promise<string[]> {
     for (;;) {
-      const addrs = this.#libp2p
-        .getMultiaddrs()
-        .filter((ma) => ma.getComponents().some((c) => c.name === 'p2p-circuit'))
-        .map((ma) => ma.toString())
-      if (addrs.length > 0) return addrs.slice(0, MAX_RELAYS)
-      if (signal.aborted) throw new DirectoryUnavailableError('no relay reservation yet: cannot say where to reach us')
+      const addrs = this.#currentCircuitAddresses()
+      if (addrs.length > 0) return addrs
+      if (signal.aborted)
+        throw new DirectoryUnavailableError('no relay reservation yet: cannot say where to reach us')
       await new Promise((r) => setTimeout(r, 100))
     }
+  }
+
+  readonly #onSelfUpdate = (): void => {
+    if (!this.#running || this.#content == null || this.#content.relays != null) return
+    const now = this.#currentCircuitAddresses()
+    const before = new Set(this.#publishedRelays)
+    if (now.length === 0 || (now.length === before.size && now.every((a) => before.has(a)))) return
+    clearTimeout(this.#moveTimer)
+    this.#moveTimer = setTimeout(() => {
+      this.republish().catch(() => this.#schedule(this.#retryMs))
+    }, this.#moveDebounceMs)
+  }
+
+  #currentCircuitAddresses(): string[] {
+    return this.#libp2p
+      .getMultiaddrs()
+      .filter((ma) => ma.getComponents().some((c) => c.name === 'p2p-circuit'))
+      .map((ma) => ma.toString())
+      .slice(0, MAX_RELAYS)
   }
 
   #schedule(ms: number): void {

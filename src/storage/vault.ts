@@ -118,6 +118,14 @@ export class Vault {
   readonly #backend: VaultBackend
   readonly #opts: KdfOptions
   #keys: VaultKeys | undefined
+  /**
+   * Decrypted records read or written while unlocked (undefined: known absent). The app reads the same
+   * few records (ratchet sessions) on every message; this spares an IndexedDB read and a decryption.
+   * Dropped by lock().
+   */
+  readonly #cache = new Map<string, Uint8Array | undefined>()
+  /** Bumped by every write, so a read that raced a write does not cache what it read. */
+  #writes = 0
 
   private constructor(backend: VaultBackend, keys: VaultKeys, opts: KdfOptions) {
     this.#backend = backend
@@ -190,6 +198,7 @@ export class Vault {
   /** Forgets the keys. Every later use throws {@link VaultLockedError}; unlock again with {@link Vault.unlock}. */
   lock(): void {
     this.#keys = undefined
+    this.#cache.clear()
   }
 
   #unlocked(): VaultKeys {
@@ -208,17 +217,24 @@ export class Vault {
    */
   async get(name: string): Promise<Uint8Array | undefined> {
     const keys = this.#unlocked()
+    if (this.#cache.has(name)) return this.#cache.get(name)?.slice()
+    const writes = this.#writes
     const key = await recordKey(keys, name)
     const blob = await this.#backend.get(key)
-    if (blob === undefined) return undefined
-    return (await openRecord(keys, key, blob, name)).data
+    const data = blob === undefined ? undefined : (await openRecord(keys, key, blob, name)).data
+    if (writes === this.#writes) this.#cache.set(name, data?.slice())
+    return data
   }
 
   /** Writes record `name`, replacing any previous value. @throws VaultLockedError */
   async put(name: string, data: Uint8Array): Promise<void> {
     const keys = this.#unlocked()
     const { key, blob } = await sealRecord(keys, name, data, this.#random())
+    this.#writes++
+    this.#cache.delete(name)
     await this.#backend.put(key, blob)
+    this.#writes++
+    this.#cache.set(name, data.slice())
   }
 
   /**
@@ -228,28 +244,38 @@ export class Vault {
   async putMany(entries: Iterable<readonly [string, Uint8Array]>): Promise<void> {
     const keys = this.#unlocked()
     const sealed: [string, Uint8Array][] = []
+    const plain: [string, Uint8Array][] = []
     for (const [name, data] of entries) {
       const { key, blob } = await sealRecord(keys, name, data, this.#random())
       sealed.push([key, blob])
+      plain.push([name, data.slice()])
     }
+    this.#writes++
+    for (const [name] of plain) this.#cache.delete(name)
     await this.#backend.putMany(sealed)
+    this.#writes++
+    for (const [name, data] of plain) this.#cache.set(name, data)
   }
 
   /** Deletes record `name` (no error if absent). @throws VaultLockedError */
   async delete(name: string): Promise<void> {
     const keys = this.#unlocked()
+    this.#writes++
+    this.#cache.delete(name)
     await this.#backend.delete(await recordKey(keys, name))
+    this.#writes++
+    this.#cache.set(name, undefined)
+  }
+
+  /** Every record whose name starts with `prefix`, decrypted in one pass. @throws VaultLockedError */
+  async entries(prefix = ''): Promise<Map<string, Uint8Array>> {
+    return this.#entries((name) => name.startsWith(prefix))
   }
 
   /**
    * Names of all records, optionally only those starting with `prefix`. Decrypts every record: use sparingly.
    * @throws VaultLockedError, VaultCorruptedError
    */
-  /** Every record whose name starts with `prefix`, decrypted in one pass. */
-  async entries(prefix = ''): Promise<Map<string, Uint8Array>> {
-    return this.#entries((name) => name.startsWith(prefix))
-  }
-
   async names(prefix = ''): Promise<string[]> {
     return [...(await this.#entries((name) => name.startsWith(prefix))).keys()].sort()
   }

@@ -83,6 +83,12 @@ const en = {
   notPersistent:
     'This browser may clear Paloma’s data when space runs low. Install the app or allow persistent storage to keep your messages.',
   newMessageFrom: 'New message from',
+  problems: {
+    TOO_LARGE: 'Too large for the relays.',
+    RECIPIENT_QUOTA: 'Their mailbox is full. Retrying…',
+    SENDER_QUOTA: 'You have too many undelivered messages on the relays. Retrying…',
+    RATE_LIMITED: 'Sending too fast. Retrying…',
+  } as Record<string, string>,
 }
 
 export type Strings = typeof en
@@ -164,6 +170,12 @@ const es: Strings = {
   notPersistent:
     'Este navegador podría borrar los datos de Paloma si falta espacio. Instala la app o permite el almacenamiento persistente para conservar tus mensajes.',
   newMessageFrom: 'Nuevo mensaje de',
+  problems: {
+    TOO_LARGE: 'Demasiado grande para los relés.',
+    RECIPIENT_QUOTA: 'Su buzón está lleno. Reintentando…',
+    SENDER_QUOTA: 'Tienes demasiados mensajes sin entregar en los relés. Reintentando…',
+    RATE_LIMITED: 'Envías demasiado rápido. Reintentando…',
+  },
 }
 
 export function pickStrings(languages: readonly string[]): { lang: 'en' | 'es'; t: Strings } {

@@ -14,7 +14,7 @@ import { equals } from 'uint8arrays/equals'
 import { startRelay, type RelayProcess } from '../helpers/relay-process.ts'
 import { loadOrCreateKey } from '../../relay-node/src/relay.ts'
 import { createPalomaNode, type PalomaNode } from '../../src/net/node.ts'
-import { Directory, ProfileNotFoundError } from '../../src/net/directory.ts'
+import { Directory, DirectoryUnavailableError, ProfileNotFoundError } from '../../src/net/directory.ts'
 import { dhtValidators } from '../../src/net/dht-records.ts'
 import {
   MAX_PROFILE_BYTES,
@@ -73,7 +73,10 @@ async function client(): Promise<Client> {
   const privateKey = await generateKeyPair('Ed25519')
   const node = await createPalomaNode({ privateKey, relays: relayAddrs, allowPrivateAddresses: true })
   await node.libp2p.start()
-  await dhtPeers(node, relays.filter((r) => r.process.exitCode == null && r.process.signalCode == null).length)
+  await dhtPeers(
+    node,
+    relays.filter((r) => r.process.exitCode == null && r.process.signalCode == null).length,
+  )
   const directory = new Directory(node.libp2p, privateKey, { timeoutMs: 20_000 })
   const c = { ...node, privateKey, peerId: node.libp2p.peerId.toString(), directory }
   clients.push(c)
@@ -85,13 +88,25 @@ async function dhtPeers(node: PalomaNode, count: number): Promise<void> {
   const table = (node.libp2p.services.dht as unknown as { routingTable: { size: number } }).routingTable
   const deadline = Date.now() + 20_000
   while (node.relays.connectedCount() < count || table.size < count) {
-    if (Date.now() > deadline) throw new Error(`only ${table.size} of ${count} relays in the DHT routing table`)
+    if (Date.now() > deadline)
+      throw new Error(`only ${table.size} of ${count} relays in the DHT routing table`)
     await new Promise((r) => setTimeout(r, 50))
   }
 }
 
+/** The relay PeerIds of the circuit addresses among `addrs`. */
+function circuitRelayIds(addrs: string[]): string[] {
+  return addrs
+    .filter((a) => a.includes('/p2p-circuit'))
+    .map((a) => a.split('/p2p-circuit')[0]!.split('/p2p/')[1]!)
+}
+
 /** Puts raw bytes through the client's DHT API; returns how many relays stored them and how many refused. */
-async function rawPut(c: Client, key: Uint8Array, value: Uint8Array): Promise<{ stored: number; refused: number }> {
+async function rawPut(
+  c: Client,
+  key: Uint8Array,
+  value: Uint8Array,
+): Promise<{ stored: number; refused: number }> {
   let stored = 0
   let refused = 0
   for await (const e of c.libp2p.services.dht.put(key, value, { signal: AbortSignal.timeout(15_000) })) {
@@ -106,7 +121,8 @@ async function valuesServed(c: Client, key: Uint8Array): Promise<Uint8Array[]> {
   const served: Uint8Array[] = []
   try {
     for await (const e of c.libp2p.services.dht.get(key, { signal: AbortSignal.timeout(15_000) })) {
-      if (e.name === 'PEER_RESPONSE' && e.messageName === 'GET_VALUE' && e.record != null) served.push(e.record.value)
+      if (e.name === 'PEER_RESPONSE' && e.messageName === 'GET_VALUE' && e.record != null)
+        served.push(e.record.value)
     }
   } catch {
     // kad-dht may fail after the query (correction refused, nothing found): the responses count
@@ -120,7 +136,7 @@ beforeAll(async () => {
 }, 60_000)
 
 afterAll(async () => {
-  await Promise.all(clients.map((c) => c.libp2p.stop().catch(() => {})))
+  await Promise.all(clients.map(async (c) => c.libp2p.stop()))
   await Promise.all(relays.map((r) => r.stop()))
 })
 
@@ -187,7 +203,13 @@ describe('directory on five relays', () => {
       ).then((r) => r.bytes)
     const bad: Record<string, Uint8Array> = {
       forged: encodeProfileRecord({ ...genuine, seq: current.seq + 5, bundle: new Uint8Array(9) }),
-      impostor: (await signProfileRecord(mallory.privateKey.publicKey.raw, { seq: current.seq + 5, issued: Date.now(), relays: [], bundle }, (d) => mallory.privateKey.sign(d))).bytes,
+      impostor: (
+        await signProfileRecord(
+          mallory.privateKey.publicKey.raw,
+          { seq: current.seq + 5, issued: Date.now(), relays: [], bundle },
+          (d) => mallory.privateKey.sign(d),
+        )
+      ).bytes,
       oversized: new Uint8Array(MAX_PROFILE_BYTES + 100).fill(0xa1),
       expired: await signAlice({ issued: Date.now() - 3_600_000, expires: Date.now() - 60_000 }),
       future: await signAlice({ issued: Date.now() + 3_600_000 }),
@@ -202,6 +224,8 @@ describe('directory on five relays', () => {
     }
     const wrongNs = new TextEncoder().encode(`/paloma-other/${alice.peerId}`)
     expect(await rawPut(mallory, wrongNs, bad.older!)).toMatchObject({ stored: 0 })
+    const noNamespace = new TextEncoder().encode(`paloma-profile-${alice.peerId}`)
+    expect(await rawPut(mallory, noNamespace, bad.older!)).toMatchObject({ stored: 0 })
     const pk = new TextEncoder().encode(`/pk/${alice.peerId}`)
     expect(await rawPut(mallory, pk, alice.privateKey.publicKey.raw)).toMatchObject({ stored: 0 })
 
@@ -221,24 +245,73 @@ describe('directory on five relays', () => {
     expect(next.seq).toBeGreaterThan(before.seq)
     const erin = await client()
     expect((await erin.directory.resolvePeer(alice.peerId)).seq).toBe(next.seq)
+
+    // the republish timer signs and puts the last content again with a higher seq
+    const timed = new Directory(alice.libp2p, alice.privateKey, { republishIntervalMs: 200 })
+    const first = await timed.publish({ name: 'alice', bundle: new Uint8Array(32).fill(2) })
+    timed.start()
+    await new Promise((r) => setTimeout(r, 1200))
+    timed.stop()
+    expect((await erin.directory.resolvePeer(alice.peerId)).seq).toBeGreaterThan(first.seq)
   })
 
-  it('still resolves profiles and usernames with 2 of 5 relays stopped', async () => {
-    await Promise.all([relays[0]!.stop('SIGKILL'), relays[1]!.stop('SIGKILL')])
+  it('says the directory is unavailable when no relay answers', async () => {
+    const privateKey = await generateKeyPair('Ed25519')
+    const ghost = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    const node = await createPalomaNode({
+      privateKey,
+      relays: [`/ip4/127.0.0.1/tcp/${await freePort()}/ws/p2p/${ghost}`],
+      allowPrivateAddresses: true,
+    })
+    await node.libp2p.start()
+    clients.push({ ...node, privateKey, peerId: '', directory: undefined as never })
+    const lonely = new Directory(node.libp2p, privateKey, { timeoutMs: 1000 })
+    await expect(lonely.resolvePeer(alice.peerId)).rejects.toBeInstanceOf(DirectoryUnavailableError)
+    await expect(lonely.lookupName('alice')).rejects.toBeInstanceOf(DirectoryUnavailableError)
+  })
+
+  it('with 2 of 5 relays stopped: resolves profiles and names, and finds a peer that moved', async () => {
+    dave.directory.start()
+    // stop the two relays dave holds its reservations on: dave must move to the survivors
+    const reservedOn = new Set(circuitRelayIds(dave.libp2p.getMultiaddrs().map(String)))
+    expect(reservedOn.size).toBeGreaterThan(0)
+    const victims = [...relays].sort(
+      (a, b) => Number(reservedOn.has(b.peerId)) - Number(reservedOn.has(a.peerId)),
+    )
+    await Promise.all(victims.slice(0, 2).map((r) => r.stop('SIGKILL')))
+    const live = new Set(victims.slice(2).map((r) => r.peerId))
+
     const frank = await client()
     const profile = await frank.directory.resolvePeer(dave.peerId)
     expect(profile.name).toBe('alice')
     const found = await frank.directory.lookupName('alice')
     expect(found.map((c) => c.peerId).sort()).toEqual([alice.peerId, dave.peerId].sort())
+
+    // dave re-reserves on a surviving relay and republishes on its own; peer routing follows
+    const deadline = Date.now() + 30_000
+    let addrs = await frank.directory.findPeer(dave.peerId)
+    while (!circuitRelayIds(addrs.map(String)).every((id) => live.has(id))) {
+      if (Date.now() > deadline) throw new Error(`dave still announced at ${addrs.map(String).join(' ')}`)
+      await new Promise((r) => setTimeout(r, 250))
+      addrs = await frank.directory.findPeer(dave.peerId)
+    }
+    const relayed = addrs.find((a) => !a.toString().includes('/webrtc'))!
+    const conn = await frank.libp2p.dial(relayed, { signal: AbortSignal.timeout(10_000) })
+    expect(conn.remotePeer.toString()).toBe(dave.peerId)
+
     // publishing still works on the three survivors
     const again = await dave.directory.publish({ name: 'dave', bundle: new Uint8Array(16) })
+    expect(again.replicas).toBe(3)
     expect((await frank.directory.resolvePeer(dave.peerId)).seq).toBe(again.seq)
+    dave.directory.stop()
   })
 
   it('withdraws a profile: lookups drop the claimant', async () => {
     await alice.directory.withdraw()
     const found = await bob.directory.lookupName('alice')
     expect(found.map((c) => c.peerId)).not.toContain(alice.peerId)
-    await expect(bob.directory.resolvePeer(alice.peerId)).rejects.toMatchObject({ name: 'ProfileWithdrawnError' })
+    await expect(bob.directory.resolvePeer(alice.peerId)).rejects.toMatchObject({
+      name: 'ProfileWithdrawnError',
+    })
   })
 })

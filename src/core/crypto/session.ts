@@ -9,7 +9,7 @@
  * message becomes current again (the peer has settled on it). Operations on one address are serialized.
  * @module
  */
-import { compareBytes, equalBytes } from './bytes.ts'
+import { compareBytes, equalBytes, wipe } from './bytes.ts'
 import { MAX_SKIP } from './constants.ts'
 import {
   CryptoError,
@@ -126,6 +126,7 @@ export function processPreKeyBundle(
       receivedPreKey: null,
       createdAt: opts.now,
     }
+    wipe(x3dh.sharedKey, dh, ephemeral.privateKey)
     const record = (await stores.sessions.loadSession(address)) ?? new SessionRecord()
     record.promote(state)
     await stores.identity.saveIdentity(address, remoteIdentityKey)
@@ -192,8 +193,13 @@ async function decryptRatchetMessage(
   const message = decodeRatchetMessage(body)
   const record = await stores.sessions.loadSession(address)
   if (!record || record.states().length === 0) throw new NoSessionError(address)
-  const { state, plaintext } = await trialDecrypt(record, message, opts.rng)
-  await checkTrust(stores, address, state.remoteIdentityKey)
+  // Only sessions with a still-trusted identity may decrypt (checked first: decryption commits state).
+  const trusted: SessionState[] = []
+  for (const s of record.states()) {
+    if (await stores.identity.isTrustedIdentity(address, s.remoteIdentityKey)) trusted.push(s)
+  }
+  if (trusted.length === 0) throw new UntrustedIdentityError(address)
+  const { state, plaintext } = await trialDecrypt(trusted, message, opts.rng)
   state.pendingPreKey = null
   record.promote(state)
   await stores.sessions.storeSession(address, record)
@@ -201,16 +207,15 @@ async function decryptRatchetMessage(
 }
 
 /**
- * Finds the session a ratchet message belongs to: the one that knows its ratchet key, else every
- * session in turn (current first). Headers are checked against every candidate before any key is derived.
+ * Finds the session a ratchet message belongs to among `states` (current first): the one that knows its
+ * ratchet key, else every session in turn. Headers are checked against every candidate before any key is derived.
  */
 async function trialDecrypt(
-  record: SessionRecord,
+  states: readonly SessionState[],
   message: RatchetMessage,
   rng: Rng,
 ): Promise<{ state: SessionState; plaintext: Uint8Array }> {
   const header = decodeHeader(message.header)
-  const states = record.states()
   const owner = states.find(
     (s) =>
       (s.ratchet.remoteRatchet && equalBytes(s.ratchet.remoteRatchet, header.dh)) ||
@@ -289,8 +294,9 @@ async function decryptPreKeyMessage(
     await stores.sessions.storeSession(address, record)
     return unpad(plaintext)
   }
-  if (await stores.signedPreKeys.hasUsedBaseKey(pkm.signedPreKeyId, pkm.baseKey))
+  if (await stores.signedPreKeys.hasUsedBaseKey(pkm.signedPreKeyId, pkm.baseKey)) {
     throw new DuplicateMessageError()
+  }
   const spk = await stores.signedPreKeys.loadSignedPreKey(pkm.signedPreKeyId)
   if (!spk) throw new UnknownPreKeyError('signed', pkm.signedPreKeyId)
   let opk = null
@@ -306,6 +312,7 @@ async function decryptPreKeyMessage(
     generateX25519KeyPair(opts.rng),
   ])
   const ratchet = initRatchetResponder(x3dh.sharedKey, spk.keyPair, nextRatchet)
+  wipe(x3dh.sharedKey)
   const plaintext = await ratchetDecrypt(
     ratchet,
     inner.header,

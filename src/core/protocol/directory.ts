@@ -315,8 +315,10 @@ export function decodeProfileRecord(bytes: Uint8Array): ProfileRecord {
   }
   const m = value as Record<string, unknown>
   for (const k of Object.keys(m)) if (!FIELDS.has(k)) throw new MalformedRecordError(`unknown field "${k}"`)
-  if (m.v !== PROFILE_VERSION) throw new MalformedRecordError(`expected version ${PROFILE_VERSION}, got ${String(m.v)}`)
-  if (!(m.sig instanceof Uint8Array) || m.sig.length !== 64) throw new MalformedRecordError('sig: expected 64 bytes')
+  if (m.v !== PROFILE_VERSION)
+    throw new MalformedRecordError(`expected version ${PROFILE_VERSION}, got ${String(m.v)}`)
+  if (!(m.sig instanceof Uint8Array) || m.sig.length !== 64)
+    throw new MalformedRecordError('sig: expected 64 bytes')
   const record = {
     v: PROFILE_VERSION,
     peer: m.peer,
@@ -354,8 +356,9 @@ export function validateProfileRecord(
   if (!equal(record.peer, publicKey)) throw new IdentityMismatchError()
   if (record.issued > now + MAX_CLOCK_SKEW_MS) throw new FutureRecordError()
   if (record.expires <= now) throw new ExpiredRecordError()
-  let ok = false
+  let ok: boolean
   try {
+    // strict RFC 8032 verification: no malleable or small-order encodings
     ok = ed25519.verify(record.sig, profileSigningBytes(record), record.peer, { zip215: false })
   } catch {
     ok = false
@@ -454,7 +457,8 @@ function checkFields(f: ProfileFields): void {
     throw new MalformedRecordError('peer: expected a 32-byte Ed25519 public key')
   }
   if (!count(f.seq)) throw new MalformedRecordError('seq: expected a non-negative integer')
-  if (!count(f.issued) || !count(f.expires)) throw new MalformedRecordError('issued/expires: expected ms timestamps')
+  if (!count(f.issued) || !count(f.expires))
+    throw new MalformedRecordError('issued/expires: expected ms timestamps')
   if (f.expires <= f.issued) throw new MalformedRecordError('expires must be after issued')
   if (f.expires - f.issued > MAX_PROFILE_LIFETIME_MS) {
     throw new MalformedRecordError(`validity longer than ${MAX_PROFILE_LIFETIME_MS} ms`)

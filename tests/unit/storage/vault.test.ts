@@ -124,18 +124,40 @@ describe('Vault', () => {
     const blobA = (await backend.get(ka))!
     const blobB = (await backend.get(kb))!
 
+    // An unlocked vault serves what it wrote from memory; tampering shows on the next read from storage.
+    expect(await vault.get('identity/b')).toEqual(enc('B'))
+    const reopen = () => Vault.unlock(backend, 'correct horse', FAST)
+
     await backend.put(kb, blobA)
-    const swapped = await vault.get('identity/b').catch((e) => e)
+    const swapped = await (await reopen()).get('identity/b').catch((e) => e)
     expect(swapped).toBeInstanceOf(VaultCorruptedError)
     expect(swapped.message).toMatch(/'identity\/b'.*restore/)
     await backend.put(kb, blobB)
-    expect(await vault.get('identity/b')).toEqual(enc('B'))
+    expect(await (await reopen()).get('identity/b')).toEqual(enc('B'))
 
     const flipped = new Uint8Array(blobA)
     flipped[flipped.length - 1]! ^= 1
     await backend.put(ka, flipped)
-    await expect(vault.get('identity/a')).rejects.toBeInstanceOf(VaultCorruptedError)
-    await expect(vault.names()).rejects.toBeInstanceOf(VaultCorruptedError)
+    await expect((await reopen()).get('identity/a')).rejects.toBeInstanceOf(VaultCorruptedError)
+    await expect((await reopen()).names()).rejects.toBeInstanceOf(VaultCorruptedError)
+  })
+
+  it('serves its own writes from memory and forgets them on lock', async () => {
+    const { backend, vault } = await freshVault()
+    await vault.put('session/x', enc('one'))
+    await vault.putMany([
+      ['session/x', enc('two')],
+      ['history/y', enc('three')],
+    ])
+    expect(await vault.get('session/x')).toEqual(enc('two'))
+    await vault.delete('history/y')
+    expect(await vault.get('history/y')).toBeUndefined()
+    // Reads after a reopen come from storage and agree with the cache.
+    const again = await Vault.unlock(backend, 'correct horse', FAST)
+    expect(await again.get('session/x')).toEqual(enc('two'))
+    expect(await again.get('history/y')).toBeUndefined()
+    vault.lock()
+    await expect(vault.get('session/x')).rejects.toThrow()
   })
 
   it('reports a damaged header on unlock', async () => {

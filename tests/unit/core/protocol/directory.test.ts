@@ -81,7 +81,10 @@ describe('identities and keys', () => {
   it('refuses keys outside the namespace or for non-Ed25519 ids', () => {
     const enc = new TextEncoder()
     refuses(() => parseProfileKey(enc.encode(`/pk/${alice.peerId}`)), WrongNamespaceError)
-    refuses(() => parseProfileKey(enc.encode(`/paloma-profile/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N`)), WrongNamespaceError)
+    refuses(
+      () => parseProfileKey(enc.encode(`/paloma-profile/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N`)),
+      WrongNamespaceError,
+    )
     refuses(() => parseProfileKey(Uint8Array.of(0xff, 0xfe)), WrongNamespaceError)
   })
 
@@ -143,7 +146,10 @@ describe('profile record codec', () => {
     refuses(() => validateProfileRecord(alice.key, forged, NOW), BadSignatureError)
     const flipped = Uint8Array.from(record.sig)
     flipped[5]! ^= 1
-    refuses(() => validateProfileRecord(alice.key, encodeProfileRecord({ ...record, sig: flipped }), NOW), BadSignatureError)
+    refuses(
+      () => validateProfileRecord(alice.key, encodeProfileRecord({ ...record, sig: flipped }), NOW),
+      BadSignatureError,
+    )
   })
 
   it('refuses a record signed by another identity (identity mismatch)', async () => {
@@ -158,8 +164,13 @@ describe('profile record codec', () => {
   })
 
   it('refuses oversized records and bundles', async () => {
-    await expect(signed({ bundle: new Uint8Array(MAX_BUNDLE_BYTES + 1) })).rejects.toBeInstanceOf(RecordTooLargeError)
-    refuses(() => validateProfileRecord(alice.key, new Uint8Array(MAX_PROFILE_BYTES + 1), NOW), RecordTooLargeError)
+    await expect(signed({ bundle: new Uint8Array(MAX_BUNDLE_BYTES + 1) })).rejects.toBeInstanceOf(
+      RecordTooLargeError,
+    )
+    refuses(
+      () => validateProfileRecord(alice.key, new Uint8Array(MAX_PROFILE_BYTES + 1), NOW),
+      RecordTooLargeError,
+    )
   })
 
   it('refuses expired and future-issued records', async () => {
@@ -178,7 +189,10 @@ describe('profile record codec', () => {
     refuses(() => decodeProfileRecord(cborEncode({ ...map, v: 2 })), MalformedRecordError)
     refuses(() => decodeProfileRecord(cborEncode({ ...map, name: 'Alice' })), MalformedRecordError)
     refuses(() => decodeProfileRecord(cborEncode({ ...map, seq: -1 })), MalformedRecordError)
-    refuses(() => decodeProfileRecord(cborEncode({ ...map, relays: ['not-a-multiaddr'] })), MalformedRecordError)
+    refuses(
+      () => decodeProfileRecord(cborEncode({ ...map, relays: ['not-a-multiaddr'] })),
+      MalformedRecordError,
+    )
     refuses(() => decodeProfileRecord(cborEncode([1, 2])), MalformedRecordError)
     refuses(() => decodeProfileRecord(Uint8Array.of(0xff)), MalformedRecordError)
     // the same map with its keys in insertion order instead of canonical order
@@ -189,7 +203,9 @@ describe('profile record codec', () => {
   })
 
   it('recognizes a tombstone', async () => {
-    const record = decodeProfileRecord(await signed({ name: undefined, relays: [], bundle: new Uint8Array(0) }))
+    const record = decodeProfileRecord(
+      await signed({ name: undefined, relays: [], bundle: new Uint8Array(0) }),
+    )
     expect(isTombstone(record)).toBe(true)
   })
 })

@@ -1,0 +1,486 @@
+/**
+ * One-time prekeys on relays (`/paloma/prekeys/1.0.0`): the signed one-time prekey record and the wire
+ * codec of the relay service that hands each record out exactly once.
+ *
+ * A DHT cannot serve a value exactly once, so the prekey bundle on the DHT carries only the signed prekey
+ * (the last-resort path) and the owner uploads one-time prekeys (OPKs) to its home relays. Each OPK
+ * travels as a record signed by the owner's Ed25519 identity key, so a relay can neither invent nor
+ * substitute keys: a bogus key or id would make an initiator's first message undecryptable.
+ *
+ * Owns the record format and its domain-separated signature, the frame shapes, their CBOR encoding, the
+ * unsigned-varint length prefix and every protocol limit. It knows nothing about libp2p, streams or
+ * storage: identities in frames the relay trusts come from the Noise-authenticated connection, never from
+ * a frame (except `take.owner`, which names whose key is wanted).
+ *
+ * See docs/prekeys.md for the normative description.
+ * @module
+ */
+import { decode as cborDecode, encode as cborEncode } from 'cborg'
+import { concatBytes, equalBytes } from '../crypto/bytes.ts'
+import { ed25519Sign, ed25519Verify } from '../crypto/primitives.ts'
+
+/** libp2p protocol id. */
+export const PREKEYS_PROTOCOL = '/paloma/prekeys/1.0.0'
+/** Value of the `v` field of every frame and record. */
+export const PREKEYS_VERSION = 1
+/** Prefix of the signed bytes (followed by a 0x00 byte), so the signature can mean nothing else. */
+export const ONE_TIME_PREKEY_SIGNATURE_DOMAIN = 'paloma/one-time-prekey/v1'
+/** Most records in one `upload` frame. */
+export const MAX_UPLOAD_RECORDS = 100
+/** Largest encoded one-time prekey record (a canonical one is at most 118 bytes). */
+export const MAX_RECORD_BYTES = 160
+/** Longest PeerId string accepted in a frame (base58btc; Ed25519 ids are 52 characters). */
+export const MAX_PEER_ID_LENGTH = 128
+/** Longest human-readable message in an `err` frame, in characters. */
+export const MAX_ERROR_MESSAGE_LENGTH = 512
+/** Largest count in `ok` / `count` answers (a relay's per-owner cap is far below). */
+export const MAX_COUNT = 1_000_000
+/** Largest prekey id (unsigned 32-bit, as in prekey messages). */
+export const MAX_PREKEY_ID = 0xffffffff
+/** Largest encoded frame (CBOR body, without the length prefix): room for a full upload. */
+export const MAX_FRAME_BYTES = MAX_UPLOAD_RECORDS * (MAX_RECORD_BYTES + 3) + 256
+const KEY_LENGTH = 32
+const SIGNATURE_LENGTH = 64
+const MAX_VARINT_BYTES = 5
+
+/** Error codes carried by `err` frames. */
+export const PREKEYS_ERROR_CODES = [
+  /** The frame could not be decoded or failed validation. Not retryable. */
+  'BAD_FRAME',
+  /** The frame is larger than the protocol allows. Not retryable as is. */
+  'TOO_LARGE',
+  /** The frame's `v` is not a version this relay speaks. */
+  'UNSUPPORTED_VERSION',
+  /** The frame type is valid but not one a client may send. */
+  'UNEXPECTED_FRAME',
+  /** An uploaded record is malformed (`msg` names its index). Nothing of the frame was stored. */
+  'BAD_RECORD',
+  /** An uploaded record is not signed by the uploader's identity key. Nothing of the frame was stored. */
+  'BAD_SIGNATURE',
+  /** `take.owner` is not an Ed25519 PeerId. Not retryable. */
+  'BAD_OWNER',
+  /** The upload would exceed the per-owner cap of this relay (`msg` says how many fit). Nothing stored. */
+  'OWNER_QUOTA',
+  /** Too many requests from this peer per unit of time. Retry after a short backoff. */
+  'RATE_LIMITED',
+  /** The relay failed (disk error, shutting down). Retryable. */
+  'INTERNAL',
+] as const
+export type PreKeysErrorCode = (typeof PREKEYS_ERROR_CODES)[number]
+
+/**
+ * Owner to relay: store these signed one-time prekey records (1 to MAX_UPLOAD_RECORDS). With `replace`,
+ * the owner's stored keys (and the memory of ids already served) are dropped first, in the same
+ * transaction (after restoring a backup, when the old private keys are gone).
+ */
+export interface UploadFrame {
+  t: 'upload'
+  opks: Uint8Array[]
+  replace?: boolean
+}
+/** Relay to owner: `stored` records of the upload were new; the owner now has `total` on this relay. */
+export interface OkFrame {
+  t: 'ok'
+  stored: number
+  total: number
+}
+/** Anyone to relay: hand me one of `owner`'s one-time prekeys (and never to anyone else). */
+export interface TakeFrame {
+  t: 'take'
+  owner: string
+}
+/** Relay to taker: one signed record, deleted from the relay before this frame was sent. */
+export interface OpkFrame {
+  t: 'opk'
+  rec: Uint8Array
+}
+/** Relay to taker: the owner has no one-time prekey left here; use the signed prekey. */
+export interface NoneFrame {
+  t: 'none'
+}
+/** Owner to relay (without `n`): how many of my keys are left? Relay to owner (with `n`): this many. */
+export interface CountFrame {
+  t: 'count'
+  n?: number
+}
+/** Relay to peer: a refusal. */
+export interface ErrFrame {
+  t: 'err'
+  code: PreKeysErrorCode
+  msg: string
+}
+export type PreKeysFrame = UploadFrame | OkFrame | TakeFrame | OpkFrame | NoneFrame | CountFrame | ErrFrame
+
+export type PreKeysFrameErrorReason = 'BAD_FRAME' | 'FRAME_TOO_LARGE' | 'UNSUPPORTED_VERSION'
+
+/** A frame that could not be encoded or decoded. `reason` says which rule it broke. */
+export class PreKeysFrameError extends Error {
+  override name = 'PreKeysFrameError'
+  readonly reason: PreKeysFrameErrorReason
+  constructor(message: string, reason: PreKeysFrameErrorReason = 'BAD_FRAME', options?: ErrorOptions) {
+    super(message, options)
+    this.reason = reason
+  }
+}
+
+/**
+ * A one-time prekey record that cannot be used: `MALFORMED` (bad bytes or fields) or `BAD_SIGNATURE`
+ * (not signed by the expected owner, or tampered with). Callers treat the owner as having no key left.
+ */
+export class OneTimePreKeyRecordError extends Error {
+  override name = 'OneTimePreKeyRecordError'
+  readonly reason: 'MALFORMED' | 'BAD_SIGNATURE'
+  constructor(message: string, reason: 'MALFORMED' | 'BAD_SIGNATURE', options?: ErrorOptions) {
+    super(message, options)
+    this.reason = reason
+  }
+}
+
+/** A verified one-time prekey, as an initiator uses it in X3DH. */
+export interface OneTimePreKeyPublic {
+  readonly id: number
+  readonly publicKey: Uint8Array
+}
+
+const DECODE_OPTIONS = {
+  strict: true,
+  rejectDuplicateMapKeys: true,
+  allowIndefinite: false,
+  allowUndefined: false,
+  allowInfinity: false,
+  allowNaN: false,
+  allowBigInt: false,
+  useMaps: false,
+} as const
+const DOMAIN_BYTES = concatBytes(new TextEncoder().encode(ONE_TIME_PREKEY_SIGNATURE_DOMAIN), Uint8Array.of(0))
+const RECORD_FIELDS = new Set(['v', 'id', 'k', 'sig'])
+const PEER_ID_PATTERN = /^[1-9A-HJ-NP-Za-km-z]+$/ // base58btc alphabet
+const ERROR_CODES = new Set<string>(PREKEYS_ERROR_CODES)
+
+function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (value instanceof Uint8Array) return `bytes(${value.byteLength})`
+  if (Array.isArray(value)) return `array(${value.length})`
+  return typeof value
+}
+
+// ------------------------------------------------------------------------------------------- records
+
+function checkPreKeyId(id: unknown): number {
+  if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > MAX_PREKEY_ID) {
+    throw new OneTimePreKeyRecordError(
+      `id: expected an integer in [0, ${MAX_PREKEY_ID}], got ${describe(id)} ${String(id)}`,
+      'MALFORMED',
+    )
+  }
+  return id
+}
+
+function checkKey(field: string, value: unknown, length: number): Uint8Array {
+  if (!(value instanceof Uint8Array) || value.byteLength !== length) {
+    throw new OneTimePreKeyRecordError(
+      `${field}: expected ${length} bytes, got ${describe(value)}`,
+      'MALFORMED',
+    )
+  }
+  return value
+}
+
+/** The bytes an owner signs: domain || 0x00 || owner Ed25519 key || id (uint32 BE) || X25519 key. */
+function signingBytes(owner: Uint8Array, id: number, publicKey: Uint8Array): Uint8Array {
+  const idBytes = new Uint8Array(4)
+  new DataView(idBytes.buffer).setUint32(0, id, false)
+  return concatBytes(DOMAIN_BYTES, owner, idBytes, publicKey)
+}
+
+/**
+ * Signs a one-time prekey for upload to a relay.
+ * @param identitySeed - the owner's 32-byte Ed25519 seed (`IdentityKeyPair.seed`).
+ * @param identityPublic - the owner's Ed25519 public key (its PeerId key), bound into the signature.
+ * @param id - the prekey id (uint32), as named later by the prekey message.
+ * @param publicKey - the 32-byte X25519 public key.
+ * @returns the record bytes: CBOR `{v: 1, id, k, sig}`.
+ * @throws OneTimePreKeyRecordError `MALFORMED` on a bad id or key length.
+ * @example
+ * const opks = await generateOneTimePreKeys(1, 50, secureRandom)
+ * const records = await Promise.all(
+ *   opks.map((p) => signOneTimePreKey(identity.seed, identity.publicKey, p.id, p.keyPair.publicKey)),
+ * )
+ */
+export async function signOneTimePreKey(
+  identitySeed: Uint8Array,
+  identityPublic: Uint8Array,
+  id: number,
+  publicKey: Uint8Array,
+): Promise<Uint8Array> {
+  checkPreKeyId(id)
+  checkKey('identityPublic', identityPublic, KEY_LENGTH)
+  checkKey('publicKey', publicKey, KEY_LENGTH)
+  const sig = await ed25519Sign(identitySeed, signingBytes(identityPublic, id, publicKey))
+  return cborEncode({ v: PREKEYS_VERSION, id, k: publicKey, sig })
+}
+
+/**
+ * Decodes a one-time prekey record without checking its signature (for logs and tests only).
+ * @throws OneTimePreKeyRecordError `MALFORMED`
+ */
+export function decodeOneTimePreKeyUnverified(bytes: Uint8Array): OneTimePreKeyPublic & { sig: Uint8Array } {
+  if (!(bytes instanceof Uint8Array) || bytes.byteLength > MAX_RECORD_BYTES) {
+    throw new OneTimePreKeyRecordError(
+      `record: expected at most ${MAX_RECORD_BYTES} bytes, got ${describe(bytes)}`,
+      'MALFORMED',
+    )
+  }
+  let raw: unknown
+  try {
+    raw = cborDecode(bytes, DECODE_OPTIONS)
+  } catch (err) {
+    throw new OneTimePreKeyRecordError(`record: not valid CBOR (${(err as Error).message})`, 'MALFORMED', {
+      cause: err,
+    })
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof Uint8Array) {
+    throw new OneTimePreKeyRecordError(`record: expected a map, got ${describe(raw)}`, 'MALFORMED')
+  }
+  const m = raw as Record<string, unknown>
+  for (const key of Object.keys(m)) {
+    if (!RECORD_FIELDS.has(key))
+      throw new OneTimePreKeyRecordError(`record: unknown field ${key.slice(0, 16)}`, 'MALFORMED')
+  }
+  if (m.v !== PREKEYS_VERSION) {
+    throw new OneTimePreKeyRecordError(
+      `record.v: expected ${PREKEYS_VERSION}, got ${String(m.v)}`,
+      'MALFORMED',
+    )
+  }
+  const id = checkPreKeyId(m.id)
+  const publicKey = checkKey('record.k', m.k, KEY_LENGTH)
+  const sig = checkKey('record.sig', m.sig, SIGNATURE_LENGTH)
+  // Only the canonical encoding is accepted, so a record has exactly one byte form (no malleability).
+  if (!equalBytes(cborEncode({ v: PREKEYS_VERSION, id, k: publicKey, sig }), bytes)) {
+    throw new OneTimePreKeyRecordError('record: not in canonical CBOR form', 'MALFORMED')
+  }
+  return { id, publicKey, sig }
+}
+
+/**
+ * Decodes a one-time prekey record and verifies it was signed by `ownerIdentityPublic`.
+ * @param bytes - the record, as uploaded by the owner or served by a relay.
+ * @param ownerIdentityPublic - the owner's Ed25519 public key (from its PeerId: `publicKey.raw`).
+ * @returns the prekey id and X25519 public key, ready for a `PreKeyBundle`'s `oneTimePreKeys`.
+ * @throws OneTimePreKeyRecordError `MALFORMED` (bad bytes) or `BAD_SIGNATURE` (wrong owner, tampered).
+ * @example
+ * const opk = await verifyOneTimePreKey(rec, peerIdFromString(bob).publicKey.raw)
+ * const bundle = { ...lastResortBundle, oneTimePreKeys: [opk] }
+ */
+export async function verifyOneTimePreKey(
+  bytes: Uint8Array,
+  ownerIdentityPublic: Uint8Array,
+): Promise<OneTimePreKeyPublic> {
+  const { id, publicKey, sig } = decodeOneTimePreKeyUnverified(bytes)
+  if (!(ownerIdentityPublic instanceof Uint8Array) || ownerIdentityPublic.byteLength !== KEY_LENGTH) {
+    throw new OneTimePreKeyRecordError('owner identity key: expected 32 bytes', 'BAD_SIGNATURE')
+  }
+  if (!(await ed25519Verify(ownerIdentityPublic, sig, signingBytes(ownerIdentityPublic, id, publicKey)))) {
+    throw new OneTimePreKeyRecordError(
+      'record: not signed by the expected owner (forged or tampered)',
+      'BAD_SIGNATURE',
+    )
+  }
+  return { id, publicKey }
+}
+
+// -------------------------------------------------------------------------------------------- frames
+
+function fail(message: string): never {
+  throw new PreKeysFrameError(message)
+}
+
+function checkCount(field: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > MAX_COUNT) {
+    fail(`${field}: expected an integer in [0, ${MAX_COUNT}], got ${describe(value)}`)
+  }
+  return value
+}
+
+function checkRecordBytes(field: string, value: unknown): Uint8Array {
+  if (!(value instanceof Uint8Array)) fail(`${field}: expected bytes, got ${describe(value)}`)
+  if (value.byteLength === 0 || value.byteLength > MAX_RECORD_BYTES) {
+    fail(`${field}: expected 1 to ${MAX_RECORD_BYTES} bytes, got ${value.byteLength}`)
+  }
+  return value
+}
+
+/** Validates a PeerId string's shape (the relay additionally parses it). */
+export function checkPeerIdString(field: string, value: unknown): string {
+  if (typeof value !== 'string') fail(`${field}: expected a string, got ${describe(value)}`)
+  if (value.length === 0 || value.length > MAX_PEER_ID_LENGTH) {
+    fail(`${field}: expected 1 to ${MAX_PEER_ID_LENGTH} characters, got ${value.length}`)
+  }
+  if (!PEER_ID_PATTERN.test(value)) fail(`${field}: not a base58btc PeerId string`)
+  return value
+}
+
+/** Validates a frame object (as produced by a decoder or about to be encoded) and returns a clean copy. */
+export function validateFrame(raw: unknown): PreKeysFrame {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof Uint8Array) {
+    fail(`frame: expected a map, got ${describe(raw)}`)
+  }
+  const m = raw as Record<string, unknown>
+  if (m.v !== PREKEYS_VERSION) {
+    if (typeof m.v === 'number') {
+      throw new PreKeysFrameError(
+        `v: this peer speaks version ${PREKEYS_VERSION}, got ${m.v}`,
+        'UNSUPPORTED_VERSION',
+      )
+    }
+    fail(`v: expected ${PREKEYS_VERSION}, got ${describe(m.v)}`)
+  }
+  switch (m.t) {
+    case 'upload': {
+      const opks = m.opks
+      if (!Array.isArray(opks)) fail(`upload.opks: expected an array, got ${describe(opks)}`)
+      if (opks.length === 0 || opks.length > MAX_UPLOAD_RECORDS) {
+        throw new PreKeysFrameError(
+          `upload.opks: expected 1 to ${MAX_UPLOAD_RECORDS} records, got ${opks.length}`,
+          opks.length > MAX_UPLOAD_RECORDS ? 'FRAME_TOO_LARGE' : 'BAD_FRAME',
+        )
+      }
+      const frame: UploadFrame = {
+        t: 'upload',
+        opks: opks.map((r, i) => checkRecordBytes(`upload.opks[${i}]`, r)),
+      }
+      if (m.replace !== undefined) {
+        if (typeof m.replace !== 'boolean')
+          fail(`upload.replace: expected a boolean, got ${describe(m.replace)}`)
+        if (m.replace) frame.replace = true
+      }
+      return frame
+    }
+    case 'ok':
+      return { t: 'ok', stored: checkCount('ok.stored', m.stored), total: checkCount('ok.total', m.total) }
+    case 'take':
+      return { t: 'take', owner: checkPeerIdString('take.owner', m.owner) }
+    case 'opk':
+      return { t: 'opk', rec: checkRecordBytes('opk.rec', m.rec) }
+    case 'none':
+      return { t: 'none' }
+    case 'count':
+      return m.n === undefined ? { t: 'count' } : { t: 'count', n: checkCount('count.n', m.n) }
+    case 'err': {
+      const code = m.code
+      if (typeof code !== 'string' || !ERROR_CODES.has(code)) fail(`err.code: unknown code ${String(code)}`)
+      const msg = m.msg
+      if (typeof msg !== 'string' || msg.length > MAX_ERROR_MESSAGE_LENGTH) {
+        fail(`err.msg: expected a string of at most ${MAX_ERROR_MESSAGE_LENGTH} characters`)
+      }
+      return { t: 'err', code: code as PreKeysErrorCode, msg }
+    }
+    default:
+      return fail(
+        `t: unknown frame type ${typeof m.t === 'string' ? JSON.stringify(m.t.slice(0, 16)) : describe(m.t)}`,
+      )
+  }
+}
+
+/** Encodes a frame body as deterministic CBOR (no length prefix). Validates first. */
+export function encodeFrameBody(frame: PreKeysFrame): Uint8Array {
+  const clean = validateFrame({ v: PREKEYS_VERSION, ...frame })
+  const body = cborEncode({ v: PREKEYS_VERSION, ...clean })
+  if (body.byteLength > MAX_FRAME_BYTES) {
+    throw new PreKeysFrameError(
+      `frame: ${body.byteLength} bytes exceeds ${MAX_FRAME_BYTES}`,
+      'FRAME_TOO_LARGE',
+    )
+  }
+  return body
+}
+
+/**
+ * Decodes one frame body (without the length prefix).
+ * @throws PreKeysFrameError when the bytes are not one well-formed CBOR map of a known frame type with
+ *   valid fields. Unknown extra keys are ignored (a later minor revision may add optional fields).
+ */
+export function decodeFrameBody(bytes: Uint8Array): PreKeysFrame {
+  if (bytes.byteLength > MAX_FRAME_BYTES) {
+    throw new PreKeysFrameError(
+      `frame: ${bytes.byteLength} bytes exceeds ${MAX_FRAME_BYTES}`,
+      'FRAME_TOO_LARGE',
+    )
+  }
+  let raw: unknown
+  try {
+    raw = cborDecode(bytes, DECODE_OPTIONS)
+  } catch (err) {
+    throw new PreKeysFrameError(`frame: not valid CBOR (${(err as Error).message})`, 'BAD_FRAME', {
+      cause: err,
+    })
+  }
+  return validateFrame(raw)
+}
+
+function encodeVarint(n: number): Uint8Array {
+  const out: number[] = []
+  while (n >= 0x80) {
+    out.push((n & 0x7f) | 0x80)
+    n = Math.floor(n / 128)
+  }
+  out.push(n)
+  return Uint8Array.from(out)
+}
+
+/** Encodes a frame with its unsigned-varint length prefix, ready to write to a stream. */
+export function encodeFrame(frame: PreKeysFrame): Uint8Array {
+  const body = encodeFrameBody(frame)
+  return concatBytes(encodeVarint(body.byteLength), body)
+}
+
+/**
+ * Splits a byte stream into frames: feed it chunks as they arrive, get back every complete frame.
+ * Refuses a length prefix above MAX_FRAME_BYTES before buffering the body.
+ */
+export class FrameReader {
+  #buffer: Uint8Array = new Uint8Array(0)
+
+  /**
+   * @returns the frames completed by this chunk, in order.
+   * @throws PreKeysFrameError on an oversized or malformed length prefix, or a malformed frame.
+   */
+  push(chunk: Uint8Array): PreKeysFrame[] {
+    if (chunk.byteLength > 0) {
+      this.#buffer = this.#buffer.byteLength === 0 ? chunk : concatBytes(this.#buffer, chunk)
+    }
+    const frames: PreKeysFrame[] = []
+    for (;;) {
+      let length = 0
+      let factor = 1
+      let offset = 0
+      let complete = false
+      while (offset < this.#buffer.byteLength) {
+        const byte = this.#buffer[offset] as number
+        offset++
+        length += (byte & 0x7f) * factor
+        factor *= 128
+        if ((byte & 0x80) === 0) {
+          complete = true
+          break
+        }
+        if (offset >= MAX_VARINT_BYTES) fail('length prefix: varint longer than 5 bytes')
+      }
+      if (!complete) break
+      if (length === 0) fail('length prefix: empty frame')
+      if (length > MAX_FRAME_BYTES) {
+        throw new PreKeysFrameError(
+          `length prefix: frame of ${length} bytes exceeds ${MAX_FRAME_BYTES}`,
+          'FRAME_TOO_LARGE',
+        )
+      }
+      if (this.#buffer.byteLength - offset < length) break
+      const body = this.#buffer.subarray(offset, offset + length)
+      this.#buffer = this.#buffer.subarray(offset + length)
+      frames.push(decodeFrameBody(body))
+    }
+    if (this.#buffer.byteLength === 0) this.#buffer = new Uint8Array(0)
+    return frames
+  }
+}
