@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util'
 import { createRelay, RELAY_DEFAULTS, type RelayOptions } from './relay.ts'
+import { serveMetrics } from './metrics.ts'
 
 const HELP = `Usage: npm run relay -- [options]
 
@@ -17,10 +18,15 @@ const HELP = `Usage: npm run relay -- [options]
   --peer <multiaddr>      another relay to join into one DHT (repeatable)
   --max-reservations <n>  circuit relay reservations held at once (default ${RELAY_DEFAULTS.maxReservations})
   --public-only           drop private addresses from DHT peer records (internet deployments)
+  --metrics-port <n>      serve /metrics (Prometheus) and /health (JSON) on 127.0.0.1:<n>
   -h, --help              this text
 `
 
-export function parseRelayArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): RelayOptions {
+export interface RelayCliOptions extends RelayOptions {
+  metricsPort?: number
+}
+
+export function parseRelayArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): RelayCliOptions {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -31,6 +37,7 @@ export function parseRelayArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       peer: { type: 'string', multiple: true },
       'max-reservations': { type: 'string' },
       'public-only': { type: 'boolean' },
+      'metrics-port': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -55,6 +62,7 @@ export function parseRelayArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     peers: values.peer ?? list(env.PALOMA_RELAY_PEERS),
     maxReservations: int('max-reservations', values['max-reservations'] ?? env.PALOMA_RELAY_MAX_RESERVATIONS),
     allowPrivateAddresses: values['public-only'] === true ? false : undefined,
+    metricsPort: int('metrics-port', values['metrics-port'] ?? env.PALOMA_RELAY_METRICS_PORT),
   }
 }
 
@@ -63,17 +71,22 @@ function withoutUndefined<T extends object>(o: T): T {
 }
 
 async function main(): Promise<void> {
-  let options: RelayOptions
+  let options: RelayCliOptions
   try {
     options = withoutUndefined(parseRelayArgs(process.argv.slice(2)))
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n\n${HELP}`)
     process.exit(2)
   }
-  const relay = await createRelay(options)
+  const { metricsPort, ...relayOptions } = options
+  const relay = await createRelay(relayOptions)
+  const metrics = metricsPort === undefined ? undefined : await serveMetrics(relay, metricsPort)
   const multiaddrs = relay.getMultiaddrs().map((ma) => ma.toString())
+  const address = metrics?.address()
+  const metricsUrl =
+    typeof address === 'object' && address != null ? `http://127.0.0.1:${address.port}/metrics` : undefined
   process.stdout.write(
-    JSON.stringify({ event: 'listening', peerId: relay.peerId.toString(), multiaddrs }) + '\n',
+    JSON.stringify({ event: 'listening', peerId: relay.peerId.toString(), multiaddrs, metricsUrl }) + '\n',
   )
   process.stderr.write(
     `Paloma relay ${relay.peerId.toString()} listening on:\n${multiaddrs.map((a) => `  ${a}\n`).join('')}`,
@@ -86,6 +99,7 @@ async function main(): Promise<void> {
     process.stderr.write(`${signal}: stopping relay\n`)
     const force = setTimeout(() => process.exit(1), 5000)
     force.unref()
+    metrics?.close()
     Promise.resolve(relay.stop()).then(
       () => process.exit(0),
       () => process.exit(1),

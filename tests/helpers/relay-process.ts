@@ -12,6 +12,8 @@ export interface RelayProcess {
   multiaddr: string
   port: number
   dataDir: string
+  /** Set when started with `--metrics-port`. */
+  metricsUrl?: string
   process: ChildProcess
   /** Stops the process: SIGTERM (clean) or SIGKILL (crash). */
   stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>
@@ -44,13 +46,14 @@ export async function startRelay(
     rl.once('line', res)
     child.once('exit', (code) => rej(new Error(`relay exited with ${code} before listening:\n${stderr}`)))
   })
-  const info = JSON.parse(line) as { peerId: string; multiaddrs: string[] }
+  const info = JSON.parse(line) as { peerId: string; multiaddrs: string[]; metricsUrl?: string }
   const ma = info.multiaddrs.find((a) => a.startsWith('/ip4/127.0.0.1/'))!
   return {
     peerId: info.peerId,
     multiaddr: ma,
     port: Number(ma.split('/')[4]),
     dataDir,
+    metricsUrl: info.metricsUrl,
     process: child,
     stop: (signal = 'SIGTERM') =>
       new Promise<void>((res) => {

@@ -15,7 +15,7 @@ import { startRelay, type RelayProcess } from '../helpers/relay-process.ts'
 import { loadOrCreateKey } from '../../relay-node/src/relay.ts'
 import { createPalomaNode, type PalomaNode } from '../../src/net/node.ts'
 import { Directory, DirectoryUnavailableError, ProfileNotFoundError } from '../../src/net/directory.ts'
-import { dhtValidators } from '../../src/net/dht-records.ts'
+import { dhtValidators, profileHighWater } from '../../src/net/dht-records.ts'
 import {
   MAX_PROFILE_BYTES,
   PROFILE_NAMESPACE,
@@ -253,6 +253,17 @@ describe('directory on five relays', () => {
     await new Promise((r) => setTimeout(r, 1200))
     timed.stop()
     expect((await erin.directory.resolvePeer(alice.peerId)).seq).toBeGreaterThan(first.seq)
+  })
+
+  it('a restarted publisher whose clock went back still publishes a newer record', async () => {
+    const current = await bob.directory.resolvePeer(alice.peerId)
+    // a restart (this process forgets every seq it saw) with a clock one hour behind
+    profileHighWater.clear()
+    const restarted = new Directory(alice.libp2p, alice.privateKey, { now: () => Date.now() - 3_600_000 })
+    const published = await restarted.publish({ name: 'alice', bundle })
+    expect(published.seq).toBeGreaterThan(current.seq)
+    expect(published.replicas).toBe(5)
+    expect((await bob.directory.resolvePeer(alice.peerId)).seq).toBe(published.seq)
   })
 
   it('says the directory is unavailable when no relay answers', async () => {

@@ -233,6 +233,8 @@ describe('selector and replay protection', () => {
     hw.check('b', 1)
     hw.check('c', 1) // evicts the least recently checked key
     expect(hw.get('a')).toBeUndefined()
+    hw.clear()
+    hw.check('b', 0)
   })
 })
 

@@ -116,13 +116,15 @@ describe('one-time prekey records', () => {
     for (const [bytes, message] of cases) {
       await rejectsRecord(verifyOneTimePreKey(bytes, bob.publicKey), 'MALFORMED', message)
     }
-    // Same fields in a non-canonical encoding (a 64-bit integer for the id): refused, one byte form only.
-    const body = rec.slice()
-    const nonCanonical = cborEncode({ v: 1, id: 9, k: key(5), sig: decodeOneTimePreKeyUnverified(body).sig })
-    expect(nonCanonical).toEqual(rec)
+    // Same fields with the map keys in another order: refused, a record has one byte form only.
+    const { sig } = decodeOneTimePreKeyUnverified(rec)
+    const reordered = cborEncode({ sig, id: 9, v: 1, k: key(5) }, { mapSorter: () => 0 })
+    expect(reordered).not.toEqual(rec)
+    await rejectsRecord(verifyOneTimePreKey(reordered, bob.publicKey), 'MALFORMED', /canonical/)
+    // An integer encoded in more bytes than needed is refused by the strict decoder.
     const idAt = rec.findIndex((b, i) => b === 0x62 && rec[i + 1] === 0x69 && rec[i + 2] === 0x64) + 3
     const widened = new Uint8Array([...rec.subarray(0, idAt), 0x19, 0x00, 0x09, ...rec.subarray(idAt + 1)])
-    await rejectsRecord(verifyOneTimePreKey(widened, bob.publicKey), 'MALFORMED', /canonical/)
+    await rejectsRecord(verifyOneTimePreKey(widened, bob.publicKey), 'MALFORMED', /more bytes than necessary/)
   })
 
   it('refuses to sign bad inputs', async () => {

@@ -1,0 +1,306 @@
+/**
+ * The one-time prekey protocol handler: turns frames from authenticated peers into store operations.
+ *
+ * Identity comes only from `connection.remotePeer` (Noise-authenticated): uploads and counts always
+ * concern the connection's own keys, and their signatures are checked against the key inside that
+ * PeerId. A `take` names the owner whose key is wanted and is rate limited per taker.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import {
+  FrameReader,
+  OneTimePreKeyRecordError,
+  PREKEYS_PROTOCOL,
+  PreKeysFrameError,
+  decodeOneTimePreKeyUnverified,
+  encodeFrame,
+  verifyOneTimePreKey,
+  type PreKeysFrame,
+  type UploadFrame,
+} from '../../../src/core/protocol/prekeys.ts'
+import { TokenBuckets, type RateLimit } from '../mailbox/rate-limit.ts'
+import { OneTimePreKeyStore, type PreKeyStoreStats } from './store.ts'
+import type { PreKeyService, PreKeyServiceComponents, PreKeyServiceInit } from './index.ts'
+import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
+
+const DAY_MS = 24 * 60 * 60 * 1000
+
+async function sendFrame(stream: Stream, frame: PreKeysFrame): Promise<void> {
+  if (!stream.send(encodeFrame(frame))) await stream.onDrain()
+}
+
+/** The raw Ed25519 key inside a PeerId, or undefined for other key types. */
+function ed25519Key(peer: PeerId): Uint8Array | undefined {
+  return peer.type === 'Ed25519' ? peer.publicKey.raw : undefined
+}
+
+export class PreKeyServiceImpl implements PreKeyService {
+  readonly protocol = PREKEYS_PROTOCOL
+  readonly log: Logger
+  readonly now: () => number
+  readonly #components: PreKeyServiceComponents
+  readonly #path: string
+  readonly #cap: number
+  readonly #takeLimit: RateLimit
+  readonly #ownerLimit: RateLimit
+  readonly #servedTtlMs: number
+  readonly #sweepIntervalMs: number
+  readonly #maxInboundStreams: number
+  readonly #idleTimeoutMs: number
+  readonly #takeBuckets: TokenBuckets
+  readonly #ownerBuckets: TokenBuckets
+  #store: OneTimePreKeyStore | undefined
+  #sweepTimer: ReturnType<typeof setInterval> | undefined
+  #started = false
+
+  constructor(components: PreKeyServiceComponents, init: PreKeyServiceInit = {}) {
+    this.#components = components
+    this.log = components.logger.forComponent('paloma:prekeys')
+    this.#path = init.path ?? ':memory:'
+    this.#cap = init.maxKeysPerOwner ?? 200
+    if (!Number.isSafeInteger(this.#cap) || this.#cap < 1) {
+      throw new RangeError(`maxKeysPerOwner: expected a positive integer, got ${this.#cap}`)
+    }
+    this.#takeLimit = { burst: 20, perSecond: 2, ...init.takeRateLimit }
+    this.#ownerLimit = { burst: 20, perSecond: 2, ...init.ownerRateLimit }
+    this.#servedTtlMs = init.servedTtlMs ?? 30 * DAY_MS
+    this.#sweepIntervalMs = init.sweepIntervalMs ?? 60 * 60 * 1000
+    this.#maxInboundStreams = init.maxInboundStreams ?? 32
+    this.#idleTimeoutMs = init.idleTimeoutMs ?? 30_000
+    this.now = init.now ?? Date.now
+    this.#takeBuckets = new TokenBuckets(this.#takeLimit)
+    this.#ownerBuckets = new TokenBuckets(this.#ownerLimit)
+    this.handle = this.handle.bind(this)
+  }
+
+  readonly [Symbol.toStringTag] = '@paloma/prekeys'
+
+  get store(): OneTimePreKeyStore {
+    if (this.#store === undefined) throw new Error('prekey service is not started')
+    return this.#store
+  }
+
+  isStarted(): boolean {
+    return this.#started
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) return
+    if (this.#path === ':memory:')
+      this.log('prekey service uses an in-memory database: keys will not survive a restart')
+    this.#store = new OneTimePreKeyStore(this.#path)
+    this.sweep()
+    this.#sweepTimer = setInterval(() => {
+      try {
+        this.sweep()
+      } catch (err) {
+        this.log.error('served-id sweep failed - %e', err)
+      }
+    }, this.#sweepIntervalMs)
+    this.#sweepTimer.unref?.()
+    await this.#components.registrar.handle(this.protocol, this.handle, {
+      runOnLimitedConnection: true,
+      maxInboundStreams: this.#maxInboundStreams,
+    })
+    this.#started = true
+    this.log('prekey service started on %s', this.#path)
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#started) return
+    this.#started = false
+    await this.#components.registrar.unhandle(this.protocol)
+    clearInterval(this.#sweepTimer)
+    this.#store?.close()
+    this.#store = undefined
+  }
+
+  stats(): PreKeyStoreStats {
+    return this.store.stats()
+  }
+
+  count(owner: string): number {
+    return this.store.count(owner)
+  }
+
+  sweep(): number {
+    const now = this.now()
+    this.#takeBuckets.prune(now)
+    this.#ownerBuckets.prune(now)
+    return this.store.sweepServed(now - this.#servedTtlMs)
+  }
+
+  /** The stream handler registered for `/paloma/prekeys/1.0.0`. */
+  async handle(stream: Stream, connection: Connection): Promise<void> {
+    const peer = connection.remotePeer
+    const peerString = peer.toString()
+    const reader = new FrameReader()
+    let idleTimer: ReturnType<typeof setTimeout> | undefined
+    const armIdle = (): void => {
+      clearTimeout(idleTimer)
+      idleTimer = setTimeout(() => stream.abort(new Error('prekey stream idle')), this.#idleTimeoutMs)
+    }
+    armIdle()
+    try {
+      read: for await (const chunk of stream) {
+        let frames: PreKeysFrame[]
+        try {
+          frames = reader.push(chunk.subarray())
+        } catch (err) {
+          await this.#refuse(stream, err)
+          break
+        }
+        if (frames.length > 0) armIdle()
+        for (const frame of frames) {
+          if (!this.#started) {
+            await sendFrame(stream, {
+              t: 'err',
+              code: 'INTERNAL',
+              msg: 'relay is shutting down; retry later',
+            })
+            break read
+          }
+          let answer: PreKeysFrame
+          switch (frame.t) {
+            case 'take':
+              answer = this.#take(peerString, frame.owner)
+              break
+            case 'upload':
+              answer = await this.#upload(peer, frame)
+              break
+            case 'count':
+              answer =
+                frame.n === undefined
+                  ? this.#count(peerString)
+                  : { t: 'err', code: 'UNEXPECTED_FRAME', msg: 'a count request carries no n' }
+              break
+            default:
+              answer = {
+                t: 'err',
+                code: 'UNEXPECTED_FRAME',
+                msg: `a client may send upload, take or count, not ${frame.t}`,
+              }
+          }
+          await sendFrame(stream, answer)
+          if (answer.t === 'err' && (answer.code === 'UNEXPECTED_FRAME' || answer.code === 'BAD_FRAME')) {
+            break read
+          }
+        }
+      }
+      await stream.close()
+    } catch (err) {
+      this.log('prekey stream from %s ended with an error - %e', peerString, err)
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+    } finally {
+      clearTimeout(idleTimer)
+    }
+  }
+
+  async #refuse(stream: Stream, err: unknown): Promise<void> {
+    if (!(err instanceof PreKeysFrameError)) throw err
+    const code =
+      err.reason === 'FRAME_TOO_LARGE'
+        ? 'TOO_LARGE'
+        : err.reason === 'UNSUPPORTED_VERSION'
+          ? 'UNSUPPORTED_VERSION'
+          : 'BAD_FRAME'
+    await sendFrame(stream, { t: 'err', code, msg: err.message.slice(0, 500) })
+  }
+
+  #take(taker: string, owner: string): PreKeysFrame {
+    if (!this.#takeBuckets.take(taker, this.now())) {
+      return {
+        t: 'err',
+        code: 'RATE_LIMITED',
+        msg: `more than ${this.#takeLimit.burst} takes in a burst or ${this.#takeLimit.perSecond}/s; retry shortly`,
+      }
+    }
+    let ownerId: PeerId
+    try {
+      ownerId = peerIdFromString(owner)
+    } catch {
+      return { t: 'err', code: 'BAD_OWNER', msg: 'take.owner: not a valid PeerId' }
+    }
+    if (ed25519Key(ownerId) === undefined) {
+      return { t: 'err', code: 'BAD_OWNER', msg: 'take.owner: only Ed25519 PeerIds own prekeys' }
+    }
+    try {
+      // Committed (row deleted, id remembered) before the record leaves the relay.
+      const row = this.store.take(ownerId.toString(), this.now())
+      return row === undefined ? { t: 'none' } : { t: 'opk', rec: row.record }
+    } catch (err) {
+      this.log.error('take for %s failed - %e', owner, err)
+      return { t: 'err', code: 'INTERNAL', msg: 'the relay could not read its prekey store; retry later' }
+    }
+  }
+
+  async #upload(owner: PeerId, frame: UploadFrame): Promise<PreKeysFrame> {
+    if (!this.#ownerBuckets.take(owner.toString(), this.now())) {
+      return {
+        t: 'err',
+        code: 'RATE_LIMITED',
+        msg: `more than ${this.#ownerLimit.burst} uploads or counts in a burst or ${this.#ownerLimit.perSecond}/s; retry shortly`,
+      }
+    }
+    const ownerKey = ed25519Key(owner)
+    if (ownerKey === undefined) {
+      return { t: 'err', code: 'BAD_OWNER', msg: 'only Ed25519 PeerIds can own one-time prekeys' }
+    }
+    const records: Array<{ id: number; record: Uint8Array }> = []
+    for (const [i, rec] of frame.opks.entries()) {
+      try {
+        records.push({ id: decodeOneTimePreKeyUnverified(rec).id, record: rec })
+      } catch (err) {
+        return { t: 'err', code: 'BAD_RECORD', msg: `opks[${i}]: ${(err as Error).message}`.slice(0, 500) }
+      }
+    }
+    const checks = await Promise.all(
+      frame.opks.map((rec) =>
+        verifyOneTimePreKey(rec, ownerKey).then(
+          () => undefined,
+          (err: unknown) => err,
+        ),
+      ),
+    )
+    const bad = checks.findIndex((e) => e !== undefined)
+    if (bad >= 0) {
+      const err = checks[bad]
+      if (!(err instanceof OneTimePreKeyRecordError)) throw err
+      return {
+        t: 'err',
+        code: err.reason === 'BAD_SIGNATURE' ? 'BAD_SIGNATURE' : 'BAD_RECORD',
+        msg: `opks[${bad}]: not signed by your identity key; nothing of this upload was stored`,
+      }
+    }
+    if (!this.#started) return { t: 'err', code: 'INTERNAL', msg: 'relay is shutting down; retry later' }
+    try {
+      const result = this.store.upload({
+        owner: owner.toString(),
+        records,
+        now: this.now(),
+        cap: this.#cap,
+        ...(frame.replace === true ? { replace: true } : {}),
+      })
+      if (result.status === 'refused') return { t: 'err', code: result.code, msg: result.msg }
+      return { t: 'ok', stored: result.stored, total: result.total }
+    } catch (err) {
+      this.log.error('upload from %s failed - %e', owner, err)
+      return { t: 'err', code: 'INTERNAL', msg: 'the relay could not store the keys; retry later' }
+    }
+  }
+
+  #count(owner: string): PreKeysFrame {
+    if (!this.#ownerBuckets.take(owner, this.now())) {
+      return {
+        t: 'err',
+        code: 'RATE_LIMITED',
+        msg: `more than ${this.#ownerLimit.burst} uploads or counts in a burst or ${this.#ownerLimit.perSecond}/s; retry shortly`,
+      }
+    }
+    try {
+      return { t: 'count', n: this.store.count(owner) }
+    } catch (err) {
+      this.log.error('count for %s failed - %e', owner, err)
+      return { t: 'err', code: 'INTERNAL', msg: 'the relay could not read its prekey store; retry later' }
+    }
+  }
+}
