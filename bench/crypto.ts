@@ -3,8 +3,20 @@
 // msgs_per_s_oneway: encrypt+decrypt of a one-direction stream; msgs_per_s_pingpong: direction
 // alternates every message (a DH ratchet step each time); overhead_bytes: body length - 100 for a
 // 100-byte plaintext on an established session (padding to 160 included).
-import { loadavg } from 'node:os'
-import { aesGcmEncrypt, x25519 } from '../src/core/crypto/primitives.ts'
+// The main keys are for the Node (OpenSSL) provider that Node peers install; `portable` repeats the three
+// figures for the WebCrypto/@noble default the browser uses. Each provider runs in its own child process
+// (`--provider node|portable` prints that provider's figures only), so neither warms the JIT for the other.
+import { execFileSync } from 'node:child_process'
+import { availableParallelism, loadavg } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import {
+  aesGcmEncrypt,
+  portableProvider,
+  setCryptoProvider,
+  x25519,
+  type CryptoProvider,
+} from '../src/core/crypto/primitives.ts'
+import { nodeCryptoProvider } from '../src/platform/node-crypto.ts'
 import {
   createInMemoryStores,
   createPreKeyBundle,
@@ -46,7 +58,8 @@ async function setupOnce(timed: boolean) {
   return { alice, bob, ms: timed ? ms : 0 }
 }
 
-async function main() {
+async function measure(provider: CryptoProvider) {
+  setCryptoProvider(provider)
   for (let i = 0; i < 30; i++) await setupOnce(false)
   const SETUPS = 200
   let total = 0
@@ -95,19 +108,57 @@ async function main() {
   const t1 = performance.now()
   for (let i = 0; i < 5000; i++) aesGcmEncrypt(key, nonce, padded, padded.subarray(0, 112))
   const aes_gcm_160_us = ((performance.now() - t1) / 5000) * 1000
+  return {
+    provider: provider.name,
+    setup_ms: Number(setup_ms.toFixed(3)),
+    msgs_per_s_oneway: Math.round(msgs_per_s_oneway),
+    msgs_per_s_pingpong: Math.round(msgs_per_s_pingpong),
+    overhead_bytes,
+    x25519_us: Number(x25519_us.toFixed(1)),
+    aes_gcm_160_us: Number(aes_gcm_160_us.toFixed(1)),
+  }
+}
+
+type Figures = Awaited<ReturnType<typeof measure>>
+
+function child(provider: string): Figures {
+  const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--provider', provider], {
+    encoding: 'utf8',
+  })
+  return JSON.parse(out.trim().split('\n').pop() ?? '{}') as Figures
+}
+
+const PROVIDERS: Record<string, CryptoProvider> = { node: nodeCryptoProvider, portable: portableProvider }
+const only = process.argv.indexOf('--provider')
+if (only >= 0) {
+  const provider = PROVIDERS[process.argv[only + 1] ?? '']
+  if (!provider) throw new Error(`--provider: expected one of ${Object.keys(PROVIDERS).join(', ')}`)
+  console.log(JSON.stringify(await measure(provider)))
+} else {
+  const load_before = loadavg()[0] ?? 0
+  const node = child('node')
+  const portable = child('portable')
   console.log(
     JSON.stringify({
-      setup_ms: Number(setup_ms.toFixed(3)),
-      msgs_per_s_oneway: Math.round(msgs_per_s_oneway),
-      msgs_per_s_pingpong: Math.round(msgs_per_s_pingpong),
-      overhead_bytes,
+      setup_ms: node.setup_ms,
+      msgs_per_s_oneway: node.msgs_per_s_oneway,
+      msgs_per_s_pingpong: node.msgs_per_s_pingpong,
+      overhead_bytes: node.overhead_bytes,
       message_bytes: payload.length,
-      x25519_us: Number(x25519_us.toFixed(1)),
-      aes_gcm_160_us: Number(aes_gcm_160_us.toFixed(1)),
+      provider: node.provider,
+      x25519_us: node.x25519_us,
+      aes_gcm_160_us: node.aes_gcm_160_us,
+      portable: {
+        setup_ms: portable.setup_ms,
+        msgs_per_s_oneway: portable.msgs_per_s_oneway,
+        msgs_per_s_pingpong: portable.msgs_per_s_pingpong,
+        x25519_us: portable.x25519_us,
+        aes_gcm_160_us: portable.aes_gcm_160_us,
+      },
+      loadavg_1m_before: Number(load_before.toFixed(2)),
       loadavg_1m: Number((loadavg()[0] ?? 0).toFixed(2)),
+      cpus: availableParallelism(),
       node: process.version,
     }),
   )
 }
-
-await main()

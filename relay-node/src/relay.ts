@@ -22,9 +22,10 @@ import { DHT_PROTOCOL } from '../../src/net/protocols.ts'
 import { dhtSelectors, dhtValidators } from '../../src/net/dht-records.ts'
 import { PeerKeeper } from '../../src/net/peer-keeper.ts'
 import { mailbox } from './mailbox/index.ts'
+import { prekeyService } from './prekeys/index.ts'
 
 export interface RelayOptions {
-  /** Where the relay keeps its key and its mailbox database. @default '.data/relay' */
+  /** Where the relay keeps its key, its mailbox and its one-time prekeys. @default '.data/relay' */
   dataDir?: string
   /** Interface to listen on. @default '0.0.0.0' */
   host?: string
@@ -96,6 +97,7 @@ export async function createRelay(options: RelayOptions = {}): Promise<Relay> {
         },
       }),
       mailbox: mailbox({ path: join(opts.dataDir, 'mailbox.sqlite') }),
+      prekeys: prekeyService({ path: join(opts.dataDir, 'prekeys.sqlite') }),
       dht: kadDHT({
         protocol: DHT_PROTOCOL,
         validators: dhtValidators,

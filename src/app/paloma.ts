@@ -18,6 +18,10 @@ import { decode, encode } from 'cborg'
 import {
   createPreKeyBundle,
   decryptMessage,
+  DecryptionFailedError,
+  generateOneTimePreKeys,
+  NoSessionError,
+  verifyPreKeyBundle,
   encryptMessage,
   hasSession,
   identityFromEd25519Private,
@@ -35,6 +39,8 @@ import { decodePayload, encodePayload, type Payload } from '../core/protocol/pay
 import { ChatService } from '../net/chat.ts'
 import { Directory } from '../net/directory.ts'
 import { deposit, openMailbox, type MailboxSubscription } from '../net/mailbox-client.ts'
+import { countOneTimePreKeys, takeOneTimePreKey, uploadOneTimePreKeys } from '../net/prekeys-client.ts'
+import { signOneTimePreKey } from '../core/protocol/prekeys.ts'
 import { createPalomaNode, isDirectWebRTC, type PalomaNode } from '../net/node.ts'
 import { VaultProtocolStores } from '../storage/protocol-stores.ts'
 import { Vault, type VaultBackend } from '../storage/vault.ts'
@@ -62,6 +68,14 @@ const TYPING_TTL_MS = 6000
 /** Home relays an envelope is deposited on, when the contact has that many. */
 const MAILBOX_COPIES = 2
 const RECEIPT_BATCH_MS = 30
+/** One-time prekeys: top up a relay holding fewer than LOW_WATER with a batch of BATCH. */
+const OPK_LOW_WATER = 20
+const OPK_BATCH = 50
+const OPK_CHECK_MS = 10 * 60_000
+/** Contacts whose outbox is worked on at once (each may open streams to a relay). */
+const OUTBOX_CONCURRENCY = 4
+/** Least time between two session resets asked of the same contact. */
+const RESET_INTERVAL_MS = 60_000
 /** Relay answers that mean "not now" for a reason the sender should see (docs/mailbox.md). */
 const RELAY_REFUSALS = new Set(['TOO_LARGE', 'RECIPIENT_QUOTA', 'SENDER_QUOTA', 'RATE_LIMITED'])
 
@@ -70,6 +84,7 @@ const SETTINGS = 'identity/settings'
 const CONTACT = 'identity/contact/'
 const HISTORY = 'history/msg/'
 const OUTBOX = 'outbox/'
+const OPK_NEXT = 'identity/opk-next'
 
 export class AppError extends Error {
   override name = 'AppError'
@@ -117,8 +132,8 @@ interface ContactRecord {
 interface OutboxEntry {
   id: string
   to: string
-  /** Plaintext payload, kept (encrypted at rest in the vault) until a session exists. */
-  payload?: Uint8Array
+  /** Plaintext payload (encrypted at rest in the vault), kept to re-encrypt after a session reset. */
+  payload: Uint8Array
   /** The end-to-end encrypted envelope, once encrypted. */
   env?: Uint8Array
   created: number
@@ -130,6 +145,7 @@ interface ContactLive {
   lastSeen?: number
   typingUntil: number
   lastDirectAttempt: number
+  lastReset: number
   connecting?: Promise<void>
 }
 
@@ -302,6 +318,8 @@ export class Paloma implements AppActions {
     this.#emit()
     void this.#publishProfile()
     for (const relay of config.relays) void this.#keepMailbox(relay)
+    this.#after(2000, () => void this.#replenishPreKeys())
+    this.#every(OPK_CHECK_MS, () => void this.#replenishPreKeys())
     void this.#flushOutbox()
   }
 
@@ -581,7 +599,6 @@ export class Paloma implements AppActions {
           (s) => encryptMessage(peer, payload, s, this.#opts()),
           (msg) => {
             entry.env = encodeEnvelope(msg)
-            delete entry.payload
             return records()
           },
         ),
@@ -610,15 +627,21 @@ export class Paloma implements AppActions {
         this.#flushAgain = false
         const entries = [...this.#outbox.values()].sort((a, b) => a.created - b.created)
         // Per contact in order (so a conversation keeps the sender's order), contacts in parallel.
-        const byPeer = Map.groupBy(entries, (e) => e.to)
-        const results = await Promise.all(
-          [...byPeer.values()].map(async (list) => {
+        const queues = [...Map.groupBy(entries, (e) => e.to).values()]
+        const results: boolean[] = []
+        const worker = async () => {
+          for (let list = queues.shift(); list !== undefined; list = queues.shift()) {
+            let ok = true
             for (const entry of list) {
-              if (!this.#running || !(await this.#deliver(entry).catch(() => false))) return false
+              if (!this.#running || !(await this.#deliver(entry).catch(() => false))) {
+                ok = false
+                break
+              }
             }
-            return true
-          }),
-        )
+            results.push(ok)
+          }
+        }
+        await Promise.all(Array.from({ length: OUTBOX_CONCURRENCY }, worker))
         failed = results.includes(false)
       } while (this.#flushAgain && this.#running)
     } finally {
@@ -664,10 +687,9 @@ export class Paloma implements AppActions {
       if (entry.env !== undefined) return entry.env
       const stores = this.#requireStores()
       const sealed = await stores.transaction(
-        (s) => encryptMessage(peer, entry.payload!, s, this.#opts()),
+        (s) => encryptMessage(peer, entry.payload, s, this.#opts()),
         (msg) => {
           entry.env = encodeEnvelope(msg)
-          delete entry.payload
           return [[OUTBOX + entry.id, encode(stripUndefined(entry))]]
         },
       )
@@ -675,27 +697,92 @@ export class Paloma implements AppActions {
     })
   }
 
-  async #ensureSession(peer: string): Promise<boolean> {
+  /**
+   * Makes a session with `peer` from its directory profile (X3DH), with a one-time prekey taken from one
+   * of its home relays when any is left (otherwise the signed prekey alone: the last-resort path).
+   * With `force`, makes a new one even if a session exists (session reset).
+   */
+  async #ensureSession(peer: string, force = false): Promise<boolean> {
     const stores = this.#requireStores()
-    if (await hasSession(peer, stores.direct)) return true
-    let bundle: Uint8Array
+    if (!force && (await hasSession(peer, stores.direct))) return true
+    const peerKey = peerIdFromString(peer).publicKey!.raw
+    let bundle: Awaited<ReturnType<typeof verifyPreKeyBundle>>
     try {
       const profile = await this.#requireDirectory().resolvePeer(peer, {
         signal: AbortSignal.timeout(20_000),
       })
-      bundle = profile.bundle
+      bundle = await verifyPreKeyBundle(profile.bundle, peerKey)
       const c = this.#contacts.get(peer)
       if (c !== undefined && profile.relays.length > 0)
         await this.#saveContact({ ...c, relays: profile.relays })
     } catch {
       return false
     }
+    for (const relay of homeRelays(this.#contacts.get(peer)?.relays ?? []).slice(0, MAILBOX_COPIES)) {
+      const opk = await takeOneTimePreKey(this.#node!.libp2p, relay, peer, { timeoutMs: 5000 }).catch(
+        () => undefined,
+      )
+      if (opk !== undefined) {
+        bundle = { ...bundle, oneTimePreKeys: [opk] }
+        break
+      }
+    }
     await this.#withPeerLock(peer, () =>
-      stores.transaction((s) =>
-        processPreKeyBundle(peer, peerIdFromString(peer).publicKey!.raw, bundle, s, this.#opts()),
-      ),
+      stores.transaction((s) => processPreKeyBundle(peer, peerKey, bundle, s, this.#opts())),
     )
     return true
+  }
+
+  /** Keeps a stock of signed one-time prekeys on each of this person's relays. */
+  async #replenishPreKeys(): Promise<void> {
+    const libp2p = this.#node?.libp2p
+    const identity = this.#identity
+    if (libp2p === undefined || identity === undefined) return
+    for (const relay of this.#init.config.relays) {
+      try {
+        if ((await countOneTimePreKeys(libp2p, relay, { timeoutMs: 10_000 })) >= OPK_LOW_WATER) continue
+        // Ids are never reused, across relays too: the same key served by two relays could be used twice.
+        const vault = this.#requireVault()
+        const stored = await vault.get(OPK_NEXT)
+        const first = stored === undefined ? 1 : (decode(stored) as number)
+        await vault.put(OPK_NEXT, encode(first + OPK_BATCH))
+        const keys = await generateOneTimePreKeys(first, OPK_BATCH, this.#rng)
+        // The private halves are durable before anyone can take the public ones.
+        await this.#requireStores().transaction(async (s) => {
+          for (const k of keys) await s.preKeys.storePreKey(k)
+        })
+        const records = await Promise.all(
+          keys.map((k) => signOneTimePreKey(identity.seed, identity.publicKey, k.id, k.keyPair.publicKey)),
+        )
+        await uploadOneTimePreKeys(libp2p, relay, records, { timeoutMs: 15_000 })
+      } catch {
+        // The relay is unreachable or refused: the signed prekey still works; try again later.
+      }
+    }
+  }
+
+  /** Asks `peer` to start over: a new session from its bundle, carrying a `reset` payload. */
+  async #requestReset(peer: string): Promise<void> {
+    const live = this.#liveOf(peer)
+    if (this.#now() - live.lastReset < RESET_INTERVAL_MS) return
+    live.lastReset = this.#now()
+    if (!this.#contacts.has(peer)) await this.#contactFromStranger(peer)
+    if (!(await this.#ensureSession(peer, true))) return
+    await this.#enqueue(peer, newMessageId(this.#rng), encodePayload({ k: 'reset' }))
+    void this.#flushOutbox()
+  }
+
+  /** `peer` lost our session: re-encrypt what waits for them and send again what they have not confirmed. */
+  async #resendAfterReset(peer: string): Promise<void> {
+    for (const entry of this.#outbox.values()) if (entry.to === peer) delete entry.env
+    const unconfirmed = (this.#history.get(peer) ?? []).filter(
+      (m) => m.direction === 'out' && m.status === 'sent',
+    )
+    for (const m of unconfirmed) {
+      if (this.#outbox.has(m.id)) continue
+      await this.#enqueue(peer, m.id, encodePayload({ k: 'text', id: m.id, ts: m.ts, text: m.text }))
+    }
+    void this.#flushOutbox()
   }
 
   #hasDirect(peer: string): boolean {
@@ -824,7 +911,8 @@ export class Paloma implements AppActions {
     try {
       received = await this.#withPeerLock(from, () => this.#decryptAndStore(from, envBytes))
     } catch (err) {
-      if (!(err instanceof DuplicateMessageError)) console.warn(`Dropped an envelope from ${from}:`, err)
+      if (err instanceof NoSessionError || err instanceof DecryptionFailedError) void this.#requestReset(from)
+      else if (!(err instanceof DuplicateMessageError)) console.warn(`Dropped an envelope from ${from}:`, err)
     }
     // Durable (or deliberately dropped): acknowledge first, then update contacts, receipts and the UI.
     if (via === 'direct') void this.#chat?.send(peerIdFromString(from), { t: 'ack', id }).catch(() => {})
@@ -885,6 +973,9 @@ export class Paloma implements AppActions {
         break
       case 'typing':
         live.typingUntil = p.on ? this.#now() + TYPING_TTL_MS : 0
+        break
+      case 'reset':
+        await this.#resendAfterReset(from)
         break
     }
     this.#emit()
@@ -1025,7 +1116,7 @@ export class Paloma implements AppActions {
   #liveOf(peer: string): ContactLive {
     let live = this.#live.get(peer)
     if (live === undefined)
-      this.#live.set(peer, (live = { online: false, typingUntil: 0, lastDirectAttempt: 0 }))
+      this.#live.set(peer, (live = { online: false, typingUntil: 0, lastDirectAttempt: 0, lastReset: 0 }))
     return live
   }
 

@@ -176,7 +176,8 @@ export class Directory {
 
   /**
    * Signs and puts this identity's profile, then provides the name's CID so lookups find this claimant.
-   * The sequence number is `max(previous + 1, now)`: it keeps growing across restarts without storage.
+   * The sequence number is `max(previous + 1, now)`, where `previous` includes the seq found on the DHT at
+   * the first publication of the process: it keeps growing across restarts without storage.
    * @throws DirectoryUnavailableError when no relay stored the record in time.
    */
   async publish(input: PublishInput, options: OperationOptions = {}): Promise<PublishedProfile> {
@@ -190,6 +191,11 @@ export class Directory {
     const signal = this.#signal(options)
     const relays = input.relays ?? (await this.#ownCircuitAddresses(signal))
     const previousName = this.#content?.name
+    if (this.#lastSeq === 0) {
+      // first publication of this process: learn the seq the relays hold (it feeds the high-water mark),
+      // so a clock that went back since the last run cannot make our new record look like a replay
+      await this.#get(this.#peerId, signal).catch(() => undefined)
+    }
     const profile = await this.#put({ name, bundle: input.bundle, relays }, signal)
     if (name != null) await this.#provide(name, signal)
     if (previousName != null && previousName !== name) {

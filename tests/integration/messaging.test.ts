@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { startRelay } from '../helpers/relay-process.ts'
 import { person, until, type Person } from '../helpers/people.ts'
+import { countOneTimePreKeys } from '../../src/net/prekeys-client.ts'
 
 const cleanups: Array<() => Promise<void>> = []
 afterEach(async () => {
@@ -70,5 +71,69 @@ describe('messaging between two people (Node peers, real relay process)', () => 
     })
     expect(texts).toEqual(['first', 'offline 1', 'offline 2', 'offline 3', 'offline 4', 'offline 5'])
     await until(alice.app, (s) => s.messages.filter((m) => m.status === 'read').length === 6)
+  })
+})
+
+describe('sessions', () => {
+  it('starts sessions with a one-time prekey served once by the home relay', async () => {
+    const r = await relay()
+    const alice = track(person([r.multiaddr]))
+    const bob = track(person([r.multiaddr]))
+    await alice.app.open()
+    await bob.app.open()
+    await alice.app.createAccount('alice', 'correct horse battery')
+    await bob.app.createAccount('bob', 'correct horse battery')
+    const invite = await until(bob.app, (s) => s.state === 'online' && s.me?.inviteLink)
+    await until(alice.app, (s) => s.state === 'online')
+    const count = () => countOneTimePreKeys(bob.app.node!.libp2p, r.multiaddr)
+    await expect.poll(count, { timeout: 20_000 }).toBe(50)
+
+    await alice.app.addContact(invite)
+    await alice.app.send('first contact')
+    await until(alice.app, (s) => s.messages.find((m) => m.status === 'delivered'))
+    expect(await count()).toBe(49)
+  })
+
+  it('recovers after a restore from backup: the old session is reset and unconfirmed messages come again', async () => {
+    const r = await relay()
+    const alice = track(person([r.multiaddr]))
+    const bob = track(person([r.multiaddr]))
+    await alice.app.open()
+    await bob.app.open()
+    await alice.app.createAccount('alice', 'correct horse battery')
+    await bob.app.createAccount('bob', 'correct horse battery')
+    const invite = await until(bob.app, (s) => s.state === 'online' && s.me?.inviteLink)
+    await until(alice.app, (s) => s.state === 'online')
+    await alice.app.addContact(invite)
+    await alice.app.send('before the backup')
+    await until(alice.app, (s) => s.messages.find((m) => m.status === 'delivered'))
+    const backup = await bob.app.exportBackup('backup passphrase', true)
+    await bob.app.stop()
+
+    // Alice keeps writing on the old session while Bob moves to a new device.
+    await alice.app.send('while you were moving')
+    await until(alice.app, (s) =>
+      s.messages.find((m) => m.text === 'while you were moving' && m.status === 'sent'),
+    )
+
+    const bob2 = track(person([r.multiaddr]))
+    await bob2.app.open()
+    await bob2.app.importBackup(backup, 'backup passphrase', 'new passphrase 1')
+    await bob2.app.openChat(alice.app.peerId!)
+    const texts = await until(
+      bob2.app,
+      (s) => {
+        const t = s.messages.filter((m) => m.direction === 'in').map((m) => m.text)
+        return t.includes('while you were moving') && t
+      },
+      45_000,
+    )
+    expect(texts).toEqual(['before the backup', 'while you were moving'])
+    await until(alice.app, (s) =>
+      s.messages.find((m) => m.text === 'while you were moving' && m.status === 'read'),
+    )
+
+    await bob2.app.send('new device, same me')
+    await until(alice.app, (s) => s.messages.find((m) => m.text === 'new device, same me'))
   })
 })

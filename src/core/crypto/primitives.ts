@@ -1,11 +1,16 @@
 /**
  * Thin wrappers over the primitives Paloma uses; nothing here implements a primitive.
  *
- * Choice per primitive, measured on Node 24 (see bench/crypto.ts): X25519 and Ed25519 go through WebCrypto
- * (`crypto.subtle`, native, ~10x faster than pure JS); HMAC/HKDF-SHA-256 and AES-256-GCM on small inputs use
- * the synchronous @noble libraries, which beat the async WebCrypto round trip by 3-10x. The Ed25519 ->
- * X25519 conversion uses @noble/curves. Imported `CryptoKey`s are cached per key array (WeakMap) so a
- * ratchet key is imported once, not per operation.
+ * The primitives themselves come from a {@link CryptoProvider}, settable once per process with
+ * {@link setCryptoProvider}. The default, {@link portableProvider}, runs unchanged in browsers and Node:
+ * X25519 and Ed25519 through WebCrypto (`crypto.subtle`, native, ~10x faster than pure JS); HMAC/HKDF-SHA-256,
+ * SHA-512 and AES-256-GCM on the synchronous @noble libraries, which beat the async WebCrypto round trip by
+ * 3-10x on inputs this small. Node peers (relay, tools, tests, the bench) install the provider of
+ * `src/platform/node-crypto.ts` (OpenSSL through `node:crypto`, synchronous) at start-up; the browser never
+ * loads it. Whatever the provider, the wrappers below check lengths, reject all-zero X25519 outputs and
+ * map every provider failure to the same typed error, so callers and tests see one behaviour.
+ * The Ed25519 -> X25519 conversion always uses @noble/curves' field arithmetic (it is not a provider
+ * primitive).
  * @module
  */
 import { gcm } from '@noble/ciphers/aes.js'
@@ -14,7 +19,7 @@ import { hkdf } from '@noble/hashes/hkdf.js'
 import { hmac } from '@noble/hashes/hmac.js'
 import { sha256, sha512 } from '@noble/hashes/sha2.js'
 import { concatBytes, fromBase64Url, isAllZero } from './bytes.ts'
-import { KEY_LENGTH, NONCE_LENGTH, SIGNATURE_LENGTH } from './constants.ts'
+import { KEY_LENGTH, NONCE_LENGTH, SIGNATURE_LENGTH, TAG_LENGTH } from './constants.ts'
 import { DecryptionFailedError, InvalidKeyError, LowOrderPointError } from './errors.ts'
 
 /** Source of randomness: returns `n` fresh random bytes. */
@@ -24,6 +29,46 @@ export type Rng = (n: number) => Uint8Array
 export interface KeyPair {
   readonly publicKey: Uint8Array
   readonly privateKey: Uint8Array
+}
+
+/** A value or a promise of it: asymmetric primitives may be asynchronous (WebCrypto), symmetric ones not. */
+export type MaybePromise<T> = T | Promise<T>
+
+/**
+ * The primitives under the crypto core. Implementations must be well-kept libraries (WebCrypto, @noble,
+ * OpenSSL), never code of ours. Inputs are validated by the wrappers of this module before they reach a
+ * provider (key, nonce and signature lengths); a provider may throw (or reject) anything on failure, the
+ * wrappers turn it into the module's typed errors. Results must be plain, unshared byte arrays owned by the
+ * caller (the core wipes and slices them). A provider may cache per-key state (imported keys) keyed by the
+ * identity of the key's `Uint8Array`: the core never changes the bytes of a key array it still uses.
+ */
+export interface CryptoProvider {
+  /** Short name, for logs and benchmarks. */
+  readonly name: string
+  /** X25519 public key of a 32-byte private key (RFC 7748, clamping included). */
+  x25519PublicKey(privateKey: Uint8Array): MaybePromise<Uint8Array>
+  /** X25519(privateKey, publicKey); may throw/reject on an all-zero output (the wrapper checks anyway). */
+  x25519(privateKey: Uint8Array, publicKey: Uint8Array): MaybePromise<Uint8Array>
+  /** Ed25519 public key of a 32-byte seed (RFC 8032). */
+  ed25519PublicKey(seed: Uint8Array): MaybePromise<Uint8Array>
+  /** Ed25519 signature (64 bytes) of `message` by the key of `seed`. */
+  ed25519Sign(seed: Uint8Array, message: Uint8Array): MaybePromise<Uint8Array>
+  /** RFC 8032 verification; false (or a throw/rejection) when it does not verify. */
+  ed25519Verify(publicKey: Uint8Array, signature: Uint8Array, message: Uint8Array): MaybePromise<boolean>
+  /** AES-256-GCM encryption: ciphertext || 16-byte tag. */
+  aesGcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array
+  /** AES-256-GCM decryption of ciphertext || tag (at least 16 bytes); throws when the tag does not verify. */
+  aesGcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Uint8Array
+  /** HMAC-SHA-256. */
+  hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array
+  /** HMAC-SHA-256 of two messages under one key (lets a provider compute the key schedule once). */
+  hmacSha256Pair?(key: Uint8Array, a: Uint8Array, b: Uint8Array): [Uint8Array, Uint8Array]
+  /** HKDF-SHA-256 (RFC 5869). */
+  hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array
+  /** SHA-512. */
+  sha512(data: Uint8Array): Uint8Array
+  /** `n` bytes from a cryptographically secure generator. */
+  randomBytes(n: number): Uint8Array
 }
 
 /** Counters of symmetric key derivations, for tests that must prove no key was derived. */
@@ -40,16 +85,6 @@ const ED25519_PKCS8_PREFIX = Uint8Array.of(48, 46, 2, 1, 0, 48, 5, 6, 3, 43, 101
 const privateKeyCache = new WeakMap<Uint8Array, Promise<CryptoKey>>()
 const publicKeyCache = new WeakMap<Uint8Array, Promise<CryptoKey>>()
 const signingKeyCache = new WeakMap<Uint8Array, Promise<CryptoKey>>()
-
-function checkKey(key: Uint8Array, what: string): void {
-  if (!(key instanceof Uint8Array) || key.length !== KEY_LENGTH) {
-    throw new InvalidKeyError(`${what}: expected ${KEY_LENGTH}-byte Uint8Array, got ${describe(key)}`)
-  }
-}
-
-function describe(v: unknown): string {
-  return v instanceof Uint8Array ? `${v.length} bytes` : typeof v
-}
 
 function importX25519Private(priv: Uint8Array, extractable: boolean): Promise<CryptoKey> {
   return subtle().importKey(
@@ -70,7 +105,7 @@ function x25519PrivateKey(priv: Uint8Array): Promise<CryptoKey> {
   return k
 }
 
-function x25519PublicKey(pub: Uint8Array): Promise<CryptoKey> {
+function x25519PublicCryptoKey(pub: Uint8Array): Promise<CryptoKey> {
   let k = publicKeyCache.get(pub)
   if (!k) {
     k = subtle().importKey('raw', buf(pub), { name: 'X25519' }, true, [])
@@ -79,17 +114,96 @@ function x25519PublicKey(pub: Uint8Array): Promise<CryptoKey> {
   return k
 }
 
+function ed25519SigningKey(seed: Uint8Array): Promise<CryptoKey> {
+  let k = signingKeyCache.get(seed)
+  if (!k) {
+    k = subtle().importKey('pkcs8', buf(concatBytes(ED25519_PKCS8_PREFIX, seed)), { name: 'Ed25519' }, true, [
+      'sign',
+    ])
+    signingKeyCache.set(seed, k)
+  }
+  return k
+}
+
+function hmacPairNoble(key: Uint8Array, a: Uint8Array, b: Uint8Array): [Uint8Array, Uint8Array] {
+  const keyed = hmac.create(sha256, key)
+  const second = keyed.clone()
+  return [keyed.update(a).digest(), second.update(b).digest()]
+}
+
+/**
+ * The portable default: WebCrypto for X25519/Ed25519 (imported `CryptoKey`s cached per key array), the
+ * synchronous @noble libraries for HMAC, HKDF, SHA-512 and AES-256-GCM, WebCrypto's CSPRNG.
+ */
+export const portableProvider: CryptoProvider = {
+  name: 'portable',
+  async x25519PublicKey(privateKey) {
+    const key = await importX25519Private(privateKey, true)
+    const jwk = await subtle().exportKey('jwk', key)
+    privateKeyCache.set(privateKey, Promise.resolve(key))
+    return fromBase64Url(jwk.x ?? '')
+  },
+  async x25519(privateKey, publicKey) {
+    const [priv, pub] = await Promise.all([x25519PrivateKey(privateKey), x25519PublicCryptoKey(publicKey)])
+    return new Uint8Array(await subtle().deriveBits({ name: 'X25519', public: pub }, priv, 256))
+  },
+  async ed25519PublicKey(seed) {
+    const jwk = await subtle().exportKey('jwk', await ed25519SigningKey(seed))
+    return fromBase64Url(jwk.x ?? '')
+  },
+  async ed25519Sign(seed, message) {
+    return new Uint8Array(await subtle().sign({ name: 'Ed25519' }, await ed25519SigningKey(seed), buf(message)))
+  },
+  async ed25519Verify(publicKey, signature, message) {
+    const key = await subtle().importKey('raw', buf(publicKey), { name: 'Ed25519' }, false, ['verify'])
+    return subtle().verify({ name: 'Ed25519' }, key, buf(signature), buf(message))
+  },
+  aesGcmSeal: (key, nonce, plaintext, ad) => gcm(key, nonce, ad).encrypt(plaintext),
+  aesGcmOpen: (key, nonce, sealed, ad) => gcm(key, nonce, ad).decrypt(sealed),
+  hmacSha256: (key, data) => hmac(sha256, key, data),
+  hmacSha256Pair: hmacPairNoble,
+  hkdfSha256: (ikm, salt, info, length) => hkdf(sha256, ikm, salt, info, length),
+  sha512: (data) => sha512(data),
+  randomBytes: (n) => globalThis.crypto.getRandomValues(new Uint8Array(n)),
+}
+
+let provider: CryptoProvider = portableProvider
+
+/**
+ * Installs the provider every primitive of this process goes through. Call it once at start-up, before any
+ * key is generated or session used (tests switch providers between suites). Returns the previous one.
+ * @example
+ * import { nodeCryptoProvider } from '../platform/node-crypto.ts'
+ * setCryptoProvider(nodeCryptoProvider)
+ */
+export function setCryptoProvider(p: CryptoProvider): CryptoProvider {
+  const previous = provider
+  provider = p
+  return previous
+}
+
+/** The provider in use. */
+export function getCryptoProvider(): CryptoProvider {
+  return provider
+}
+
+function checkKey(key: Uint8Array, what: string): void {
+  if (!(key instanceof Uint8Array) || key.length !== KEY_LENGTH) {
+    throw new InvalidKeyError(`${what}: expected ${KEY_LENGTH}-byte Uint8Array, got ${describe(key)}`)
+  }
+}
+
+function describe(v: unknown): string {
+  return v instanceof Uint8Array ? `${v.length} bytes` : typeof v
+}
+
 /**
  * X25519 key pair from 32 private bytes (clamped by X25519 itself, RFC 7748).
  * @throws InvalidKeyError when `privateKey` is not 32 bytes.
  */
 export async function x25519KeyPairFromPrivate(privateKey: Uint8Array): Promise<KeyPair> {
   checkKey(privateKey, 'X25519 private key')
-  const key = await importX25519Private(privateKey, true)
-  const jwk = await subtle().exportKey('jwk', key)
-  const publicKey = fromBase64Url(jwk.x ?? '')
-  privateKeyCache.set(privateKey, Promise.resolve(key))
-  return { publicKey, privateKey }
+  return { publicKey: await provider.x25519PublicKey(privateKey), privateKey }
 }
 
 /** Fresh X25519 key pair from `rng`. */
@@ -105,40 +219,27 @@ export function generateX25519KeyPair(rng: Rng): Promise<KeyPair> {
 export async function x25519(privateKey: Uint8Array, publicKey: Uint8Array): Promise<Uint8Array> {
   checkKey(privateKey, 'X25519 private key')
   checkKey(publicKey, 'X25519 public key')
-  const [priv, pub] = await Promise.all([x25519PrivateKey(privateKey), x25519PublicKey(publicKey)])
   let out: Uint8Array
   try {
-    out = new Uint8Array(await subtle().deriveBits({ name: 'X25519', public: pub }, priv, 256))
+    out = await provider.x25519(privateKey, publicKey)
   } catch {
-    // WebCrypto implementations reject an all-zero shared secret themselves.
+    // WebCrypto and OpenSSL reject an all-zero shared secret themselves.
     throw new LowOrderPointError()
   }
   if (isAllZero(out)) throw new LowOrderPointError()
   return out
 }
 
-function ed25519SigningKey(seed: Uint8Array): Promise<CryptoKey> {
-  let k = signingKeyCache.get(seed)
-  if (!k) {
-    k = subtle().importKey('pkcs8', buf(concatBytes(ED25519_PKCS8_PREFIX, seed)), { name: 'Ed25519' }, true, [
-      'sign',
-    ])
-    signingKeyCache.set(seed, k)
-  }
-  return k
-}
-
 /** Ed25519 public key of a 32-byte seed (RFC 8032 private key). */
 export async function ed25519PublicFromSeed(seed: Uint8Array): Promise<Uint8Array> {
   checkKey(seed, 'Ed25519 seed')
-  const jwk = await subtle().exportKey('jwk', await ed25519SigningKey(seed))
-  return fromBase64Url(jwk.x ?? '')
+  return provider.ed25519PublicKey(seed)
 }
 
 /** Ed25519 signature of `message` with the key whose seed is `seed`. */
 export async function ed25519Sign(seed: Uint8Array, message: Uint8Array): Promise<Uint8Array> {
   checkKey(seed, 'Ed25519 seed')
-  return new Uint8Array(await subtle().sign({ name: 'Ed25519' }, await ed25519SigningKey(seed), buf(message)))
+  return provider.ed25519Sign(seed, message)
 }
 
 /** Verifies an Ed25519 signature; false on any malformed input, never throws for bad signatures. */
@@ -149,8 +250,7 @@ export async function ed25519Verify(
 ): Promise<boolean> {
   if (publicKey.length !== KEY_LENGTH || signature.length !== SIGNATURE_LENGTH) return false
   try {
-    const key = await subtle().importKey('raw', buf(publicKey), { name: 'Ed25519' }, false, ['verify'])
-    return await subtle().verify({ name: 'Ed25519' }, key, buf(signature), buf(message))
+    return (await provider.ed25519Verify(publicKey, signature, message)) === true
   } catch {
     return false
   }
@@ -191,31 +291,35 @@ export function ed25519SeedToX25519(seed: Uint8Array): Uint8Array {
 /** HMAC-SHA-256. */
 export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
   _stats.hmac++
-  return hmac(sha256, key, data)
+  return provider.hmacSha256(key, data)
 }
 
-/** HMAC-SHA-256 of two messages under one key (the key schedule is computed once). */
+/** HMAC-SHA-256 of two messages under one key (the key schedule is computed once where the provider can). */
 export function hmacSha256Pair(key: Uint8Array, a: Uint8Array, b: Uint8Array): [Uint8Array, Uint8Array] {
   _stats.hmac += 2
-  const keyed = hmac.create(sha256, key)
-  const second = keyed.clone()
-  return [keyed.update(a).digest(), second.update(b).digest()]
+  const p = provider
+  return p.hmacSha256Pair ? p.hmacSha256Pair(key, a, b) : [p.hmacSha256(key, a), p.hmacSha256(key, b)]
 }
 
 /** HKDF-SHA-256 (RFC 5869). */
 export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
   _stats.hkdf++
-  return hkdf(sha256, ikm, salt, info, length)
+  return provider.hkdfSha256(ikm, salt, info, length)
 }
 
 /** SHA-512. */
 export function sha512Hash(data: Uint8Array): Uint8Array {
-  return sha512(data)
+  return provider.sha512(data)
 }
 
-/** SHA-256. */
+/** SHA-256 (always @noble/hashes: not on any hot path). */
 export function sha256Hash(data: Uint8Array): Uint8Array {
   return sha256(data)
+}
+
+function checkAead(key: Uint8Array, nonce: Uint8Array): void {
+  if (key.length !== KEY_LENGTH || nonce.length !== NONCE_LENGTH)
+    throw new InvalidKeyError('AES-256-GCM key/nonce')
 }
 
 /** AES-256-GCM encryption; returns ciphertext with the 16-byte tag appended. */
@@ -225,14 +329,13 @@ export function aesGcmEncrypt(
   plaintext: Uint8Array,
   ad: Uint8Array,
 ): Uint8Array {
-  if (key.length !== KEY_LENGTH || nonce.length !== NONCE_LENGTH)
-    throw new InvalidKeyError('AES-256-GCM key/nonce')
-  return gcm(key, nonce, ad).encrypt(plaintext)
+  checkAead(key, nonce)
+  return provider.aesGcmSeal(key, nonce, plaintext, ad)
 }
 
 /**
  * AES-256-GCM decryption of ciphertext||tag.
- * @throws DecryptionFailedError when the tag does not verify.
+ * @throws DecryptionFailedError when the tag does not verify (or the input is shorter than a tag).
  */
 export function aesGcmDecrypt(
   key: Uint8Array,
@@ -240,14 +343,14 @@ export function aesGcmDecrypt(
   ciphertext: Uint8Array,
   ad: Uint8Array,
 ): Uint8Array {
-  if (key.length !== KEY_LENGTH || nonce.length !== NONCE_LENGTH)
-    throw new InvalidKeyError('AES-256-GCM key/nonce')
+  checkAead(key, nonce)
+  if (ciphertext.length < TAG_LENGTH) throw new DecryptionFailedError()
   try {
-    return gcm(key, nonce, ad).decrypt(ciphertext)
+    return provider.aesGcmOpen(key, nonce, ciphertext, ad)
   } catch {
     throw new DecryptionFailedError()
   }
 }
 
-/** Default randomness for applications: WebCrypto's CSPRNG. */
-export const secureRandom: Rng = (n) => globalThis.crypto.getRandomValues(new Uint8Array(n))
+/** Default randomness for applications: the provider's CSPRNG (WebCrypto's by default). */
+export const secureRandom: Rng = (n) => provider.randomBytes(n)

@@ -429,6 +429,10 @@ export class SeqHighWater {
     this.#seen.set(peerId, Math.max(seq, seen ?? seq))
     if (this.#seen.size > this.#max) this.#seen.delete(this.#seen.keys().next().value!)
   }
+  /** Forgets every key (what a restart does). */
+  clear(): void {
+    this.#seen.clear()
+  }
   /** The highest `seq` seen for `peerId`. */
   get(peerId: string): number | undefined {
     return this.#seen.get(peerId)

@@ -8,6 +8,8 @@
  *   conversation), for the listed message ids.
  * - `presence`: online now, or last seen at `ts` (sent only to contacts, only when enabled).
  * - `typing`: the composer has (or no longer has) text in it.
+ * - `reset`: "I could not decrypt what you sent (e.g. I restored a backup and have no session): this
+ *   message starts a new session; send again what I have not confirmed."
  */
 import { decode, encode } from 'cborg'
 
@@ -21,6 +23,7 @@ export type Payload =
   | { k: 'receipt'; status: 'delivered' | 'read'; ids: string[] }
   | { k: 'presence'; online: boolean; ts: number }
   | { k: 'typing'; on: boolean }
+  | { k: 'reset' }
 
 export class PayloadError extends Error {
   override name = 'PayloadError'
@@ -85,6 +88,9 @@ function validate(p: Record<string, unknown>): void {
     case 'typing':
       fields(p, 2)
       if (typeof p.on !== 'boolean') throw new PayloadError('typing: bad fields')
+      return
+    case 'reset':
+      fields(p, 1)
       return
     default:
       throw new PayloadError(`Unknown payload kind ${String(p.k)}`)

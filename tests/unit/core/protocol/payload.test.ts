@@ -15,6 +15,7 @@ describe('E2E payload codec', () => {
     { k: 'receipt', status: 'read', ids: ['m1'] },
     { k: 'presence', online: false, ts: 1_700_000_000_000 },
     { k: 'typing', on: true },
+    { k: 'reset' },
   ])('round-trips %o', (p) => {
     expect(decodePayload(encodePayload(p))).toEqual(p)
   })
@@ -29,6 +30,7 @@ describe('E2E payload codec', () => {
     ['a text without id', { v: 1, k: 'text', id: '', ts: 1, text: 'x' }],
     ['a text with a float time', { v: 1, k: 'text', id: 'a', ts: 0.5, text: 'x' }],
     ['presence without time', { v: 1, k: 'presence', online: true, ts: -1 }],
+    ['a reset with fields', { v: 1, k: 'reset', ids: ['a'] }],
   ])('refuses %s', (_what, raw) => {
     expect(() => decodePayload(encode(raw))).toThrow(PayloadError)
   })

@@ -1,0 +1,198 @@
+/**
+ * The crypto core's primitives on Node's OpenSSL bindings (`node:crypto`), all synchronous: X25519 with
+ * `crypto.diffieHellman`, Ed25519 with `crypto.sign(null, ...)` / `crypto.verify`, AES-256-GCM with
+ * `createCipheriv`, SHA-512 with `createHash`, random bytes with `randomFillSync`. HMAC and HKDF-SHA-256 stay
+ * on @noble/hashes: for the 1-64-byte inputs of the ratchet they are 2-3x faster than `createHmac` /
+ * `hkdfSync`, whose per-call object and binding overhead dominates (measured with bench/crypto.ts).
+ *
+ * Node peers (relay, tests, load tools, the bench) install it at start-up; the browser bundle never imports
+ * this file (it lives outside src/core):
+ * @example
+ * import { setCryptoProvider } from '../core/crypto/primitives.ts'
+ * import { nodeCryptoProvider } from './node-crypto.ts'
+ * setCryptoProvider(nodeCryptoProvider)
+ *
+ * KeyObjects made from raw bytes are cached per `Uint8Array` (WeakMap, so they die with the array): a
+ * ratchet key pair is imported once when generated and reused by both DH operations of the next step.
+ * Importing a private key costs a scalar multiplication (OpenSSL derives the public key), so X25519 key
+ * generation is one import plus a raw export. Every result is a plain `Uint8Array` owned by the caller,
+ * never a view into Node's shared Buffer pool.
+ * @module
+ */
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  createSecretKey,
+  diffieHellman,
+  hkdfSync,
+  randomFillSync,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto'
+import type { CryptoProvider } from '../core/crypto/primitives.ts'
+
+const TAG_LENGTH = 16
+
+type KeyType = 'x25519' | 'ed25519'
+
+const x25519Private = new WeakMap<Uint8Array, KeyObject>()
+const x25519Public = new WeakMap<Uint8Array, KeyObject>()
+const ed25519Private = new WeakMap<Uint8Array, KeyObject>()
+
+// Node >= 24.? accepts raw key bytes; the DER forms (RFC 8410) are the fallback for older releases.
+const PKCS8_PREFIX: Record<KeyType, Uint8Array> = {
+  x25519: Uint8Array.of(48, 46, 2, 1, 0, 48, 5, 6, 3, 43, 101, 110, 4, 34, 4, 32),
+  ed25519: Uint8Array.of(48, 46, 2, 1, 0, 48, 5, 6, 3, 43, 101, 112, 4, 34, 4, 32),
+}
+const SPKI_PREFIX: Record<KeyType, Uint8Array> = {
+  x25519: Uint8Array.of(48, 42, 48, 5, 6, 3, 43, 101, 110, 3, 33, 0),
+  ed25519: Uint8Array.of(48, 42, 48, 5, 6, 3, 43, 101, 112, 3, 33, 0),
+}
+
+function withPrefix(prefix: Uint8Array, key: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafeSlow(prefix.length + key.length)
+  out.set(prefix)
+  out.set(key, prefix.length)
+  return out
+}
+
+let rawFormats = true
+
+/**
+ * Runs `fn` with stack traces off. Node's key-argument checks (`isKeyObject` / `isCryptoKey` in native
+ * code) throw and catch an internal TypeError for every argument that is not already a KeyObject, and
+ * capturing its stack trace is most of the cost of importing a raw key (~2x measured); nothing here
+ * throws to the caller without being re-thrown by the core as a typed error anyway.
+ */
+function quietly<T>(fn: () => T): T {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return fn()
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
+function importPrivate(type: KeyType, raw: Uint8Array): KeyObject {
+  return quietly(() => importPrivateKey(type, raw))
+}
+
+function importPublic(type: KeyType, raw: Uint8Array): KeyObject {
+  return quietly(() => importPublicKey(type, raw))
+}
+
+function importPrivateKey(type: KeyType, raw: Uint8Array): KeyObject {
+  if (rawFormats) {
+    try {
+      // @ts-expect-error raw key formats (Node 24.x) are not in every @types/node yet.
+      return createPrivateKey({ key: raw, format: 'raw-private', asymmetricKeyType: type })
+    } catch (e) {
+      if (!isUnsupportedFormat(e)) throw e
+      rawFormats = false
+    }
+  }
+  return createPrivateKey({ key: withPrefix(PKCS8_PREFIX[type], raw), format: 'der', type: 'pkcs8' })
+}
+
+function importPublicKey(type: KeyType, raw: Uint8Array): KeyObject {
+  if (rawFormats) {
+    try {
+      // @ts-expect-error raw key formats (Node 24.x) are not in every @types/node yet.
+      return createPublicKey({ key: raw, format: 'raw-public', asymmetricKeyType: type })
+    } catch (e) {
+      if (!isUnsupportedFormat(e)) throw e
+      rawFormats = false
+    }
+  }
+  return createPublicKey({ key: withPrefix(SPKI_PREFIX[type], raw), format: 'der', type: 'spki' })
+}
+
+function isUnsupportedFormat(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code
+  return code === 'ERR_INVALID_ARG_VALUE' || code === 'ERR_INVALID_ARG_TYPE'
+}
+
+/** Raw 32-byte public key of a KeyObject (the last 32 bytes of its SPKI encoding). */
+function rawPublic(key: KeyObject): Uint8Array {
+  const der = createPublicKey(key).export({ format: 'der', type: 'spki' })
+  return new Uint8Array(der.subarray(der.length - 32))
+}
+
+function cached(map: WeakMap<Uint8Array, KeyObject>, raw: Uint8Array, make: () => KeyObject): KeyObject {
+  let k = map.get(raw)
+  if (!k) {
+    k = make()
+    map.set(raw, k)
+  }
+  return k
+}
+
+const x25519PrivateKey = (raw: Uint8Array) => cached(x25519Private, raw, () => importPrivate('x25519', raw))
+const x25519PublicKey = (raw: Uint8Array) => cached(x25519Public, raw, () => importPublic('x25519', raw))
+const ed25519PrivateKey = (raw: Uint8Array) => cached(ed25519Private, raw, () => importPrivate('ed25519', raw))
+
+/**
+ * A secret key as a KeyObject: Node checks a raw-bytes key argument by throwing and catching internally
+ * (see {@link quietly}), which costs more than the HMAC or AES operation itself; a KeyObject skips that.
+ * OpenSSL refuses an empty HMAC key object, so an empty key stays raw (and then takes the slow path).
+ */
+function secretKey(key: Uint8Array): KeyObject | Uint8Array {
+  return key.length > 0 ? createSecretKey(key) : key
+}
+
+/** Copies a Node Buffer into a plain, unshared Uint8Array. */
+const plain = (b: Uint8Array): Uint8Array => new Uint8Array(b)
+
+/** The Node (OpenSSL) crypto provider. */
+export const nodeCryptoProvider: CryptoProvider = {
+  name: 'node',
+  x25519PublicKey: (privateKey) => rawPublic(x25519PrivateKey(privateKey)),
+  x25519: (privateKey, publicKey) =>
+    plain(diffieHellman({ privateKey: x25519PrivateKey(privateKey), publicKey: x25519PublicKey(publicKey) })),
+  ed25519PublicKey: (seed) => rawPublic(ed25519PrivateKey(seed)),
+  ed25519Sign: (seed, message) => plain(sign(null, message, ed25519PrivateKey(seed))),
+  ed25519Verify: (publicKey, signature, message) =>
+    verify(null, message, importPublic('ed25519', publicKey), signature),
+  aesGcmSeal(key, nonce, plaintext, ad) {
+    const cipher = createCipheriv('aes-256-gcm', secretKey(key), nonce, { authTagLength: TAG_LENGTH })
+    cipher.setAAD(ad)
+    const out = new Uint8Array(plaintext.length + TAG_LENGTH)
+    const body = cipher.update(plaintext)
+    out.set(body)
+    const rest = cipher.final()
+    out.set(rest, body.length)
+    out.set(cipher.getAuthTag(), plaintext.length)
+    return out
+  },
+  aesGcmOpen(key, nonce, sealed, ad) {
+    if (sealed.length < TAG_LENGTH) throw new RangeError('AES-256-GCM: input shorter than the tag')
+    const end = sealed.length - TAG_LENGTH
+    const decipher = createDecipheriv('aes-256-gcm', secretKey(key), nonce, { authTagLength: TAG_LENGTH })
+    decipher.setAAD(ad)
+    decipher.setAuthTag(sealed.subarray(end))
+    const body = decipher.update(sealed.subarray(0, end))
+    try {
+      decipher.final() // throws when the tag does not verify
+    } catch (e) {
+      body.fill(0)
+      throw e
+    }
+    const out = new Uint8Array(body)
+    body.fill(0)
+    return out
+  },
+  hmacSha256: (key, data) => plain(createHmac('sha256', secretKey(key)).update(data).digest()),
+  hmacSha256Pair(key, a, b) {
+    const k = secretKey(key)
+    return [plain(createHmac('sha256', k).update(a).digest()), plain(createHmac('sha256', k).update(b).digest())]
+  },
+  hkdfSha256: (ikm, salt, info, length) => new Uint8Array(hkdfSync('sha256', secretKey(ikm), salt, info, length)),
+  sha512: (data) => plain(createHash('sha512').update(data).digest()),
+  randomBytes: (n) => randomFillSync(new Uint8Array(n)),
+}
