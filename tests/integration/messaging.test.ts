@@ -86,7 +86,7 @@ describe('sessions', () => {
     const invite = await until(bob.app, (s) => s.state === 'online' && s.me?.inviteLink)
     await until(alice.app, (s) => s.state === 'online')
     const count = () => countOneTimePreKeys(bob.app.node!.libp2p, r.multiaddr)
-    await expect.poll(count, { timeout: 20_000 }).toBe(50)
+    await expect.poll(count, { timeout: 20_000, interval: 1000 }).toBe(50)
 
     await alice.app.addContact(invite)
     await alice.app.send('first contact')
