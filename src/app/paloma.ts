@@ -74,6 +74,8 @@ const OPK_BATCH = 50
 const OPK_CHECK_MS = 10 * 60_000
 /** Contacts whose outbox is worked on at once (each may open streams to a relay). */
 const OUTBOX_CONCURRENCY = 4
+const PRESENCE_SETTLE_MS = 1000
+const PRESENCE_HEARTBEAT_MS = 20_000
 /** Least time between two session resets asked of the same contact. */
 const RESET_INTERVAL_MS = 60_000
 /** Relay answers that mean "not now" for a reason the sender should see (docs/mailbox.md). */
@@ -319,6 +321,10 @@ export class Paloma implements AppActions {
     void this.#publishProfile()
     for (const relay of config.relays) void this.#keepMailbox(relay)
     this.#after(2000, () => void this.#replenishPreKeys())
+    // Presence is best effort over direct connections: repeat it so one lost announcement heals.
+    this.#every(PRESENCE_HEARTBEAT_MS, () => {
+      if (this.#settings.presence) void this.#broadcastPresence(true)
+    })
     this.#every(OPK_CHECK_MS, () => void this.#replenishPreKeys())
     void this.#flushOutbox()
   }
@@ -509,7 +515,17 @@ export class Paloma implements AppActions {
           keyChanged: [...this.#contacts.values()].some((c) => c.name.toLowerCase() === name.toLowerCase()),
         }
     await this.#saveContact(contact)
+    // Already connected to someone just added (they wrote first): tell them we are here.
+    if (existing === undefined && this.#hasDirect(peer)) this.#announcePresence(peer)
     return contact
+  }
+
+  #announcePresence(peer: string): void {
+    if (!this.#settings.presence) return
+    // Let a relayed connection finish upgrading to WebRTC before announcing on it.
+    this.#after(PRESENCE_SETTLE_MS, () => {
+      void this.#sendEphemeral(peer, { k: 'presence', online: true, ts: this.#now() }).catch(() => {})
+    })
   }
 
   async #saveContact(c: ContactRecord): Promise<void> {
@@ -1019,11 +1035,16 @@ export class Paloma implements AppActions {
     if (this.#contacts.has(peer)) {
       const live = this.#liveOf(peer)
       if (open) {
-        if (this.#settings.presence)
-          void this.#sendEphemeral(peer, { k: 'presence', online: true, ts: this.#now() })
+        this.#announcePresence(peer)
         void this.#flushOutbox()
-      } else if (!this.#hasDirect(peer)) {
-        live.online = false
+      } else {
+        // A relayed connection closes as its WebRTC replacement opens: judge after the switch.
+        this.#after(PRESENCE_SETTLE_MS, () => {
+          if (this.#hasDirect(peer) || !live.online) return
+          live.online = false
+          live.lastSeen = this.#now()
+          this.#emit()
+        })
       }
     }
     this.#emit()

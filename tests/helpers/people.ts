@@ -2,7 +2,7 @@
  * People for Node integration tests: each is a full Paloma app (vault, libp2p node, directory, mailbox,
  * outbox) on an in-memory vault, exactly what the browser runs minus IndexedDB and the UI.
  */
-import { Paloma } from '../../src/app/paloma.ts'
+import { Paloma, type Platform } from '../../src/app/paloma.ts'
 import type { AppSnapshot } from '../../src/app/types.ts'
 import { MemoryVaultBackend } from '../../src/storage/vault.ts'
 
@@ -16,13 +16,17 @@ export interface Person {
   reopen(): Promise<Paloma>
 }
 
-export function person(relays: string[], backend = new MemoryVaultBackend()): Person {
+export function person(
+  relays: string[],
+  backend = new MemoryVaultBackend(),
+  platform: Platform = {},
+): Person {
   const make = () =>
     new Paloma({
       config: { relays, iceServers: [], allowPrivateAddresses: true },
       backend,
       kdf: TEST_KDF,
-      platform: { inviteBase: 'http://paloma.test/' },
+      platform: { inviteBase: 'http://paloma.test/', ...platform },
     })
   const p: Person = {
     app: make(),

@@ -1,0 +1,83 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { startRelay } from '../helpers/relay-process.ts'
+import { person, until, type Person } from '../helpers/people.ts'
+import type { Platform } from '../../src/app/paloma.ts'
+
+const cleanups: Array<() => Promise<void>> = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => {})
+})
+
+/** Alice and Bob, contacts of each other, both online; Bob's platform is given (visibility, notifications). */
+async function pair(bobPlatform: Platform = {}) {
+  const r = await startRelay()
+  cleanups.push(() => r.stop())
+  const track = (p: Person) => (cleanups.push(() => p.app.stop()), p)
+  const alice = track(person([r.multiaddr]))
+  const bob = track(person([r.multiaddr], undefined, bobPlatform))
+  await alice.app.open()
+  await bob.app.open()
+  await alice.app.createAccount('alice', 'correct horse battery')
+  await bob.app.createAccount('bob', 'correct horse battery')
+  const invite = await until(bob.app, (s) => s.state === 'online' && s.me?.inviteLink)
+  await until(alice.app, (s) => s.state === 'online')
+  await alice.app.addContact(invite)
+  await alice.app.send('hello')
+  const aliceId = alice.app.peerId!
+  const bobId = bob.app.peerId!
+  await until(bob.app, (s) => s.contacts.find((c) => c.peerId === aliceId))
+  return { alice, bob, aliceId, bobId }
+}
+
+describe('real-time around messages', () => {
+  it('bumps the unread count and notifies while the chat is not open, and clears it when opened', async () => {
+    const notified: Array<[string, string]> = []
+    const { alice, bob, aliceId } = await pair({ notify: (title, body) => notified.push([title, body]) })
+    await until(bob.app, (s) => s.contacts.find((c) => c.peerId === aliceId && c.unread === 1))
+    await alice.app.send('are you there?')
+    await until(bob.app, (s) => s.contacts.find((c) => c.peerId === aliceId && c.unread === 2))
+    expect(notified).toEqual([
+      ['alice', 'hello'],
+      ['alice', 'are you there?'],
+    ])
+    await bob.app.openChat(aliceId)
+    expect(bob.app.snapshot().contacts.find((c) => c.peerId === aliceId)?.unread).toBe(0)
+    await until(alice.app, (s) => s.messages.every((m) => m.status === 'read'))
+  })
+
+  it('does not send read receipts when they are turned off', async () => {
+    const { alice, bob, aliceId } = await pair()
+    await bob.app.updateSettings({ readReceipts: false })
+    await bob.app.openChat(aliceId)
+    await alice.app.send('second')
+    await until(alice.app, (s) => s.messages.filter((m) => m.status === 'delivered').length === 2)
+    await new Promise((r) => setTimeout(r, 1500))
+    expect(alice.app.snapshot().messages.map((m) => m.status)).toEqual(['delivered', 'delivered'])
+  })
+
+  it('shows presence, typing and last seen to contacts over a direct connection, and honours the opt-out', async () => {
+    const { alice, bob, aliceId, bobId } = await pair()
+    await bob.app.openChat(aliceId)
+    await until(alice.app, (s) => s.contacts.find((c) => c.peerId === bobId)?.direct, 45_000)
+    await until(alice.app, (s) => s.contacts.find((c) => c.peerId === bobId)?.online)
+
+    bob.app.setTyping(true)
+    await until(alice.app, (s) => s.contacts.find((c) => c.peerId === bobId)?.typing)
+    bob.app.setTyping(false)
+    await until(alice.app, (s) => s.contacts.find((c) => c.peerId === bobId)?.typing === false)
+
+    await bob.app.updateSettings({ presence: false })
+    bob.app.setTyping(true)
+    await new Promise((r) => setTimeout(r, 1500))
+    expect(alice.app.snapshot().contacts.find((c) => c.peerId === bobId)?.typing).toBe(false)
+
+    await bob.app.updateSettings({ presence: true })
+    const before = Date.now()
+    await bob.app.lock()
+    const bobView = await until(alice.app, (s) => {
+      const c = s.contacts.find((x) => x.peerId === bobId)
+      return c && !c.online && c
+    })
+    expect(bobView.lastSeen).toBeGreaterThanOrEqual(before - 1000)
+  })
+})
