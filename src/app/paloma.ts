@@ -962,7 +962,10 @@ export class Paloma implements AppActions {
       },
       () => (shown ? [[historyName(shown), encode(shown)] as const] : []),
     )
-    if (shown !== undefined) insertByTime(this.#historyOf(from), shown)
+    if (shown !== undefined) {
+      insertByTime(this.#historyOf(from), shown)
+      this.#emit() // on screen as soon as it is durable
+    }
     return { payload, shown }
   }
 

@@ -243,13 +243,13 @@ export class Vault {
    */
   async putMany(entries: Iterable<readonly [string, Uint8Array]>): Promise<void> {
     const keys = this.#unlocked()
-    const sealed: [string, Uint8Array][] = []
-    const plain: [string, Uint8Array][] = []
-    for (const [name, data] of entries) {
-      const { key, blob } = await sealRecord(keys, name, data, this.#random())
-      sealed.push([key, blob])
-      plain.push([name, data.slice()])
-    }
+    const plain: [string, Uint8Array][] = [...entries].map(([name, data]) => [name, data.slice()])
+    const sealed = await Promise.all(
+      plain.map(async ([name, data]): Promise<[string, Uint8Array]> => {
+        const { key, blob } = await sealRecord(keys, name, data, this.#random())
+        return [key, blob]
+      }),
+    )
     this.#writes++
     for (const [name] of plain) this.#cache.delete(name)
     await this.#backend.putMany(sealed)

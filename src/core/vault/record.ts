@@ -56,11 +56,20 @@ function checkName(name: string): void {
  */
 export async function recordKey(keys: VaultKeys, name: string): Promise<string> {
   checkName(name)
+  let known = _recordKeys.get(keys)
+  if (known === undefined) _recordKeys.set(keys, (known = new Map()))
+  const cached = known.get(name)
+  if (cached !== undefined) return cached
   const mac = new Uint8Array(await crypto.subtle.sign('HMAC', keys.nameKey, _concat(NAME_LABEL, _utf8(name))))
   let hex = ''
   for (const b of mac) hex += HEX[b]
-  return RECORD_KEY_PREFIX + hex
+  const key = RECORD_KEY_PREFIX + hex
+  known.set(name, key)
+  return key
 }
+
+/** Storage keys already computed, per unlocked key set (an HMAC per name is a WebCrypto round trip). */
+const _recordKeys = new WeakMap<VaultKeys, Map<string, string>>()
 
 /**
  * Encrypts `data` as record `name`.
