@@ -73,6 +73,12 @@ function notify(title: string, body: string): void {
 }
 
 async function boot(): Promise<void> {
+  // The offline shell: the installed app opens (and unlocks, and shows history) without a network.
+  if ('serviceWorker' in navigator) {
+    navigator.serviceWorker
+      .register('./sw.js')
+      .catch((err: unknown) => console.warn('No offline support:', err))
+  }
   const res = await fetch('./config.json', { cache: 'no-store' })
   if (!res.ok) throw new Error(`config.json could not be loaded (HTTP ${res.status})`)
   const config = parseConfig(await res.json())
