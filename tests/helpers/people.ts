@@ -2,7 +2,9 @@
  * People for Node integration tests: each is a full Paloma app (vault, libp2p node, directory, mailbox,
  * outbox) on an in-memory vault, exactly what the browser runs minus IndexedDB and the UI.
  */
+import { afterEach } from 'vitest'
 import { Paloma, type Platform } from '../../src/app/paloma.ts'
+import { startRelay, type RelayProcess } from './relay-process.ts'
 import type { AppSnapshot } from '../../src/app/types.ts'
 import { MemoryVaultBackend } from '../../src/storage/vault.ts'
 
@@ -67,4 +69,56 @@ export function until<T>(
       }
     })
   })
+}
+
+export const PASSPHRASE = 'correct horse battery'
+
+/**
+ * What a test sets up (relay processes, people), torn down in reverse order after each test:
+ * `const scene = useScene()` at the top of a test file.
+ */
+export interface Scene {
+  relay(args?: string[]): Promise<RelayProcess>
+  /** A person on `relays` with a new account, online. */
+  online(name: string, relays: string[], platform?: Platform): Promise<Person>
+  /** A person on `relays` with no account yet (the app is open on its first screen). */
+  blank(relays: string[], platform?: Platform): Promise<Person>
+}
+
+export function useScene(): Scene {
+  const cleanups: Array<() => Promise<void>> = []
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c().catch(() => {})
+  })
+  const scene: Scene = {
+    async relay(args = []) {
+      const r = await startRelay({ args })
+      cleanups.push(() => r.stop())
+      return r
+    },
+    async blank(relays, platform = {}) {
+      const p = person(relays, undefined, platform)
+      cleanups.push(() => p.app.stop())
+      await p.app.open()
+      return p
+    },
+    async online(name, relays, platform = {}) {
+      const p = await scene.blank(relays, platform)
+      await p.app.createAccount(name, PASSPHRASE)
+      await until(p.app, (s) => s.state === 'online')
+      return p
+    },
+  }
+  return scene
+}
+
+/** Alice and Bob on one relay process, online; `invite` is Bob's invite link. */
+export async function aliceAndBob(scene: Scene, bobPlatform: Platform = {}) {
+  const relay = await scene.relay()
+  const [alice, bob] = await Promise.all([
+    scene.online('alice', [relay.multiaddr]),
+    scene.online('bob', [relay.multiaddr], bobPlatform),
+  ])
+  const invite = bob.app.snapshot().me!.inviteLink!
+  return { relay, alice, bob, invite }
 }

@@ -1,35 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest'
-import { startRelay } from '../helpers/relay-process.ts'
-import { person, until, type Person } from '../helpers/people.ts'
+import { describe, expect, it } from 'vitest'
+import { aliceAndBob, PASSPHRASE, until, useScene } from '../helpers/people.ts'
 import { countOneTimePreKeys } from '../../src/net/prekeys-client.ts'
 
-const cleanups: Array<() => Promise<void>> = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => {})
-})
-
-async function relay() {
-  const r = await startRelay()
-  cleanups.push(() => r.stop())
-  return r
-}
-
-function track(p: Person): Person {
-  cleanups.push(() => p.app.stop())
-  return p
-}
+const scene = useScene()
 
 describe('messaging between two people (Node peers, real relay process)', () => {
   it('sends end-to-end encrypted messages both ways, directly, with delivery and read receipts', async () => {
-    const r = await relay()
-    const alice = track(person([r.multiaddr]))
-    const bob = track(person([r.multiaddr]))
-    await alice.app.open()
-    await bob.app.open()
-    await alice.app.createAccount('alice', 'correct horse battery')
-    await bob.app.createAccount('bob', 'correct horse battery')
-    await until(alice.app, (s) => s.state === 'online')
-    const invite = await until(bob.app, (s) => s.state === 'online' && s.me?.inviteLink)
+    const { alice, bob, invite } = await aliceAndBob(scene)
 
     expect(await alice.app.addContact(invite)).toBeUndefined()
     await alice.app.send('hola Bob')
@@ -38,21 +15,15 @@ describe('messaging between two people (Node peers, real relay process)', () => 
     await until(bob.app, (s) => s.messages.find((m) => m.text === 'hola Bob' && m.direction === 'in'))
     await until(alice.app, (s) => s.messages.find((m) => m.text === 'hola Bob' && m.status === 'read'))
 
+    // Opening the chat dialled a direct WebRTC connection through the relay.
+    await until(alice.app, (s) => s.contacts.find((c) => c.name === 'bob')?.direct, 45_000)
     await bob.app.send('hi Alice')
     await until(alice.app, (s) => s.messages.find((m) => m.text === 'hi Alice' && m.direction === 'in'))
     expect(alice.app.snapshot().messages.map((m) => m.text)).toEqual(['hola Bob', 'hi Alice'])
   })
 
   it('stores messages for an offline contact and delivers them, once and in order, when they return', async () => {
-    const r = await relay()
-    const alice = track(person([r.multiaddr]))
-    const bob = track(person([r.multiaddr]))
-    await alice.app.open()
-    await bob.app.open()
-    await alice.app.createAccount('alice', 'correct horse battery')
-    await bob.app.createAccount('bob', 'correct horse battery')
-    const invite = await until(bob.app, (s) => s.state === 'online' && s.me?.inviteLink)
-    await until(alice.app, (s) => s.state === 'online')
+    const { alice, bob, invite } = await aliceAndBob(scene)
     await alice.app.addContact(invite)
     await alice.app.send('first')
     await until(alice.app, (s) => s.messages.find((m) => m.text === 'first' && m.status === 'delivered'))
@@ -62,7 +33,7 @@ describe('messaging between two people (Node peers, real relay process)', () => 
     await until(alice.app, (s) => s.messages.filter((m) => m.status === 'sent').length === 5)
 
     const reopened = await bob.reopen()
-    await reopened.unlock('correct horse battery')
+    await reopened.unlock(PASSPHRASE)
     const aliceId = alice.app.peerId!
     await reopened.openChat(aliceId)
     const texts = await until(reopened, (s) => {
@@ -76,15 +47,7 @@ describe('messaging between two people (Node peers, real relay process)', () => 
 
 describe('sessions', () => {
   it('starts sessions with a one-time prekey served once by the home relay', async () => {
-    const r = await relay()
-    const alice = track(person([r.multiaddr]))
-    const bob = track(person([r.multiaddr]))
-    await alice.app.open()
-    await bob.app.open()
-    await alice.app.createAccount('alice', 'correct horse battery')
-    await bob.app.createAccount('bob', 'correct horse battery')
-    const invite = await until(bob.app, (s) => s.state === 'online' && s.me?.inviteLink)
-    await until(alice.app, (s) => s.state === 'online')
+    const { relay: r, alice, bob, invite } = await aliceAndBob(scene)
     const count = () => countOneTimePreKeys(bob.app.node!.libp2p, r.multiaddr)
     await expect.poll(count, { timeout: 20_000, interval: 1000 }).toBe(50)
 
@@ -95,15 +58,7 @@ describe('sessions', () => {
   })
 
   it('recovers after a restore from backup: the old session is reset and unconfirmed messages come again', async () => {
-    const r = await relay()
-    const alice = track(person([r.multiaddr]))
-    const bob = track(person([r.multiaddr]))
-    await alice.app.open()
-    await bob.app.open()
-    await alice.app.createAccount('alice', 'correct horse battery')
-    await bob.app.createAccount('bob', 'correct horse battery')
-    const invite = await until(bob.app, (s) => s.state === 'online' && s.me?.inviteLink)
-    await until(alice.app, (s) => s.state === 'online')
+    const { relay: r, alice, bob, invite } = await aliceAndBob(scene)
     await alice.app.addContact(invite)
     await alice.app.send('before the backup')
     await until(alice.app, (s) => s.messages.find((m) => m.status === 'delivered'))
@@ -116,8 +71,7 @@ describe('sessions', () => {
       s.messages.find((m) => m.text === 'while you were moving' && m.status === 'sent'),
     )
 
-    const bob2 = track(person([r.multiaddr]))
-    await bob2.app.open()
+    const bob2 = await scene.blank([r.multiaddr])
     await bob2.app.importBackup(backup, 'backup passphrase', 'new passphrase 1')
     await bob2.app.openChat(alice.app.peerId!)
     const texts = await until(

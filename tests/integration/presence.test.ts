@@ -1,26 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest'
-import { startRelay } from '../helpers/relay-process.ts'
-import { person, until, type Person } from '../helpers/people.ts'
+import { describe, expect, it } from 'vitest'
+import { aliceAndBob, until, useScene } from '../helpers/people.ts'
 import type { Platform } from '../../src/app/paloma.ts'
 
-const cleanups: Array<() => Promise<void>> = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => {})
-})
+const scene = useScene()
 
-/** Alice and Bob, contacts of each other, both online; Bob's platform is given (visibility, notifications). */
+/** Alice and Bob, contacts of each other after Alice's first message; Bob's platform is given. */
 async function pair(bobPlatform: Platform = {}) {
-  const r = await startRelay()
-  cleanups.push(() => r.stop())
-  const track = (p: Person) => (cleanups.push(() => p.app.stop()), p)
-  const alice = track(person([r.multiaddr]))
-  const bob = track(person([r.multiaddr], undefined, bobPlatform))
-  await alice.app.open()
-  await bob.app.open()
-  await alice.app.createAccount('alice', 'correct horse battery')
-  await bob.app.createAccount('bob', 'correct horse battery')
-  const invite = await until(bob.app, (s) => s.state === 'online' && s.me?.inviteLink)
-  await until(alice.app, (s) => s.state === 'online')
+  const { alice, bob, invite } = await aliceAndBob(scene, bobPlatform)
   await alice.app.addContact(invite)
   await alice.app.send('hello')
   const aliceId = alice.app.peerId!

@@ -1,22 +1,13 @@
-import { afterEach, expect, it } from 'vitest'
-import { startRelay } from '../helpers/relay-process.ts'
-import { person, until, type Person } from '../helpers/people.ts'
+import { expect, it } from 'vitest'
+import { useScene } from '../helpers/people.ts'
 
-const cleanups: Array<() => Promise<void>> = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => {})
-})
+const scene = useScene()
 
 it('a relay reports reservations, connections and its mailbox on /metrics and /health', async () => {
-  const relay = await startRelay({ args: ['--metrics-port', '0'] })
-  cleanups.push(() => relay.stop())
+  const relay = await scene.relay(['--metrics-port', '0'])
   expect(relay.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/)
 
-  const alice: Person = person([relay.multiaddr])
-  cleanups.push(() => alice.app.stop())
-  await alice.app.open()
-  await alice.app.createAccount('alice', 'correct horse battery')
-  await until(alice.app, (s) => s.state === 'online')
+  await scene.online('alice', [relay.multiaddr])
 
   const text = await (await fetch(relay.metricsUrl!)).text()
   const value = (name: string) => Number(text.match(new RegExp(`^paloma_relay_${name} (\\d+)$`, 'm'))?.[1])

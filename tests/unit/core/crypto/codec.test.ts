@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { encode } from 'cborg'
+import fc from 'fast-check'
+import { decode, encode } from 'cborg'
+import { decodeRecord, encodeCbor } from '../../../../src/core/crypto/cbor.ts'
 import { InvalidRecordError } from '../../../../src/core/crypto/errors.ts'
 import { decodePreKeyMessage, decodeRatchetMessage } from '../../../../src/core/crypto/messages.ts'
 import { decodeHeader, encodeHeader } from '../../../../src/core/crypto/ratchet.ts'
@@ -45,5 +47,99 @@ describe('codecs validate every field', () => {
     expect(() =>
       SessionRecord.deserialize(encode({ v: 1, cur: null, prev: new Array(6).fill(null) })),
     ).toThrow(InvalidRecordError)
+  })
+})
+
+// The flat-map fast paths of cbor.ts must be invisible: byte-for-byte cborg's encoding, and the same
+// accept/reject decision and result as the cborg decoder for any input.
+describe('CBOR flat-map fast paths', () => {
+  const key = fc.stringMatching(/^[a-z0-9]{1,6}$/)
+  const value = fc.oneof(
+    fc.constant(null),
+    fc.boolean(),
+    fc.nat(30),
+    fc.integer({ min: 0, max: 0xffffffff }),
+    fc.constantFrom(23, 24, 255, 256, 65535, 65536, 0xffffffff),
+    fc.uint8Array({ maxLength: 40 }),
+    fc.uint8Array({ minLength: 250, maxLength: 300 }),
+  )
+  const flatMap = fc.dictionary(key, value, { maxKeys: 8 }).map((m) => ({ v: 1, ...m }))
+  const DECODE = {
+    strict: true,
+    allowIndefinite: false,
+    allowUndefined: false,
+    allowInfinity: false,
+    allowNaN: false,
+    allowBigInt: false,
+    rejectDuplicateMapKeys: true,
+  } as const
+
+  const viaCborg = (bytes: Uint8Array): unknown => {
+    try {
+      const m = decode(bytes, DECODE) as Record<string, unknown>
+      return m && typeof m === 'object' && !Array.isArray(m) && m.v === 1 ? m : 'rejected'
+    } catch {
+      return 'rejected'
+    }
+  }
+  const viaModule = (bytes: Uint8Array): unknown => {
+    try {
+      return decodeRecord(bytes, 'test', 1 << 20)
+    } catch (e) {
+      expect(e).toBeInstanceOf(InvalidRecordError)
+      return 'rejected'
+    }
+  }
+  const normalize = (v: unknown): unknown =>
+    v && typeof v === 'object' && !(v instanceof Uint8Array)
+      ? Object.fromEntries(
+          Object.entries(v).map(([k, x]) => [k, x instanceof Uint8Array ? Array.from(x) : x]),
+        )
+      : v
+
+  it('encodes exactly as cborg', () => {
+    fc.assert(
+      fc.property(flatMap, (m) => {
+        expect(encodeCbor(m)).toEqual(new Uint8Array(encode(m)))
+      }),
+      { numRuns: 2000 },
+    )
+    // Values outside the fast path still go through cborg.
+    for (const m of [
+      { v: 1, x: -1 },
+      { v: 1, x: 1.5 },
+      { v: 1, x: -0 },
+      { v: 1, x: 2 ** 40 },
+      { v: 1, X: 1 },
+    ]) {
+      expect(encodeCbor(m)).toEqual(new Uint8Array(encode(m)))
+    }
+  })
+
+  it('decodes like cborg, including mutated and non-canonical inputs', () => {
+    fc.assert(
+      fc.property(flatMap, fc.nat(), fc.nat(255), fc.nat(3), (m, at, byte, mode) => {
+        const bytes = encodeCbor(m)
+        const mutated = new Uint8Array(bytes)
+        if (mode === 0) mutated[at % mutated.length] = byte
+        const input =
+          mode === 1
+            ? mutated.subarray(0, at % mutated.length)
+            : mode === 2
+              ? Uint8Array.from([...bytes, byte])
+              : mutated
+        expect(normalize(viaModule(input))).toEqual(normalize(viaCborg(input)))
+      }),
+      { numRuns: 3000 },
+    )
+    // Non-minimal heads, unsorted keys, duplicates: cborg decides.
+    const samples = [
+      Uint8Array.of(0xa1, 0x61, 0x76, 0x18, 0x01), // v: 1 in two bytes (strict: rejected)
+      Uint8Array.of(0xa2, 0x61, 0x76, 0x01, 0x61, 0x61, 0x00), // keys out of canonical order
+      Uint8Array.of(0xa2, 0x61, 0x76, 0x01, 0x61, 0x76, 0x01), // duplicate key
+      Uint8Array.of(0xb8, 0x01, 0x61, 0x76, 0x01), // map length in a non-minimal head
+      Uint8Array.of(0xa1, 0x61, 0x76, 0x01, 0x00), // trailing byte
+    ]
+    for (const b of samples) expect(normalize(viaModule(b))).toEqual(normalize(viaCborg(b)))
   })
 })

@@ -1,6 +1,7 @@
 // Checks tests/vectors/*.json two ways: re-derived with primitives called directly here (noble X25519,
-// HKDF and HMAC; WebCrypto AES-GCM, a different implementation from the module's), and through the module.
-import { describe, expect, it } from 'vitest'
+// HKDF and HMAC; WebCrypto AES-GCM, a different implementation from the module's), and through the module,
+// once with each crypto provider (the portable default and Node's OpenSSL one).
+import { afterAll, describe, expect, it } from 'vitest'
 import { ed25519, x25519 } from '@noble/curves/ed25519.js'
 import { hkdf } from '@noble/hashes/hkdf.js'
 import { hmac } from '@noble/hashes/hmac.js'
@@ -10,7 +11,13 @@ import ratchetVectors from '../../../vectors/ratchet.json' with { type: 'json' }
 import { concatBytes, fromHex, toHex } from '../../../../src/core/crypto/bytes.ts'
 import { MESSAGE_KEY_INFO, ROOT_INFO, X3DH_INFO } from '../../../../src/core/crypto/constants.ts'
 import { identityFromEd25519Private } from '../../../../src/core/crypto/keys.ts'
-import { x25519 as moduleX25519, x25519KeyPairFromPrivate } from '../../../../src/core/crypto/primitives.ts'
+import {
+  x25519 as moduleX25519,
+  portableProvider,
+  setCryptoProvider,
+  x25519KeyPairFromPrivate,
+  type CryptoProvider,
+} from '../../../../src/core/crypto/primitives.ts'
 import {
   initRatchetInitiator,
   initRatchetResponder,
@@ -19,6 +26,23 @@ import {
   type RatchetState,
 } from '../../../../src/core/crypto/ratchet.ts'
 import { x3dhRespond } from '../../../../src/core/crypto/x3dh.ts'
+import { nodeCryptoProvider } from '../../../../src/platform/node-crypto.ts'
+
+const PROVIDERS: readonly CryptoProvider[] = [portableProvider, nodeCryptoProvider]
+
+/** Runs `fn` with `provider` installed (the tests of a file run one at a time). */
+async function under(provider: CryptoProvider, fn: () => Promise<void>): Promise<void> {
+  const previous = setCryptoProvider(provider)
+  try {
+    await fn()
+  } finally {
+    setCryptoProvider(previous)
+  }
+}
+
+afterAll(() => {
+  setCryptoProvider(portableProvider)
+})
 
 const utf8 = (s: string) => new TextEncoder().encode(s)
 const h = fromHex
@@ -84,24 +108,26 @@ describe('X3DH vectors', () => {
       expect(c.associated_data).toBe(c.alice_identity_ed25519_public + c.bob_identity_ed25519_public)
     })
 
-    it(`case ${i}: through the module (responder)`, async () => {
-      const bob = await identityFromEd25519Private(h(c.bob_identity_ed25519_seed))
-      expect(toHex(bob.dh.privateKey)).toBe(c.bob_identity_x25519_private)
-      const spk = { publicKey: h(c.bob_signed_prekey_public), privateKey: h(c.bob_signed_prekey_private) }
-      const opk =
-        c.bob_one_time_prekey_private !== null && c.bob_one_time_prekey_public !== null
-          ? { publicKey: h(c.bob_one_time_prekey_public), privateKey: h(c.bob_one_time_prekey_private) }
-          : null
-      const r = await x3dhRespond(
-        bob,
-        h(c.alice_identity_ed25519_public),
-        h(c.alice_ephemeral_public),
-        spk,
-        opk,
-      )
-      expect(toHex(r.sharedKey)).toBe(c.shared_key)
-      expect(toHex(r.associatedData)).toBe(c.associated_data)
-    })
+    for (const provider of PROVIDERS)
+      it(`case ${i}: through the module (responder, ${provider.name} provider)`, () =>
+        under(provider, async () => {
+          const bob = await identityFromEd25519Private(h(c.bob_identity_ed25519_seed))
+          expect(toHex(bob.dh.privateKey)).toBe(c.bob_identity_x25519_private)
+          const spk = { publicKey: h(c.bob_signed_prekey_public), privateKey: h(c.bob_signed_prekey_private) }
+          const opk =
+            c.bob_one_time_prekey_private !== null && c.bob_one_time_prekey_public !== null
+              ? { publicKey: h(c.bob_one_time_prekey_public), privateKey: h(c.bob_one_time_prekey_private) }
+              : null
+          const r = await x3dhRespond(
+            bob,
+            h(c.alice_identity_ed25519_public),
+            h(c.alice_ephemeral_public),
+            spk,
+            opk,
+          )
+          expect(toHex(r.sharedKey)).toBe(c.shared_key)
+          expect(toHex(r.associatedData)).toBe(c.associated_data)
+        }))
   }
 })
 
@@ -162,44 +188,46 @@ describe('Double Ratchet vectors', () => {
       }
     })
 
-    it(`case ${ci}: replayed through the module on both sides`, async () => {
-      const ad = h(c.associated_data)
-      const steps = c.steps
-      // Each side's future ratchet keys, in order: the first is its pre-generated next pair, the rest are
-      // served by the rng as it ratchets.
-      const queue: Record<string, string[]> = { alice: [], bob: [] }
-      for (const [i, s] of steps.entries()) {
-        if (i > 0 && steps[i - 1]!.sender !== s.sender) queue[s.sender]!.push(s.ratchet_private)
-      }
-      const rngFor = (side: string) => (n: number) => {
-        expect(n).toBe(32)
-        return h(queue[side]!.shift() ?? '00'.repeat(31) + '09')
-      }
-      const first = steps[0]!
-      const alicePair = { publicKey: h(first.ratchet_public), privateKey: h(first.ratchet_private) }
-      const bobPair = { publicKey: h(c.bob_ratchet_public), privateKey: h(c.bob_ratchet_private) }
-      const states: Record<string, RatchetState> = {
-        alice: initRatchetInitiator(
-          h(c.shared_key),
-          bobPair.publicKey,
-          alicePair,
-          await moduleX25519(alicePair.privateKey, bobPair.publicKey),
-          await x25519KeyPairFromPrivate(rngFor('alice')(32)),
-        ),
-        bob: initRatchetResponder(
-          h(c.shared_key),
-          bobPair,
-          await x25519KeyPairFromPrivate(rngFor('bob')(32)),
-        ),
-      }
-      for (const s of steps) {
-        const receiver = s.sender === 'alice' ? 'bob' : 'alice'
-        const { header, ciphertext } = ratchetEncrypt(states[s.sender]!, h(s.plaintext), ad)
-        expect(toHex(header)).toBe(s.header)
-        expect(toHex(ciphertext)).toBe(s.ciphertext)
-        const pt = await ratchetDecrypt(states[receiver]!, header, ciphertext, ad, rngFor(receiver))
-        expect(toHex(pt)).toBe(s.plaintext)
-      }
-    })
+    for (const provider of PROVIDERS)
+      it(`case ${ci}: replayed through the module on both sides (${provider.name} provider)`, () =>
+        under(provider, async () => {
+          const ad = h(c.associated_data)
+          const steps = c.steps
+          // Each side's future ratchet keys, in order: the first is its pre-generated next pair, the rest are
+          // served by the rng as it ratchets.
+          const queue: Record<string, string[]> = { alice: [], bob: [] }
+          for (const [i, s] of steps.entries()) {
+            if (i > 0 && steps[i - 1]!.sender !== s.sender) queue[s.sender]!.push(s.ratchet_private)
+          }
+          const rngFor = (side: string) => (n: number) => {
+            expect(n).toBe(32)
+            return h(queue[side]!.shift() ?? '00'.repeat(31) + '09')
+          }
+          const first = steps[0]!
+          const alicePair = { publicKey: h(first.ratchet_public), privateKey: h(first.ratchet_private) }
+          const bobPair = { publicKey: h(c.bob_ratchet_public), privateKey: h(c.bob_ratchet_private) }
+          const states: Record<string, RatchetState> = {
+            alice: initRatchetInitiator(
+              h(c.shared_key),
+              bobPair.publicKey,
+              alicePair,
+              await moduleX25519(alicePair.privateKey, bobPair.publicKey),
+              await x25519KeyPairFromPrivate(rngFor('alice')(32)),
+            ),
+            bob: initRatchetResponder(
+              h(c.shared_key),
+              bobPair,
+              await x25519KeyPairFromPrivate(rngFor('bob')(32)),
+            ),
+          }
+          for (const s of steps) {
+            const receiver = s.sender === 'alice' ? 'bob' : 'alice'
+            const { header, ciphertext } = ratchetEncrypt(states[s.sender]!, h(s.plaintext), ad)
+            expect(toHex(header)).toBe(s.header)
+            expect(toHex(ciphertext)).toBe(s.ciphertext)
+            const pt = await ratchetDecrypt(states[receiver]!, header, ciphertext, ad, rngFor(receiver))
+            expect(toHex(pt)).toBe(s.plaintext)
+          }
+        }))
   }
 })
