@@ -180,14 +180,18 @@ export class Paloma implements AppActions {
   #locks = new Map<string, Promise<unknown>>()
   #mailboxes = new Map<string, MailboxSubscription>()
   #timers = new Set<ReturnType<typeof setTimeout>>()
+  #sleepers = new Set<() => void>()
   #pendingAcks = new Map<string, (ok: boolean) => void>()
   #receipts = new Map<string, { delivered: Set<string>; read: Set<string> }>()
   #running = false
   #flushing = false
   #flushAgain = false
   #relayIds = new Set<string>()
-  #publishing = false
+  /** The session a publish loop runs for, if one runs. */
+  #publishing: number | undefined
   #publishAgain = false
+  /** Counts sessions (unlocks), so loops of an ended session stop even if a new one started. */
+  #session = 0
   #lostRelays = new Set<string>()
   #retryDelay = RETRY_MIN_MS
   #emitQueued = false
@@ -314,6 +318,7 @@ export class Paloma implements AppActions {
     await this.#chat.start()
     await libp2p.start()
     this.#running = true
+    this.#session++
     this.#phase = 'ready'
     this.#directory.start()
     this.#every(1000, () => this.#tick())
@@ -334,6 +339,7 @@ export class Paloma implements AppActions {
     this.#running = false
     for (const t of this.#timers) clearTimeout(t)
     this.#timers.clear()
+    for (const wake of [...this.#sleepers]) wake()
     this.#directory?.stop()
     await Promise.all([...this.#mailboxes.values()].map((m) => m.close().catch(() => {})))
     this.#mailboxes.clear()
@@ -1055,8 +1061,10 @@ export class Paloma implements AppActions {
 
   /** Holds a subscription to this person's mailbox on `relay`, reopening it whenever it ends. */
   async #keepMailbox(relay: string): Promise<void> {
+    const session = this.#session
+    const live = () => this.#running && session === this.#session
     let delay = RETRY_MIN_MS
-    while (this.#running) {
+    while (live()) {
       try {
         const sub = await openMailbox(this.#node!.libp2p, relay, (e) =>
           this.#receive(e.from, e.id, e.envelope, 'mailbox'),
@@ -1068,8 +1076,8 @@ export class Paloma implements AppActions {
         // relay unreachable: retry below
       }
       this.#mailboxes.delete(relay)
-      if (!this.#running) return
-      await new Promise((r) => this.#after(delay, () => r(undefined)))
+      if (!live()) return
+      await this.#sleep(delay)
       delay = Math.min(RETRY_MAX_MS, delay * 2)
     }
   }
@@ -1079,29 +1087,32 @@ export class Paloma implements AppActions {
    * relay stores it. A request during a running publish makes it publish once more afterwards.
    */
   async #publishProfile(): Promise<void> {
-    if (this.#publishing) {
+    const session = this.#session
+    const live = () => this.#running && session === this.#session
+    if (this.#publishing === session) {
       this.#publishAgain = true
       return
     }
-    this.#publishing = true
+    this.#publishing = session
     try {
       do {
         this.#publishAgain = false
-        const spk = await rotateSignedPreKey(this.#requireStores().direct.signedPreKeys, this.#opts())
-        const bundle = await createPreKeyBundle(this.#identity!, spk, [])
         let delay = 2000
-        while (this.#running) {
+        while (live()) {
           try {
+            const spk = await rotateSignedPreKey(this.#requireStores().direct.signedPreKeys, this.#opts())
+            const bundle = await createPreKeyBundle(this.#identity!, spk, [])
             await this.#directory!.publish({ name: this.#account!.name, bundle, relays: this.#myRelays() })
             break
           } catch {
-            await new Promise((r) => this.#after(delay, () => r(undefined)))
+            // No relay reachable yet, or locked meanwhile (then the loop ends).
+            await this.#sleep(delay)
             delay = Math.min(RETRY_MAX_MS, delay * 2)
           }
         }
-      } while (this.#publishAgain && this.#running)
+      } while (this.#publishAgain && live())
     } finally {
-      this.#publishing = false
+      if (this.#publishing === session) this.#publishing = undefined
     }
   }
 
@@ -1122,7 +1133,7 @@ export class Paloma implements AppActions {
 
   /** The tab became visible again: mark the open chat read. */
   visibilityChanged(): void {
-    void this.markRead()
+    void this.markRead().catch(() => {})
   }
 
   // ---------------------------------------------------------------- helpers
@@ -1157,6 +1168,19 @@ export class Paloma implements AppActions {
       if (this.#locks.get(peer) === tail) this.#locks.delete(peer)
     })
     return run
+  }
+
+  /** Waits `ms`, or less if the session stops meanwhile (so retry loops end with it). */
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer)
+        this.#sleepers.delete(wake)
+        resolve()
+      }
+      const timer = setTimeout(wake, ms)
+      this.#sleepers.add(wake)
+    })
   }
 
   #after(ms: number, fn: () => void): void {
