@@ -87,6 +87,9 @@ const CONTACT = 'identity/contact/'
 const HISTORY = 'history/msg/'
 const OUTBOX = 'outbox/'
 const OPK_NEXT = 'identity/opk-next'
+const LEARNED_RELAYS = 'identity/relays-learned'
+/** Relays learned from contacts (their home relays), remembered for the DHT. */
+const MAX_LEARNED_RELAYS = 16
 
 export class AppError extends Error {
   override name = 'AppError'
@@ -187,6 +190,7 @@ export class Paloma implements AppActions {
   #flushing = false
   #flushAgain = false
   #relayIds = new Set<string>()
+  #learned = new Set<string>()
   /** The session a publish loop runs for, if one runs. */
   #publishing: number | undefined
   #publishAgain = false
@@ -323,6 +327,7 @@ export class Paloma implements AppActions {
     this.#directory.start()
     this.#every(1000, () => this.#tick())
     this.#emit()
+    for (const relay of this.#learned) this.#dialRelay(relay)
     void this.#publishProfile()
     for (const relay of config.relays) void this.#keepMailbox(relay)
     this.#after(2000, () => void this.#replenishPreKeys())
@@ -360,6 +365,8 @@ export class Paloma implements AppActions {
   }
 
   async #loadState(vault: Vault): Promise<void> {
+    const learned = await vault.get(LEARNED_RELAYS)
+    this.#learned = new Set(learned === undefined ? [] : (decode(learned) as string[]))
     const settings = await vault.get(SETTINGS)
     this.#settings = { readReceipts: true, presence: true }
     if (settings !== undefined) this.#settings = { ...this.#settings, ...(decode(settings) as Settings) }
@@ -537,7 +544,29 @@ export class Paloma implements AppActions {
   async #saveContact(c: ContactRecord): Promise<void> {
     this.#contacts.set(c.peer, c)
     await this.#requireVault().put(CONTACT + c.peer, encode(stripUndefined(c)))
+    await this.#learnRelays(homeRelays(c.relays))
     this.#emit()
+  }
+
+  /**
+   * Remembers contacts' home relays and connects to them: they join this node's view of the DHT (so
+   * their profiles resolve even when the relay networks are not joined) and they take deposits.
+   */
+  async #learnRelays(relays: string[]): Promise<void> {
+    const fresh = relays.filter((r) => !this.#learned.has(r) && !this.#init.config.relays.includes(r))
+    if (fresh.length === 0) return
+    for (const r of fresh) this.#learned.add(r)
+    while (this.#learned.size > MAX_LEARNED_RELAYS) this.#learned.delete(this.#learned.values().next().value!)
+    await this.#requireVault().put(LEARNED_RELAYS, encode([...this.#learned]))
+    for (const r of fresh) this.#dialRelay(r)
+  }
+
+  #dialRelay(relay: string): void {
+    try {
+      void this.#node?.libp2p.dial(multiaddr(relay), { signal: AbortSignal.timeout(10_000) }).catch(() => {})
+    } catch {
+      // not a multiaddr: ignore
+    }
   }
 
   async acceptKeyChange(peerId: string): Promise<void> {

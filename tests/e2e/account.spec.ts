@@ -71,3 +71,13 @@ test('export a backup, import it in a fresh browser and receive a message as the
   await expect(log(fresh.page).locator('li[data-direction="in"]')).toHaveText(['Are you the same alice?'])
   await expect(chats(fresh.page).getByRole('listitem', { name: 'carol' })).toBeVisible()
 })
+
+test('only one tab runs Paloma; a second tab says so', async ({ paloma }) => {
+  const alice = await paloma.person('alice')
+  const second = await alice.context.newPage()
+  await second.goto(paloma.web.url)
+  await expect(second.getByRole('alert')).toContainText('open in another tab')
+  await expect(second.getByRole('button', { name: 'Unlock' })).toBeHidden()
+  // The first tab is unaffected.
+  await expect(alice.page.getByRole('status', { name: 'Connection' })).toHaveText('Online')
+})

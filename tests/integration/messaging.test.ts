@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { aliceAndBob, PASSPHRASE, until, useScene } from '../helpers/people.ts'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { countOneTimePreKeys } from '../../src/net/prekeys-client.ts'
 
 const scene = useScene()
@@ -89,5 +90,29 @@ describe('sessions', () => {
 
     await bob2.app.send('new device, same me')
     await until(alice.app, (s) => s.messages.find((m) => m.text === 'new device, same me'))
+  })
+})
+
+describe('relays', () => {
+  it('reaches a contact whose relay is not joined to ours, and remembers that relay', async () => {
+    const relayA = await scene.relay()
+    const relayB = await scene.relay()
+    const alice = await scene.online('alice', [relayA.multiaddr])
+    const bob = await scene.online('bob', [relayB.multiaddr])
+    await alice.app.addContact(bob.app.snapshot().me!.inviteLink!)
+    await alice.app.send('across relay networks')
+    const aliceId = alice.app.peerId!
+    await until(bob.app, (s) => s.contacts.find((c) => c.peerId === aliceId), 45_000)
+    await bob.app.openChat(aliceId)
+    await until(bob.app, (s) => s.messages.find((m) => m.text === 'across relay networks'))
+    await until(alice.app, (s) => s.messages.find((m) => m.status === 'read'))
+
+    // Bob's relay is remembered: reopened, Alice's node joins it at start (for the DHT and deposits).
+    const reopened = await alice.reopen()
+    await reopened.unlock(PASSPHRASE)
+    const relayBId = peerIdFromString(relayB.peerId)
+    await expect
+      .poll(() => reopened.node!.libp2p.getConnections(relayBId).length, { timeout: 20_000, interval: 200 })
+      .toBeGreaterThan(0)
   })
 })
