@@ -1,9 +1,8 @@
 /**
  * The crypto core's primitives on Node's OpenSSL bindings (`node:crypto`), all synchronous: X25519 with
  * `crypto.diffieHellman`, Ed25519 with `crypto.sign(null, ...)` / `crypto.verify`, AES-256-GCM with
- * `createCipheriv`, SHA-512 with `createHash`, random bytes with `randomFillSync`. HMAC and HKDF-SHA-256 stay
- * on @noble/hashes: for the 1-64-byte inputs of the ratchet they are 2-3x faster than `createHmac` /
- * `hkdfSync`, whose per-call object and binding overhead dominates (measured with bench/crypto.ts).
+ * `createCipheriv`, HMAC-SHA-256 with `createHmac`, HKDF with `hkdfSync`, SHA-512 with `createHash`, random
+ * bytes with `randomFillSync`. No primitive is ours: this only adapts OpenSSL to {@link CryptoProvider}.
  *
  * Node peers (relay, tests, load tools, the bench) install it at start-up; the browser bundle never imports
  * this file (it lives outside src/core):
@@ -33,6 +32,8 @@ import {
   sign,
   verify,
   type KeyObject,
+  type PrivateKeyInput,
+  type PublicKeyInput,
 } from 'node:crypto'
 import type { CryptoProvider } from '../core/crypto/primitives.ts'
 
@@ -44,7 +45,7 @@ const x25519Private = new WeakMap<Uint8Array, KeyObject>()
 const x25519Public = new WeakMap<Uint8Array, KeyObject>()
 const ed25519Private = new WeakMap<Uint8Array, KeyObject>()
 
-// Node >= 24.? accepts raw key bytes; the DER forms (RFC 8410) are the fallback for older releases.
+// DER prefixes (RFC 8410) of 32-byte keys, for Node releases without raw key formats.
 const PKCS8_PREFIX: Record<KeyType, Uint8Array> = {
   x25519: Uint8Array.of(48, 46, 2, 1, 0, 48, 5, 6, 3, 43, 101, 110, 4, 34, 4, 32),
   ed25519: Uint8Array.of(48, 46, 2, 1, 0, 48, 5, 6, 3, 43, 101, 112, 4, 34, 4, 32),
@@ -61,13 +62,25 @@ function withPrefix(prefix: Uint8Array, key: Uint8Array): Buffer {
   return out
 }
 
-let rawFormats = true
+/**
+ * Node 24 imports and exports raw key bytes (`format: 'raw-public' | 'raw-private'`); on older releases
+ * the RFC 8410 DER forms are used instead (same keys, a little slower). Detected once.
+ */
+const RAW_FORMATS = ((): boolean => {
+  try {
+    const probe = { key: new Uint8Array(32).fill(9), format: 'raw-public', asymmetricKeyType: 'x25519' }
+    createPublicKey(probe as unknown as PublicKeyInput)
+    return true
+  } catch {
+    return false
+  }
+})()
 
 /**
  * Runs `fn` with stack traces off. Node's key-argument checks (`isKeyObject` / `isCryptoKey` in native
  * code) throw and catch an internal TypeError for every argument that is not already a KeyObject, and
- * capturing its stack trace is most of the cost of importing a raw key (~2x measured); nothing here
- * throws to the caller without being re-thrown by the core as a typed error anyway.
+ * capturing that error's stack trace is about half the cost of importing a raw key (measured); errors
+ * reaching the core are replaced by its typed errors anyway.
  */
 function quietly<T>(fn: () => T): T {
   const limit = Error.stackTraceLimit
@@ -80,47 +93,24 @@ function quietly<T>(fn: () => T): T {
 }
 
 function importPrivate(type: KeyType, raw: Uint8Array): KeyObject {
-  return quietly(() => importPrivateKey(type, raw))
+  const input = RAW_FORMATS
+    ? { key: raw, format: 'raw-private', asymmetricKeyType: type }
+    : { key: withPrefix(PKCS8_PREFIX[type], raw), format: 'der', type: 'pkcs8' }
+  return quietly(() => createPrivateKey(input as unknown as PrivateKeyInput))
 }
 
 function importPublic(type: KeyType, raw: Uint8Array): KeyObject {
-  return quietly(() => importPublicKey(type, raw))
+  const input = RAW_FORMATS
+    ? { key: raw, format: 'raw-public', asymmetricKeyType: type }
+    : { key: withPrefix(SPKI_PREFIX[type], raw), format: 'der', type: 'spki' }
+  return quietly(() => createPublicKey(input as unknown as PublicKeyInput))
 }
 
-function importPrivateKey(type: KeyType, raw: Uint8Array): KeyObject {
-  if (rawFormats) {
-    try {
-      // @ts-expect-error raw key formats (Node 24.x) are not in every @types/node yet.
-      return createPrivateKey({ key: raw, format: 'raw-private', asymmetricKeyType: type })
-    } catch (e) {
-      if (!isUnsupportedFormat(e)) throw e
-      rawFormats = false
-    }
-  }
-  return createPrivateKey({ key: withPrefix(PKCS8_PREFIX[type], raw), format: 'der', type: 'pkcs8' })
-}
-
-function importPublicKey(type: KeyType, raw: Uint8Array): KeyObject {
-  if (rawFormats) {
-    try {
-      // @ts-expect-error raw key formats (Node 24.x) are not in every @types/node yet.
-      return createPublicKey({ key: raw, format: 'raw-public', asymmetricKeyType: type })
-    } catch (e) {
-      if (!isUnsupportedFormat(e)) throw e
-      rawFormats = false
-    }
-  }
-  return createPublicKey({ key: withPrefix(SPKI_PREFIX[type], raw), format: 'der', type: 'spki' })
-}
-
-function isUnsupportedFormat(e: unknown): boolean {
-  const code = (e as { code?: unknown }).code
-  return code === 'ERR_INVALID_ARG_VALUE' || code === 'ERR_INVALID_ARG_TYPE'
-}
-
-/** Raw 32-byte public key of a KeyObject (the last 32 bytes of its SPKI encoding). */
+/** Raw 32-byte public key of a private KeyObject. */
 function rawPublic(key: KeyObject): Uint8Array {
-  const der = createPublicKey(key).export({ format: 'der', type: 'spki' })
+  const pub = createPublicKey(key)
+  if (RAW_FORMATS) return new Uint8Array(pub.export({ format: 'raw-public' }))
+  const der = pub.export({ format: 'der', type: 'spki' }) // its last 32 bytes are the key
   return new Uint8Array(der.subarray(der.length - 32))
 }
 
@@ -135,16 +125,15 @@ function cached(map: WeakMap<Uint8Array, KeyObject>, raw: Uint8Array, make: () =
 
 const x25519PrivateKey = (raw: Uint8Array) => cached(x25519Private, raw, () => importPrivate('x25519', raw))
 const x25519PublicKey = (raw: Uint8Array) => cached(x25519Public, raw, () => importPublic('x25519', raw))
-const ed25519PrivateKey = (raw: Uint8Array) => cached(ed25519Private, raw, () => importPrivate('ed25519', raw))
+const ed25519PrivateKey = (raw: Uint8Array) =>
+  cached(ed25519Private, raw, () => importPrivate('ed25519', raw))
 
 /**
  * A secret key as a KeyObject: Node checks a raw-bytes key argument by throwing and catching internally
  * (see {@link quietly}), which costs more than the HMAC or AES operation itself; a KeyObject skips that.
- * OpenSSL refuses an empty HMAC key object, so an empty key stays raw (and then takes the slow path).
+ * Not cached: a message or chain key is used once.
  */
-function secretKey(key: Uint8Array): KeyObject | Uint8Array {
-  return key.length > 0 ? createSecretKey(key) : key
-}
+const secretKey = (key: Uint8Array): KeyObject => createSecretKey(key)
 
 /** Copies a Node Buffer into a plain, unshared Uint8Array. */
 const plain = (b: Uint8Array): Uint8Array => new Uint8Array(b)
@@ -190,9 +179,13 @@ export const nodeCryptoProvider: CryptoProvider = {
   hmacSha256: (key, data) => plain(createHmac('sha256', secretKey(key)).update(data).digest()),
   hmacSha256Pair(key, a, b) {
     const k = secretKey(key)
-    return [plain(createHmac('sha256', k).update(a).digest()), plain(createHmac('sha256', k).update(b).digest())]
+    return [
+      plain(createHmac('sha256', k).update(a).digest()),
+      plain(createHmac('sha256', k).update(b).digest()),
+    ]
   },
-  hkdfSha256: (ikm, salt, info, length) => new Uint8Array(hkdfSync('sha256', secretKey(ikm), salt, info, length)),
+  hkdfSha256: (ikm, salt, info, length) =>
+    new Uint8Array(hkdfSync('sha256', secretKey(ikm), salt, info, length)),
   sha512: (data) => plain(createHash('sha512').update(data).digest()),
   randomBytes: (n) => randomFillSync(new Uint8Array(n)),
 }

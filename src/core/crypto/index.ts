@@ -21,7 +21,16 @@ export {
   SIGNED_PREKEY_ROTATION_MS,
   SIGNED_PREKEY_GRACE_MS,
 } from './constants.ts'
-export { secureRandom, type Rng, type KeyPair } from './primitives.ts'
+export {
+  secureRandom,
+  setCryptoProvider,
+  getCryptoProvider,
+  portableProvider,
+  type CryptoProvider,
+  type MaybePromise,
+  type Rng,
+  type KeyPair,
+} from './primitives.ts'
 export {
   identityFromEd25519Private,
   generateIdentity,

@@ -152,7 +152,9 @@ export const portableProvider: CryptoProvider = {
     return fromBase64Url(jwk.x ?? '')
   },
   async ed25519Sign(seed, message) {
-    return new Uint8Array(await subtle().sign({ name: 'Ed25519' }, await ed25519SigningKey(seed), buf(message)))
+    return new Uint8Array(
+      await subtle().sign({ name: 'Ed25519' }, await ed25519SigningKey(seed), buf(message)),
+    )
   },
   async ed25519Verify(publicKey, signature, message) {
     const key = await subtle().importKey('raw', buf(publicKey), { name: 'Ed25519' }, false, ['verify'])

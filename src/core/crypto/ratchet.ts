@@ -212,6 +212,7 @@ export function ratchetEncrypt(
 }
 
 function addSkipped(state: RatchetState, keys: SkippedKey[]): void {
+  if (keys.length === 0) return
   for (const k of keys) state.skipped.set(skippedKeyId(k.dh, k.n), k)
   while (state.skipped.size > MAX_STORED_SKIPPED_KEYS) {
     const oldest = state.skipped.keys().next().value as string
@@ -242,7 +243,7 @@ function skipChain(
  * @throws TooManySkippedMessagesError, DuplicateMessageError
  */
 export function checkHeader(state: RatchetState, header: Header): void {
-  if (state.skipped.has(skippedKeyId(header.dh, header.n))) return
+  if (state.skipped.size > 0 && state.skipped.has(skippedKeyId(header.dh, header.n))) return
   if (state.remoteRatchet && equalBytes(header.dh, state.remoteRatchet)) {
     if (header.n < state.receiveCount) throw new DuplicateMessageError()
     if (header.n - state.receiveCount > MAX_SKIP)
@@ -257,6 +258,7 @@ export function checkHeader(state: RatchetState, header: Header): void {
 
 /**
  * RatchetDecrypt. Changes `state` only on success.
+ * @param header - `headerBytes` already decoded by the caller (saves decoding it twice), or omitted.
  * @throws DuplicateMessageError for a replay, TooManySkippedMessagesError when too far ahead (no key
  * derived), DecryptionFailedError when the tag does not verify, InvalidRecordError for a malformed header.
  */
@@ -266,17 +268,19 @@ export async function ratchetDecrypt(
   ciphertext: Uint8Array,
   associatedData: Uint8Array,
   rng: Rng,
+  header: Header = decodeHeader(headerBytes),
 ): Promise<Uint8Array> {
-  const header = decodeHeader(headerBytes)
   checkHeader(state, header)
   const ad = concatBytes(associatedData, headerBytes)
-  const id = skippedKeyId(header.dh, header.n)
-  const stored = state.skipped.get(id)
-  if (stored) {
-    const plaintext = decryptWithMessageKey(stored.messageKey, ciphertext, ad)
-    state.skipped.delete(id)
-    wipe(stored.messageKey)
-    return plaintext
+  if (state.skipped.size > 0) {
+    const id = skippedKeyId(header.dh, header.n)
+    const stored = state.skipped.get(id)
+    if (stored) {
+      const plaintext = decryptWithMessageKey(stored.messageKey, ciphertext, ad)
+      state.skipped.delete(id)
+      wipe(stored.messageKey)
+      return plaintext
+    }
   }
   const newSkipped: SkippedKey[] = []
   if (state.remoteRatchet && state.receivingChainKey && equalBytes(header.dh, state.remoteRatchet)) {

@@ -195,8 +195,15 @@ async function decryptRatchetMessage(
   if (!record || record.states().length === 0) throw new NoSessionError(address)
   // Only sessions with a still-trusted identity may decrypt (checked first: decryption commits state).
   const trusted: SessionState[] = []
+  let lastKey: Uint8Array | null = null
+  let lastTrusted = false
   for (const s of record.states()) {
-    if (await stores.identity.isTrustedIdentity(address, s.remoteIdentityKey)) trusted.push(s)
+    // States of one address nearly always share the peer's identity key: ask the store once per key.
+    if (!lastKey || !equalBytes(lastKey, s.remoteIdentityKey)) {
+      lastKey = s.remoteIdentityKey
+      lastTrusted = await stores.identity.isTrustedIdentity(address, lastKey)
+    }
+    if (lastTrusted) trusted.push(s)
   }
   if (trusted.length === 0) throw new UntrustedIdentityError(address)
   const { state, plaintext } = await trialDecrypt(trusted, message, opts.rng)
@@ -228,6 +235,7 @@ async function trialDecrypt(
       message.ciphertext,
       owner.associatedData,
       rng,
+      header,
     )
     return { state: owner, plaintext }
   }
@@ -250,6 +258,7 @@ async function trialDecrypt(
         message.ciphertext,
         s.associatedData,
         rng,
+        header,
       )
       return { state: s, plaintext }
     } catch (e) {
@@ -319,6 +328,7 @@ async function decryptPreKeyMessage(
     inner.ciphertext,
     x3dh.associatedData,
     opts.rng,
+    header,
   )
   const state: SessionState = {
     ratchet,
