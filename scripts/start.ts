@@ -8,6 +8,10 @@ import { spawnSync } from 'node:child_process'
 import { resolve } from 'node:path'
 import { createRelay } from '../relay-node/src/relay.ts'
 import { serveStatic } from './static-server.ts'
+import { setCryptoProvider } from '../src/core/crypto/primitives.ts'
+import { nodeCryptoProvider } from '../src/platform/node-crypto.ts'
+
+setCryptoProvider(nodeCryptoProvider)
 
 const root = resolve(import.meta.dirname, '..')
 const host = process.env.HOST ?? '127.0.0.1'

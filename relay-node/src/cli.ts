@@ -8,6 +8,8 @@
 import { parseArgs } from 'node:util'
 import { createRelay, RELAY_DEFAULTS, type RelayOptions } from './relay.ts'
 import { serveMetrics } from './metrics.ts'
+import { setCryptoProvider } from '../../src/core/crypto/primitives.ts'
+import { nodeCryptoProvider } from '../../src/platform/node-crypto.ts'
 
 const HELP = `Usage: npm run relay -- [options]
 
@@ -71,6 +73,8 @@ function withoutUndefined<T extends object>(o: T): T {
 }
 
 async function main(): Promise<void> {
+  // Signature checks of directory records and one-time prekeys run on OpenSSL (synchronous, faster).
+  setCryptoProvider(nodeCryptoProvider)
   let options: RelayCliOptions
   try {
     options = withoutUndefined(parseRelayArgs(process.argv.slice(2)))

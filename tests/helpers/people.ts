@@ -5,6 +5,11 @@
 import { afterEach } from 'vitest'
 import { Paloma, type Platform } from '../../src/app/paloma.ts'
 import { startRelay, type RelayProcess } from './relay-process.ts'
+import { setCryptoProvider } from '../../src/core/crypto/primitives.ts'
+import { nodeCryptoProvider } from '../../src/platform/node-crypto.ts'
+
+// Node peers run the crypto core on OpenSSL, as Paloma's Node tools do (the browser uses WebCrypto).
+setCryptoProvider(nodeCryptoProvider)
 import type { AppSnapshot } from '../../src/app/types.ts'
 import { MemoryVaultBackend } from '../../src/storage/vault.ts'
 
