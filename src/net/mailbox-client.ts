@@ -8,56 +8,51 @@
  *
  * Knows the wire codec and libp2p streams; knows nothing about encryption, storage or the UI.
  */
-import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr } from '@multiformats/multiaddr'
 import {
   FrameReader,
   MAILBOX_PROTOCOL,
   MAX_ACK_SEQS,
-  MailboxFrameError,
   encodeFrame,
   type MailboxErrorCode,
   type MailboxFrame,
 } from '../core/protocol/mailbox.ts'
-import type { AbortOptions, DialProtocolOptions, DialTarget, Stream } from '@libp2p/interface'
+import {
+  FrameClient,
+  FrameClientError,
+  send,
+  signalFor,
+  type FrameCallOptions,
+  type FrameNode,
+  type FrameRelay,
+} from './frame-client.ts'
 
 export { MAILBOX_PROTOCOL } from '../core/protocol/mailbox.ts'
 
 /** Relay error codes plus the client's own: the relay could not be reached, went silent, or misbehaved. */
 export type MailboxClientErrorCode = MailboxErrorCode | 'UNREACHABLE' | 'NO_RESPONSE' | 'TIMEOUT' | 'PROTOCOL'
 
-const RETRYABLE = new Set<MailboxClientErrorCode>([
+/** The relay codes after which trying again later (or on another relay) can succeed. */
+const RETRYABLE: ReadonlySet<string> = new Set<MailboxErrorCode>([
   'RECIPIENT_QUOTA',
   'SENDER_QUOTA',
   'RATE_LIMITED',
   'INTERNAL',
-  'UNREACHABLE',
-  'NO_RESPONSE',
-  'TIMEOUT',
 ])
 
-/** A mailbox operation that failed; `code` is the relay's error code or one of the client's. */
-export class MailboxError extends Error {
+/**
+ * A mailbox operation that failed; `code` is the relay's error code or one of the client's. `retryable`:
+ * whether trying again later (or on another relay) can succeed; false for TOO_LARGE, BAD_FRAME...
+ */
+export class MailboxError extends FrameClientError<MailboxClientErrorCode> {
   override name = 'MailboxError'
-  readonly code: MailboxClientErrorCode
-  constructor(code: MailboxClientErrorCode, message: string, options?: ErrorOptions) {
-    super(`${code}: ${message}`, options)
-    this.code = code
-  }
-
-  /** Whether trying again later (or on another relay) can succeed; false for TOO_LARGE, BAD_FRAME... */
-  get retryable(): boolean {
-    return RETRYABLE.has(this.code)
-  }
+  protected override readonly retryableCodes = RETRYABLE
 }
 
 /** The part of a libp2p node the client uses. */
-export interface MailboxNode {
-  dialProtocol(peer: DialTarget, protocols: string | string[], options?: DialProtocolOptions): Promise<Stream>
-}
+export type MailboxNode = FrameNode
 
 /** A relay: its PeerId or multiaddr, as objects or strings (a string starting with '/' is a multiaddr). */
-export type MailboxRelay = DialTarget | string
+export type MailboxRelay = FrameRelay
 
 export interface DepositRequest {
   /** Recipient PeerId, as a string. */
@@ -68,14 +63,8 @@ export interface DepositRequest {
   envelope: Uint8Array
 }
 
-export interface MailboxCallOptions extends AbortOptions {
-  /**
-   * Gives up after this many milliseconds (dial included) with a `TIMEOUT` error.
-   *
-   * @default 15000
-   */
-  timeoutMs?: number
-}
+/** `timeoutMs` (default 15000) gives up after this many milliseconds (dial included) with `TIMEOUT`. */
+export type MailboxCallOptions = FrameCallOptions
 
 export interface MailboxEnvelope {
   /** The relay's handle for this envelope (acknowledged automatically). */
@@ -105,32 +94,13 @@ export interface MailboxSubscription {
 /** How long acknowledgements are held to be sent together, in milliseconds. */
 const ACK_DELAY_MS = 5
 
-function toTarget(relay: MailboxRelay): DialTarget {
-  if (typeof relay !== 'string') return relay
-  return relay.startsWith('/') ? multiaddr(relay) : peerIdFromString(relay)
-}
-
-function signalFor(options: MailboxCallOptions): AbortSignal {
-  const timeout = AbortSignal.timeout(options.timeoutMs ?? 15_000)
-  return options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout])
-}
-
-function encodeOrThrow(frame: MailboxFrame): Uint8Array {
-  try {
-    return encodeFrame(frame)
-  } catch (err) {
-    if (err instanceof MailboxFrameError) {
-      throw new MailboxError(err.reason === 'FRAME_TOO_LARGE' ? 'TOO_LARGE' : 'BAD_FRAME', err.message, {
-        cause: err,
-      })
-    }
-    throw err
-  }
-}
-
-async function send(stream: Stream, bytes: Uint8Array, options?: AbortOptions): Promise<void> {
-  if (!stream.send(bytes)) await stream.onDrain(options)
-}
+const client = new FrameClient<MailboxFrame, MailboxClientErrorCode, MailboxError>({
+  protocol: MAILBOX_PROTOCOL,
+  name: 'mailbox',
+  encodeFrame,
+  newReader: () => new FrameReader(),
+  error: MailboxError,
+})
 
 function* coalesce(chunks: readonly Uint8Array[], target: number): Generator<Uint8Array> {
   let group: Uint8Array[] = []
@@ -154,36 +124,6 @@ function* coalesce(chunks: readonly Uint8Array[], target: number): Generator<Uin
   if (size > 0) yield flush()
 }
 
-async function* readFrames(stream: Stream): AsyncGenerator<MailboxFrame[]> {
-  const reader = new FrameReader()
-  for await (const chunk of stream) {
-    let frames: MailboxFrame[]
-    try {
-      frames = reader.push(chunk.subarray())
-    } catch (err) {
-      throw new MailboxError('PROTOCOL', `relay sent an invalid frame: ${(err as Error).message}`, {
-        cause: err,
-      })
-    }
-    if (frames.length > 0) yield frames
-  }
-}
-
-async function dial(libp2p: MailboxNode, relay: MailboxRelay, signal: AbortSignal): Promise<Stream> {
-  try {
-    return await libp2p.dialProtocol(toTarget(relay), MAILBOX_PROTOCOL, {
-      signal,
-      runOnLimitedConnection: true,
-    })
-  } catch (err) {
-    if (signal.aborted)
-      throw new MailboxError('TIMEOUT', 'no connection to the relay in time', { cause: err })
-    throw new MailboxError('UNREACHABLE', `cannot open a mailbox stream: ${(err as Error).message}`, {
-      cause: err,
-    })
-  }
-}
-
 /**
  * Deposits an envelope in `to`'s mailbox on `relay`.
  *
@@ -202,38 +142,20 @@ export async function deposit(
   request: DepositRequest,
   options: MailboxCallOptions = {},
 ): Promise<void> {
-  const bytes = encodeOrThrow({ t: 'put', to: request.to, id: request.id, env: request.envelope })
+  const bytes = client.encode({ t: 'put', to: request.to, id: request.id, env: request.envelope })
   const signal = signalFor(options)
-  const stream = await dial(libp2p, relay, signal)
-  const onAbort = (): void => stream.abort(new MailboxError('TIMEOUT', 'the relay did not answer in time'))
-  signal.addEventListener('abort', onAbort, { once: true })
-  try {
+  const stream = await client.dial(libp2p, relay, signal)
+  await client.guard(stream, signal, async () => {
     await send(stream, bytes, { signal })
-    for await (const frames of readFrames(stream)) {
+    for await (const frames of client.readFrames(stream)) {
       for (const frame of frames) {
-        if (frame.t === 'ok' && frame.id === request.id) {
-          stream.close({ signal }).catch(() => stream.abort(new Error('close failed')))
-          return
-        }
-        if (frame.t === 'err') throw new MailboxError(frame.code, frame.msg)
+        if (frame.t === 'ok' && frame.id === request.id) return
+        if (frame.t === 'err') throw client.relayError(frame)
         throw new MailboxError('PROTOCOL', `unexpected ${frame.t} frame in answer to a deposit`)
       }
     }
     throw new MailboxError('NO_RESPONSE', 'the relay closed the stream without acknowledging the deposit')
-  } catch (err) {
-    const error =
-      err instanceof MailboxError
-        ? err
-        : signal.aborted
-          ? new MailboxError('TIMEOUT', 'the relay did not answer in time', { cause: err })
-          : new MailboxError('NO_RESPONSE', `the mailbox stream failed: ${(err as Error).message}`, {
-              cause: err,
-            })
-    stream.abort(error)
-    throw error
-  } finally {
-    signal.removeEventListener('abort', onAbort)
-  }
+  })
 }
 
 export interface DepositResult {
@@ -260,7 +182,7 @@ export async function depositAll(
   const encoded: Uint8Array[] = []
   requests.forEach((r, i) => {
     try {
-      encoded.push(encodeOrThrow({ t: 'put', to: r.to, id: r.id, env: r.envelope }))
+      encoded.push(client.encode({ t: 'put', to: r.to, id: r.id, env: r.envelope }))
       waiting.set(r.id, [...(waiting.get(r.id) ?? []), i])
     } catch (err) {
       results[i] = { id: r.id, error: err as MailboxError }
@@ -280,52 +202,28 @@ export async function depositAll(
   if (encoded.length === 0) return finish()
 
   const signal = signalFor(options)
-  const stream = await dial(libp2p, relay, signal)
-  const onAbort = (): void => stream.abort(new MailboxError('TIMEOUT', 'the relay did not answer in time'))
-  signal.addEventListener('abort', onAbort, { once: true })
+  const stream = await client.dial(libp2p, relay, signal)
   let failure: MailboxError | undefined
   try {
-    const writing = (async () => {
-      // Coalesced into large writes so the relay reads many puts at once and commits them together.
-      for (const bytes of coalesce(encoded, 64 * 1024)) await send(stream, bytes, { signal })
-    })()
-    writing.catch(() => {})
-    read: for await (const frames of readFrames(stream)) {
-      for (const frame of frames) {
-        if (frame.t === 'ok') settle(frame.id)
-        else if (frame.t === 'err' && frame.id !== undefined)
-          settle(frame.id, new MailboxError(frame.code, frame.msg))
-        else if (frame.t === 'err') {
-          failure = new MailboxError(frame.code, frame.msg)
-          break read
-        } else {
-          failure = new MailboxError('PROTOCOL', `unexpected ${frame.t} frame in answer to a deposit`)
-          break read
+    await client.guard(stream, signal, async () => {
+      const writing = (async () => {
+        // Coalesced into large writes so the relay reads many puts at once and commits them together.
+        for (const bytes of coalesce(encoded, 64 * 1024)) await send(stream, bytes, { signal })
+      })()
+      writing.catch(() => {})
+      for await (const frames of client.readFrames(stream)) {
+        for (const frame of frames) {
+          if (frame.t === 'ok') settle(frame.id)
+          else if (frame.t === 'err' && frame.id !== undefined) settle(frame.id, client.relayError(frame))
+          else if (frame.t === 'err') throw client.relayError(frame)
+          else throw new MailboxError('PROTOCOL', `unexpected ${frame.t} frame in answer to a deposit`)
+          if (waiting.size === 0) return
         }
-        if (waiting.size === 0) break read
       }
-    }
-    if (waiting.size === 0) {
-      stream.close({ signal }).catch(() => stream.abort(new Error('close failed')))
-    } else {
-      failure ??= new MailboxError(
-        'NO_RESPONSE',
-        'the relay closed the stream before answering every deposit',
-      )
-      stream.abort(failure)
-    }
+      throw new MailboxError('NO_RESPONSE', 'the relay closed the stream before answering every deposit')
+    })
   } catch (err) {
-    failure =
-      err instanceof MailboxError
-        ? err
-        : signal.aborted
-          ? new MailboxError('TIMEOUT', 'the relay did not answer in time', { cause: err })
-          : new MailboxError('NO_RESPONSE', `the mailbox stream failed: ${(err as Error).message}`, {
-              cause: err,
-            })
-    stream.abort(failure)
-  } finally {
-    signal.removeEventListener('abort', onAbort)
+    failure = err as MailboxError
   }
   for (const id of [...waiting.keys()]) while (waiting.has(id)) settle(id, failure)
   return finish()
@@ -347,8 +245,7 @@ export async function openMailbox(
   onEnvelope: (envelope: MailboxEnvelope) => void | Promise<void>,
   options: OpenMailboxOptions = {},
 ): Promise<MailboxSubscription> {
-  const dialSignal = signalFor(options)
-  const stream = await dial(libp2p, relay, dialSignal)
+  const stream = await client.dial(libp2p, relay, signalFor(options))
   let resolveSynced = (): void => {}
   let rejectSynced = (_err: Error): void => {}
   const syncedPromise = new Promise<void>((resolve, reject) => {
@@ -387,7 +284,7 @@ export async function openMailbox(
 
   const run = async (): Promise<Error | undefined> => {
     await send(stream, encodeFrame({ t: 'sub' }))
-    for await (const frames of readFrames(stream)) {
+    for await (const frames of client.readFrames(stream)) {
       const acks: number[] = []
       const nacks: number[] = []
       for (const frame of frames) {
@@ -409,7 +306,7 @@ export async function openMailbox(
         } else if (frame.t === 'synced') {
           resolveSynced()
         } else if (frame.t === 'err') {
-          throw new MailboxError(frame.code, frame.msg)
+          throw client.relayError(frame)
         } else {
           throw new MailboxError('PROTOCOL', `unexpected ${frame.t} frame on a subscription`)
         }

@@ -10,20 +10,25 @@
  * Knows the wire codec and libp2p streams; knows nothing about sessions, storage or the UI.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr } from '@multiformats/multiaddr'
 import {
   FrameReader,
   MAX_UPLOAD_RECORDS,
   OneTimePreKeyRecordError,
   PREKEYS_PROTOCOL,
-  PreKeysFrameError,
   encodeFrame,
   verifyOneTimePreKey,
   type OneTimePreKeyPublic,
   type PreKeysErrorCode,
   type PreKeysFrame,
 } from '../core/protocol/prekeys.ts'
-import type { AbortOptions, DialProtocolOptions, DialTarget, PeerId, Stream } from '@libp2p/interface'
+import {
+  FrameClient,
+  FrameClientError,
+  type FrameCallOptions,
+  type FrameNode,
+  type FrameRelay,
+} from './frame-client.ts'
+import type { PeerId } from '@libp2p/interface'
 
 export { PREKEYS_PROTOCOL } from '../core/protocol/prekeys.ts'
 export type { OneTimePreKeyPublic } from '../core/protocol/prekeys.ts'
@@ -34,45 +39,26 @@ export type { OneTimePreKeyPublic } from '../core/protocol/prekeys.ts'
  */
 export type PreKeysClientErrorCode = PreKeysErrorCode | 'UNREACHABLE' | 'NO_RESPONSE' | 'TIMEOUT' | 'PROTOCOL'
 
-const RETRYABLE = new Set<PreKeysClientErrorCode>([
-  'RATE_LIMITED',
-  'INTERNAL',
-  'UNREACHABLE',
-  'NO_RESPONSE',
-  'TIMEOUT',
-])
+/** The relay codes after which trying again later (or on another relay) can succeed. */
+const RETRYABLE: ReadonlySet<string> = new Set<PreKeysErrorCode>(['RATE_LIMITED', 'INTERNAL'])
 
-/** A prekey operation that failed; `code` is the relay's error code or one of the client's. */
-export class PreKeysError extends Error {
+/**
+ * A prekey operation that failed; `code` is the relay's error code or one of the client's. `retryable`:
+ * whether trying again later (or on another relay) can succeed.
+ */
+export class PreKeysError extends FrameClientError<PreKeysClientErrorCode> {
   override name = 'PreKeysError'
-  readonly code: PreKeysClientErrorCode
-  constructor(code: PreKeysClientErrorCode, message: string, options?: ErrorOptions) {
-    super(`${code}: ${message}`, options)
-    this.code = code
-  }
-
-  /** Whether trying again later (or on another relay) can succeed. */
-  get retryable(): boolean {
-    return RETRYABLE.has(this.code)
-  }
+  protected override readonly retryableCodes = RETRYABLE
 }
 
 /** The part of a libp2p node the client uses. */
-export interface PreKeysNode {
-  dialProtocol(peer: DialTarget, protocols: string | string[], options?: DialProtocolOptions): Promise<Stream>
-}
+export type PreKeysNode = FrameNode
 
 /** A relay: its PeerId or multiaddr, as objects or strings (a string starting with '/' is a multiaddr). */
-export type PreKeysRelay = DialTarget | string
+export type PreKeysRelay = FrameRelay
 
-export interface PreKeysCallOptions extends AbortOptions {
-  /**
-   * Gives up after this many milliseconds (dial included) with a `TIMEOUT` error.
-   *
-   * @default 15000
-   */
-  timeoutMs?: number
-}
+/** `timeoutMs` (default 15000) gives up after this many milliseconds (dial included) with `TIMEOUT`. */
+export type PreKeysCallOptions = FrameCallOptions
 
 export interface UploadOptions extends PreKeysCallOptions {
   /**
@@ -91,28 +77,13 @@ export interface UploadResult {
   total: number
 }
 
-function toTarget(relay: PreKeysRelay): DialTarget {
-  if (typeof relay !== 'string') return relay
-  return relay.startsWith('/') ? multiaddr(relay) : peerIdFromString(relay)
-}
-
-function signalFor(options: PreKeysCallOptions): AbortSignal {
-  const timeout = AbortSignal.timeout(options.timeoutMs ?? 15_000)
-  return options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout])
-}
-
-function encodeOrThrow(frame: PreKeysFrame): Uint8Array {
-  try {
-    return encodeFrame(frame)
-  } catch (err) {
-    if (err instanceof PreKeysFrameError) {
-      throw new PreKeysError(err.reason === 'FRAME_TOO_LARGE' ? 'TOO_LARGE' : 'BAD_FRAME', err.message, {
-        cause: err,
-      })
-    }
-    throw err
-  }
-}
+const client = new FrameClient<PreKeysFrame, PreKeysClientErrorCode, PreKeysError>({
+  protocol: PREKEYS_PROTOCOL,
+  name: 'prekey',
+  encodeFrame,
+  newReader: () => new FrameReader(),
+  error: PreKeysError,
+})
 
 /** Raw Ed25519 key of `owner`'s PeerId. @throws PreKeysError `BAD_OWNER` */
 function ownerKey(owner: PeerId | string): { id: string; key: Uint8Array } {
@@ -124,77 +95,6 @@ function ownerKey(owner: PeerId | string): { id: string; key: Uint8Array } {
   }
   if (peer.type !== 'Ed25519') throw new PreKeysError('BAD_OWNER', 'only Ed25519 PeerIds own prekeys')
   return { id: peer.toString(), key: peer.publicKey.raw }
-}
-
-/**
- * Opens a stream to `relay`, sends `frames` and returns one answer per frame, in order.
- * @throws PreKeysError on a relay `err` frame (its code) or UNREACHABLE / TIMEOUT / NO_RESPONSE / PROTOCOL.
- */
-async function exchange(
-  libp2p: PreKeysNode,
-  relay: PreKeysRelay,
-  frames: readonly Uint8Array[],
-  options: PreKeysCallOptions,
-): Promise<PreKeysFrame[]> {
-  const signal = signalFor(options)
-  let stream: Stream
-  try {
-    stream = await libp2p.dialProtocol(toTarget(relay), PREKEYS_PROTOCOL, {
-      signal,
-      runOnLimitedConnection: true,
-    })
-  } catch (err) {
-    if (signal.aborted)
-      throw new PreKeysError('TIMEOUT', 'no connection to the relay in time', { cause: err })
-    throw new PreKeysError('UNREACHABLE', `cannot open a prekey stream: ${(err as Error).message}`, {
-      cause: err,
-    })
-  }
-  const onAbort = (): void => stream.abort(new PreKeysError('TIMEOUT', 'the relay did not answer in time'))
-  signal.addEventListener('abort', onAbort, { once: true })
-  const answers: PreKeysFrame[] = []
-  try {
-    // One frame at a time: an upload refused halfway leaves the rest unsent.
-    const reader = new FrameReader()
-    const chunks = stream[Symbol.asyncIterator]()
-    for (const bytes of frames) {
-      if (!stream.send(bytes)) await stream.onDrain({ signal })
-      let answer: PreKeysFrame | undefined
-      while (answer === undefined) {
-        const next = await chunks.next()
-        if (next.done === true) {
-          throw new PreKeysError('NO_RESPONSE', 'the relay closed the stream without answering')
-        }
-        let got: PreKeysFrame[]
-        try {
-          got = reader.push(next.value.subarray())
-        } catch (err) {
-          throw new PreKeysError('PROTOCOL', `relay sent an invalid frame: ${(err as Error).message}`, {
-            cause: err,
-          })
-        }
-        if (got.length > 1) throw new PreKeysError('PROTOCOL', 'relay sent more answers than requests')
-        answer = got[0]
-      }
-      if (answer.t === 'err') throw new PreKeysError(answer.code, answer.msg)
-      answers.push(answer)
-    }
-    stream.close({ signal }).catch(() => stream.abort(new Error('close failed')))
-    return answers
-  } catch (err) {
-    const error =
-      err instanceof PreKeysError
-        ? err
-        : signal.aborted
-          ? new PreKeysError('TIMEOUT', 'the relay did not answer in time', { cause: err })
-          : new PreKeysError('NO_RESPONSE', `the prekey stream failed: ${(err as Error).message}`, {
-              cause: err,
-            })
-    stream.abort(error)
-    throw error
-  } finally {
-    signal.removeEventListener('abort', onAbort)
-  }
 }
 
 /**
@@ -219,14 +119,14 @@ export async function uploadOneTimePreKeys(
   for (let i = 0; i < records.length; i += MAX_UPLOAD_RECORDS) {
     const replace = i === 0 && options.replace === true
     frames.push(
-      encodeOrThrow({
+      client.encode({
         t: 'upload',
         opks: records.slice(i, i + MAX_UPLOAD_RECORDS),
         ...(replace ? { replace: true } : {}),
       }),
     )
   }
-  const answers = await exchange(libp2p, relay, frames, options)
+  const answers = await client.exchange(libp2p, relay, frames, options)
   let stored = 0
   let total = 0
   for (const a of answers) {
@@ -246,7 +146,7 @@ export async function countOneTimePreKeys(
   relay: PreKeysRelay,
   options: PreKeysCallOptions = {},
 ): Promise<number> {
-  const [answer] = await exchange(libp2p, relay, [encodeOrThrow({ t: 'count' })], options)
+  const [answer] = await client.exchange(libp2p, relay, [client.encode({ t: 'count' })], options)
   if (answer?.t !== 'count' || answer.n === undefined) {
     throw new PreKeysError('PROTOCOL', `unexpected ${answer?.t} frame in answer to a count`)
   }
@@ -271,7 +171,7 @@ export async function takeOneTimePreKey(
   options: PreKeysCallOptions = {},
 ): Promise<OneTimePreKeyPublic | undefined> {
   const { id, key } = ownerKey(owner)
-  const [answer] = await exchange(libp2p, relay, [encodeOrThrow({ t: 'take', owner: id })], options)
+  const [answer] = await client.exchange(libp2p, relay, [client.encode({ t: 'take', owner: id })], options)
   if (answer?.t === 'none') return undefined
   if (answer?.t !== 'opk')
     throw new PreKeysError('PROTOCOL', `unexpected ${answer?.t} frame in answer to a take`)

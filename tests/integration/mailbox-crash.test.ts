@@ -3,67 +3,19 @@
  * that was answered `ok` must be delivered, and after deduplication by id each is seen once.
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p } from 'libp2p'
 import { deposit, depositAll, openMailbox, type MailboxEnvelope } from '../../src/net/mailbox-client.ts'
 import { startClient } from './fixtures/mailbox-nodes.ts'
+import { waitFor } from './fixtures/nodes.ts'
+import { CrashHarness } from './fixtures/relay-child.ts'
 
-const FIXTURE = fileURLToPath(new URL('./fixtures/mailbox-relay.ts', import.meta.url))
-const dir = mkdtempSync(join(tmpdir(), 'paloma-mailbox-crash-'))
-const children: ChildProcess[] = []
-const clients: Libp2p[] = []
-
-afterAll(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
-  await Promise.all(clients.map((c) => c.stop()))
-  rmSync(dir, { recursive: true, force: true })
-})
-
-interface RelayProcess {
-  child: ChildProcess
-  addr: Multiaddr
-  exited: Promise<void>
-}
-
-async function waitFor(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 5))
-  }
-}
-
-async function spawnRelay(path: string): Promise<RelayProcess> {
-  const child = spawn(process.execPath, [FIXTURE, path, '7'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  children.push(child)
-  let stderr = ''
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  const lines = createInterface({ input: child.stdout! })
-  const addr = await new Promise<Multiaddr>((resolve, reject) => {
-    lines.once('line', (line) => resolve(multiaddr((JSON.parse(line) as { multiaddr: string }).multiaddr)))
-    child.once('exit', (code) => reject(new Error(`relay exited with ${code}: ${stderr}`)))
-  })
-  return { child, addr, exited }
-}
-
-async function kill9(relay: RelayProcess, ...peers: Libp2p[]): Promise<void> {
-  relay.child.kill('SIGKILL')
-  await relay.exited
-  // The kernel closes the sockets; wait for the clients to notice so they dial the new process.
-  const relayPeer = relay.addr.getComponents().find((c) => c.name === 'p2p')?.value
-  const end = Date.now() + 10_000
-  while (peers.some((p) => p.getConnections().some((c) => c.remotePeer.toString() === relayPeer))) {
-    if (Date.now() > end) throw new Error('clients still connected to a dead relay')
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
+const harness = new CrashHarness(
+  new URL('./fixtures/mailbox-relay.ts', import.meta.url),
+  'paloma-mailbox-crash-',
+)
+afterAll(() => harness.cleanup())
 
 /** Batch size of the pipelined worker (one `depositAll` per batch, committed in one transaction). */
 const BATCH = 20
@@ -119,20 +71,20 @@ function depositLoop(alice: Libp2p, to: string, addr: () => Multiaddr, prefix: s
 
 describe('mailbox relay under kill -9', () => {
   it('loses no acknowledged envelope and shows none twice', async () => {
-    const path = join(dir, 'mailbox.sqlite')
+    const path = join(harness.dir, 'mailbox.sqlite')
     const [alice, bob] = await Promise.all([startClient(), startClient()])
-    clients.push(alice, bob)
+    harness.clients.push(alice, bob)
     const to = bob.peerId.toString()
 
     // Phase 1: kill while storing.
-    let relay = await spawnRelay(path)
+    let relay = await harness.spawnRelay(path)
     const phase1 = depositLoop(alice, to, () => relay.addr, 'p1', 4)
-    await waitFor(() => phase1.ok.length >= 300, '300 deposits')
-    await kill9(relay, alice, bob)
+    await waitFor(() => phase1.ok.length >= 300, '300 deposits', 20_000)
+    await harness.kill9(relay, alice, bob)
     await phase1.stop()
     const promised1 = [...phase1.ok]
 
-    relay = await spawnRelay(path)
+    relay = await harness.spawnRelay(path)
     // Look without acknowledging: every ok'd envelope is there exactly once.
     const stored: MailboxEnvelope[] = []
     const peek = await openMailbox(bob, relay.addr, (e) => {
@@ -154,11 +106,11 @@ describe('mailbox relay under kill -9', () => {
       seen.push(e.id)
       await new Promise((r) => setTimeout(r, 1))
     })
-    await waitFor(() => seen.length >= storedIds.length / 2, 'half of the mailbox fetched')
-    await kill9(relay, alice, bob)
+    await waitFor(() => seen.length >= storedIds.length / 2, 'half of the mailbox fetched', 20_000)
+    await harness.kill9(relay, alice, bob)
     await sub.closed
-    relay = await spawnRelay(path)
-    await waitFor(() => phase2.ok.length >= 100, '100 more deposits')
+    relay = await harness.spawnRelay(path)
+    await waitFor(() => phase2.ok.length >= 100, '100 more deposits', 20_000)
     await phase2.stop()
 
     const sub2 = await openMailbox(bob, relay.addr, (e) => {

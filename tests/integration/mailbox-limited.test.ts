@@ -3,7 +3,7 @@
  * their streams with `runOnLimitedConnection`, so a mailbox host reached only through a circuit
  * relay still takes deposits and serves subscriptions.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
@@ -13,11 +13,9 @@ import { yamux } from '@libp2p/yamux'
 import { mailbox, type MailboxService } from '../../relay-node/src/mailbox/index.ts'
 import { deposit, openMailbox } from '../../src/net/mailbox-client.ts'
 import { relayAddr } from './fixtures/mailbox-nodes.ts'
+import { cleanupAfterEach } from './fixtures/frame-tests.ts'
 
-const nodes: Libp2p[] = []
-afterEach(async () => {
-  await Promise.all(nodes.splice(0).map((n) => n.stop()))
-})
+const { nodes } = cleanupAfterEach()
 
 const base = {
   connectionEncrypters: [noise()],

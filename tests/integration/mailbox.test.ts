@@ -2,9 +2,7 @@
  * The relay mailbox end to end: real libp2p nodes (WebSockets on loopback, Noise, Yamux), the
  * mailbox service on a relay-like node, and the client from src/net.
  */
-import { afterEach, describe, expect, it } from 'vitest'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import type { Libp2p } from 'libp2p'
 import {
@@ -14,22 +12,13 @@ import {
   openMailbox,
   type MailboxEnvelope,
 } from '../../src/net/mailbox-client.ts'
-import {
-  encodeFrame,
-  FrameReader,
-  MAILBOX_PROTOCOL,
-  type MailboxFrame,
-} from '../../src/core/protocol/mailbox.ts'
+import { encodeFrame, FrameReader, MAILBOX_PROTOCOL } from '../../src/core/protocol/mailbox.ts'
 import type { MailboxInit } from '../../relay-node/src/mailbox/index.ts'
 import { keyFromSeed, relayAddr, startClient, startRelay, type RelayNode } from './fixtures/mailbox-nodes.ts'
+import { waitFor } from './fixtures/nodes.ts'
+import { cleanupAfterEach, frameTestKit } from './fixtures/frame-tests.ts'
 
-const nodes: Libp2p[] = []
-const dirs: string[] = []
-
-afterEach(async () => {
-  await Promise.all(nodes.splice(0).map((n) => n.stop()))
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
+const { nodes, tempDir } = cleanupAfterEach()
 
 async function setup(
   init: MailboxInit = {},
@@ -40,11 +29,7 @@ async function setup(
   return { relay, alice, bob, eve }
 }
 
-function tempDb(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'paloma-mailbox-'))
-  dirs.push(dir)
-  return join(dir, 'mailbox.sqlite')
-}
+const tempDb = (): string => join(tempDir('paloma-mailbox-'), 'mailbox.sqlite')
 
 const bytes = (...b: number[]): Uint8Array => Uint8Array.from(b)
 
@@ -59,38 +44,12 @@ async function drain(node: Libp2p, relay: RelayNode): Promise<MailboxEnvelope[]>
   return got
 }
 
-async function expectCode(p: Promise<unknown>, code: string): Promise<MailboxError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(err).toBeInstanceOf(MailboxError)
-  expect((err as MailboxError).code).toBe(code)
-  return err as MailboxError
-}
-
-/** Sends raw frames on a fresh stream and returns the frames the relay answers with. */
-async function rawExchange(
-  node: Libp2p,
-  relay: RelayNode,
-  out: Array<MailboxFrame | Uint8Array>,
-): Promise<MailboxFrame[]> {
-  const stream = await node.dialProtocol(relayAddr(relay), MAILBOX_PROTOCOL)
-  for (const f of out) stream.send(f instanceof Uint8Array ? f : encodeFrame(f))
-  await stream.close()
-  const reader = new FrameReader()
-  const frames: MailboxFrame[] = []
-  for await (const chunk of stream) frames.push(...reader.push(chunk.subarray()))
-  return frames
-}
-
-const until = async (cond: () => boolean, ms = 5000): Promise<void> => {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
+const { expectCode, rawExchange } = frameTestKit({
+  error: MailboxError,
+  protocol: MAILBOX_PROTOCOL,
+  encodeFrame,
+  newReader: () => new FrameReader(),
+})
 
 describe('mailbox relay', () => {
   it('stores a deposit, delivers it to the recipient, deletes it after the ack', async () => {
@@ -101,7 +60,7 @@ describe('mailbox relay', () => {
     const got = await drain(bob, relay)
     expect(got).toHaveLength(1)
     expect(got[0]).toMatchObject({ from: alice.peerId.toString(), id: 'm1', envelope: bytes(1, 2, 3) })
-    await until(() => relay.services.mailbox.stats().envelopes === 0)
+    await waitFor(() => relay.services.mailbox.stats().envelopes === 0)
     expect(await drain(bob, relay)).toEqual([])
   })
 
@@ -128,14 +87,14 @@ describe('mailbox relay', () => {
     expect(got).toEqual(['old'])
     const t0 = Date.now()
     await deposit(alice, relayAddr(relay), { to, id: 'live', envelope: bytes(1) })
-    await until(() => got.length === 2)
+    await waitFor(() => got.length === 2)
     expect(Date.now() - t0).toBeLessThan(1000)
     // More than the unacked window: the relay resumes as acks come back.
     for (let i = 0; i < 10; i++)
       await deposit(alice, relayAddr(relay), { to, id: `n${i}`, envelope: bytes(i) })
-    await until(() => got.length === 12)
+    await waitFor(() => got.length === 12)
     expect(got.slice(2)).toEqual(Array.from({ length: 10 }, (_, i) => `n${i}`))
-    await until(() => relay.services.mailbox.stats().envelopes === 0)
+    await waitFor(() => relay.services.mailbox.stats().envelopes === 0)
     await sub.close()
     expect(await sub.closed).toBeUndefined()
   })
@@ -188,7 +147,7 @@ describe('mailbox relay', () => {
     expect(await subs[0]?.closed).toBeInstanceOf(Error)
     expect(relay.services.mailbox.stats().subscriptions).toBe(4)
     await Promise.all(subs.map((s) => s.close()))
-    await until(() => relay.services.mailbox.stats().subscriptions === 0)
+    await waitFor(() => relay.services.mailbox.stats().subscriptions === 0)
   })
 
   it('stores a duplicate deposit once, and not again after delivery', async () => {
@@ -200,7 +159,7 @@ describe('mailbox relay', () => {
     expect(relay.services.mailbox.stats().envelopes).toBe(1)
     expect((await drain(bob, relay)).map((e) => e.id)).toEqual(['dup'])
     // A late retry (the sender missed the ok) after Bob acknowledged: ok, but not delivered twice.
-    await until(() => relay.services.mailbox.stats().envelopes === 0)
+    await waitFor(() => relay.services.mailbox.stats().envelopes === 0)
     await deposit(alice, relayAddr(relay), req)
     expect(await drain(bob, relay)).toEqual([])
   })
@@ -287,7 +246,7 @@ describe('mailbox relay', () => {
     await deposit(alice, addr, { to: aliceId, id: 'e', envelope: new Uint8Array(500) })
     // Delivery frees both quotas.
     expect((await drain(bob, relay)).map((e) => e.id)).toEqual(['a'])
-    await until(() => relay.services.mailbox.stats().envelopes === 2)
+    await waitFor(() => relay.services.mailbox.stats().envelopes === 2)
     await deposit(alice, addr, { to: bobId, id: 'b', envelope: new Uint8Array(1000) })
     expect(relay.services.mailbox.stats().bytes).toBe(2500)
   })
@@ -319,7 +278,7 @@ describe('mailbox relay', () => {
     await deposit(alice, relayAddr(relay), { to, id: 'new', envelope: bytes(2) })
     now += 31_000 // 'old' is 61 s old, 'new' 31 s
     expect((await drain(bob, relay)).map((e) => e.id)).toEqual(['new'])
-    await until(() => relay.services.mailbox.stats().envelopes === 1)
+    await waitFor(() => relay.services.mailbox.stats().envelopes === 1)
     expect(relay.services.mailbox.sweep()).toBe(1)
     expect(relay.services.mailbox.stats().envelopes).toBe(0)
     // The sweep freed the recipient quota (2 envelopes): two more fit.
@@ -340,7 +299,7 @@ describe('mailbox relay', () => {
     await sub.synced
     await sub.close()
     await relay1.stop()
-    await until(() => bob.getConnections(relay1.peerId).length === 0)
+    await waitFor(() => bob.getConnections(relay1.peerId).length === 0)
 
     const relay2 = await startRelay({ path }, { privateKey })
     nodes.push(relay2)

@@ -3,9 +3,7 @@
  * prekey service on a relay-like node, the client from src/net, and an X3DH session that uses a key
  * taken from the relay.
  */
-import { afterEach, describe, expect, it } from 'vitest'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import type { Libp2p } from 'libp2p'
 import type { PrivateKey } from '@libp2p/interface'
@@ -20,7 +18,6 @@ import {
   PREKEYS_PROTOCOL,
   encodeFrame,
   signOneTimePreKey,
-  type PreKeysFrame,
 } from '../../src/core/protocol/prekeys.ts'
 import { identityFromEd25519Private, type IdentityKeyPair } from '../../src/core/crypto/keys.ts'
 import {
@@ -42,14 +39,10 @@ import {
   startPreKeyRelay,
   type PreKeyRelayNode,
 } from './fixtures/prekeys-nodes.ts'
+import { waitFor } from './fixtures/nodes.ts'
+import { cleanupAfterEach, frameTestKit } from './fixtures/frame-tests.ts'
 
-const nodes: Libp2p[] = []
-const dirs: string[] = []
-
-afterEach(async () => {
-  await Promise.all(nodes.splice(0).map((n) => n.stop()))
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
+const { nodes, tempDir } = cleanupAfterEach()
 
 interface Peer {
   node: Libp2p
@@ -76,11 +69,7 @@ async function setup(init: PreKeyServiceInit = {}): Promise<{
   return { relay, alice, bob, eve }
 }
 
-function tempDb(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'paloma-prekeys-'))
-  dirs.push(dir)
-  return join(dir, 'prekeys.sqlite')
-}
+const tempDb = (): string => join(tempDir('paloma-prekeys-'), 'prekeys.sqlite')
 
 /** `count` fresh one-time prekeys from `startId`, and their signed records. */
 async function makeKeys(
@@ -95,38 +84,12 @@ async function makeKeys(
   return { keys, records }
 }
 
-async function expectCode(p: Promise<unknown>, code: string): Promise<PreKeysError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(err).toBeInstanceOf(PreKeysError)
-  expect((err as PreKeysError).code).toBe(code)
-  return err as PreKeysError
-}
-
-/** Sends raw frames on a fresh stream and returns the frames the relay answers with. */
-async function rawExchange(
-  node: Libp2p,
-  relay: Libp2p,
-  out: Array<PreKeysFrame | Uint8Array>,
-): Promise<PreKeysFrame[]> {
-  const stream = await node.dialProtocol(addrOf(relay), PREKEYS_PROTOCOL)
-  for (const f of out) stream.send(f instanceof Uint8Array ? f : encodeFrame(f))
-  await stream.close()
-  const reader = new FrameReader()
-  const frames: PreKeysFrame[] = []
-  for await (const chunk of stream) frames.push(...reader.push(chunk.subarray()))
-  return frames
-}
-
-const until = async (cond: () => boolean, ms = 5000): Promise<void> => {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
+const { expectCode, rawExchange } = frameTestKit({
+  error: PreKeysError,
+  protocol: PREKEYS_PROTOCOL,
+  encodeFrame,
+  newReader: () => new FrameReader(),
+})
 
 describe('one-time prekeys on a relay', () => {
   it('serves each uploaded key once, then none', async () => {
@@ -313,7 +276,7 @@ describe('one-time prekeys on a relay', () => {
       await takeOneTimePreKey(alice.node, addrOf(relay1), bob.node.peerId),
     ].map((k) => k?.id)
     await relay1.stop()
-    await until(() => alice.node.getConnections(relay1.peerId).length === 0)
+    await waitFor(() => alice.node.getConnections(relay1.peerId).length === 0)
 
     const relay2 = await startPreKeyRelay({ path }, { privateKey })
     nodes.push(relay2)

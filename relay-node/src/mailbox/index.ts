@@ -26,27 +26,16 @@
  */
 import { MailboxServiceImpl } from './service.ts'
 import type { Quota } from './store.ts'
-import type { RateLimit } from './rate-limit.ts'
-import type {
-  AbortOptions,
-  ComponentLogger,
-  Startable,
-  StreamHandler,
-  StreamHandlerOptions,
-} from '@libp2p/interface'
+import type { RateLimit } from '../rate-limit.ts'
+import type { StreamServiceComponents, StreamServiceInit } from '../stream-service.ts'
+import type { Startable } from '@libp2p/interface'
 
 export { MAILBOX_PROTOCOL } from '../../../src/core/protocol/mailbox.ts'
 export type { Quota } from './store.ts'
-export type { RateLimit } from './rate-limit.ts'
+export type { RateLimit } from '../rate-limit.ts'
 
-export interface MailboxInit {
-  /**
-   * SQLite database file. `':memory:'` keeps everything in memory (tests only: nothing survives a
-   * restart, and the service logs a warning).
-   *
-   * @default ':memory:'
-   */
-  path?: string
+/** Options of the mailbox; `path`, `maxInboundStreams` and `now` as for every relay stream service. */
+export interface MailboxInit extends StreamServiceInit {
   /**
    * Largest envelope accepted, in bytes; larger deposits are refused with `TOO_LARGE`. Capped by the
    * protocol limit `MAX_ENVELOPE_BYTES` (256 KiB).
@@ -94,34 +83,16 @@ export interface MailboxInit {
    */
   maxUnacked?: number
   /**
-   * Most concurrent inbound mailbox streams per connection.
-   *
-   * @default 32
-   */
-  maxInboundStreams?: number
-  /**
    * How long a deposit stream may stay open without completing a frame, in milliseconds (a
    * subscription stream is exempt once subscribed).
    *
    * @default 30000
    */
   idleTimeoutMs?: number
-  /**
-   * Clock, in milliseconds since the epoch. Injected by tests.
-   *
-   * @default Date.now
-   */
-  now?: () => number
 }
 
 /** What the service needs from the libp2p node: a registrar for the protocol handler and a logger. */
-export interface MailboxComponents {
-  registrar: {
-    handle(protocol: string, handler: StreamHandler, options?: StreamHandlerOptions): Promise<void>
-    unhandle(protocol: string, options?: AbortOptions): Promise<void>
-  }
-  logger: ComponentLogger
-}
+export type MailboxComponents = StreamServiceComponents
 
 export interface MailboxStats {
   /** Envelopes stored and not yet acknowledged or expired. */

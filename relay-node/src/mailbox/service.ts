@@ -10,17 +10,17 @@ import {
   FrameReader,
   MAILBOX_PROTOCOL,
   MAX_ENVELOPE_BYTES,
-  MailboxFrameError,
   encodeFrame,
   type ErrFrame,
   type MailboxFrame,
   type OkFrame,
   type PutFrame,
 } from '../../../src/core/protocol/mailbox.ts'
-import { TokenBuckets, type RateLimit } from './rate-limit.ts'
+import { TokenBuckets, type RateLimit } from '../rate-limit.ts'
+import { FrameStreamService, type StreamContext, type StreamSession } from '../stream-service.ts'
 import { MailboxStore, type PutRequest, type PutResult, type Quota } from './store.ts'
 import type { MailboxComponents, MailboxInit, MailboxService, MailboxStats } from './index.ts'
-import type { Connection, Logger, Stream } from '@libp2p/interface'
+import type { Stream } from '@libp2p/interface'
 
 const DAY_MS = 24 * 60 * 60 * 1000
 /** Rows read from the store per query while pushing to a subscriber. */
@@ -34,10 +34,6 @@ function normalizeEnvelopeLimit(value: number | undefined): number {
     throw new RangeError(`maxEnvelopeBytes: expected 1 to ${MAX_ENVELOPE_BYTES}, got ${limit}`)
   }
   return limit
-}
-
-async function sendFrame(stream: Stream, frame: MailboxFrame): Promise<void> {
-  if (!stream.send(encodeFrame(frame))) await stream.onDrain()
 }
 
 class Subscription {
@@ -90,7 +86,7 @@ class Subscription {
           if (this.closed) return
           this.#lastSentSeq = row.seq
           this.inflight.add(row.seq)
-          await sendFrame(this.stream, {
+          await this.#service.sendFrame(this.stream, {
             t: 'env',
             seq: row.seq,
             from: row.sender,
@@ -102,7 +98,7 @@ class Subscription {
         if (rows.length < limit) {
           if (!this.#synced) {
             this.#synced = true
-            await sendFrame(this.stream, { t: 'synced' })
+            await this.#service.sendFrame(this.stream, { t: 'synced' })
           }
           break
         }
@@ -111,83 +107,50 @@ class Subscription {
   }
 }
 
-export class MailboxServiceImpl implements MailboxService {
-  readonly protocol = MAILBOX_PROTOCOL
-  readonly log: Logger
-  readonly now: () => number
+export class MailboxServiceImpl
+  extends FrameStreamService<MailboxFrame, MailboxStore>
+  implements MailboxService
+{
   readonly maxUnacked: number
-  readonly #components: MailboxComponents
-  readonly #path: string
   readonly #maxEnvelopeBytes: number
   readonly #ttlMs: number
   readonly #recipientQuota: Quota
   readonly #senderQuota: Quota
   readonly #rateLimit: RateLimit
-  readonly #sweepIntervalMs: number
-  readonly #maxInboundStreams: number
-  readonly #idleTimeoutMs: number
   readonly #subscriptions = new Map<string, Set<Subscription>>()
   #buckets: TokenBuckets
-  #store: MailboxStore | undefined
-  #sweepTimer: ReturnType<typeof setInterval> | undefined
-  #started = false
 
   constructor(components: MailboxComponents, init: MailboxInit = {}) {
-    this.#components = components
-    this.log = components.logger.forComponent('paloma:mailbox')
-    this.#path = init.path ?? ':memory:'
+    super(components, init, {
+      protocol: MAILBOX_PROTOCOL,
+      component: 'paloma:mailbox',
+      sweepIntervalMs: 60_000,
+      encodeFrame,
+      newReader: () => new FrameReader(),
+      text: {
+        notStarted: 'mailbox service is not started',
+        inMemory: 'mailbox uses an in-memory database: envelopes will not survive a restart',
+        started: 'mailbox started on %s',
+        sweepFailed: 'expiry sweep failed - %e',
+        stream: 'mailbox stream',
+      },
+    })
     this.#maxEnvelopeBytes = normalizeEnvelopeLimit(init.maxEnvelopeBytes)
     this.#ttlMs = init.ttlMs ?? 30 * DAY_MS
     this.#recipientQuota = { count: 1000, bytes: 32 * 1024 * 1024, ...init.perRecipientQuota }
     this.#senderQuota = { count: 2000, bytes: 64 * 1024 * 1024, ...init.perSenderQuota }
     this.#rateLimit = { burst: 100, perSecond: 20, ...init.rateLimit }
-    this.#sweepIntervalMs = init.sweepIntervalMs ?? 60_000
     this.maxUnacked = init.maxUnacked ?? 256
-    this.#maxInboundStreams = init.maxInboundStreams ?? 32
-    this.#idleTimeoutMs = init.idleTimeoutMs ?? 30_000
-    this.now = init.now ?? Date.now
     this.#buckets = new TokenBuckets(this.#rateLimit)
-    this.handle = this.handle.bind(this)
   }
 
   readonly [Symbol.toStringTag] = '@paloma/mailbox'
 
-  get store(): MailboxStore {
-    if (this.#store === undefined) throw new Error('mailbox service is not started')
-    return this.#store
+  protected openStore(path: string): MailboxStore {
+    return new MailboxStore(path)
   }
 
-  isStarted(): boolean {
-    return this.#started
-  }
-
-  async start(): Promise<void> {
-    if (this.#started) return
-    if (this.#path === ':memory:')
-      this.log('mailbox uses an in-memory database: envelopes will not survive a restart')
-    this.#store = new MailboxStore(this.#path)
-    this.sweep()
-    this.#sweepTimer = setInterval(() => {
-      try {
-        this.sweep()
-      } catch (err) {
-        this.log.error('expiry sweep failed - %e', err)
-      }
-    }, this.#sweepIntervalMs)
-    this.#sweepTimer.unref?.()
-    await this.#components.registrar.handle(this.protocol, this.handle, {
-      runOnLimitedConnection: true,
-      maxInboundStreams: this.#maxInboundStreams,
-    })
-    this.#started = true
-    this.log('mailbox started on %s', this.#path)
-  }
-
-  async stop(): Promise<void> {
-    if (!this.#started) return
-    this.#started = false
-    await this.#components.registrar.unhandle(this.protocol)
-    clearInterval(this.#sweepTimer)
+  protected override onStop(): void {
     for (const subs of this.#subscriptions.values()) {
       for (const sub of subs) {
         sub.closed = true
@@ -195,8 +158,6 @@ export class MailboxServiceImpl implements MailboxService {
       }
     }
     this.#subscriptions.clear()
-    this.#store?.close()
-    this.#store = undefined
   }
 
   stats(): MailboxStats {
@@ -213,90 +174,47 @@ export class MailboxServiceImpl implements MailboxService {
     return dropped
   }
 
-  /** The stream handler registered for `/paloma/mailbox/1.0.0`. */
-  async handle(stream: Stream, connection: Connection): Promise<void> {
-    const peer = connection.remotePeer.toString()
-    const reader = new FrameReader()
+  /** A deposit stream (`put`s answered in order) that may turn into a subscription (`sub`, `ack`, `nack`). */
+  protected openStream({ stream, peer: remote, keepAlive }: StreamContext): StreamSession<MailboxFrame> {
+    const peer = remote.toString()
     let sub: Subscription | undefined
-    let idleTimer: ReturnType<typeof setTimeout> | undefined
-    const armIdle = (): void => {
-      clearTimeout(idleTimer)
-      if (sub !== undefined) return
-      idleTimer = setTimeout(() => stream.abort(new Error('mailbox stream idle')), this.#idleTimeoutMs)
-    }
-    armIdle()
-    try {
-      read: for await (const chunk of stream) {
-        let frames: MailboxFrame[]
-        try {
-          frames = reader.push(chunk.subarray())
-        } catch (err) {
-          await this.#refuse(stream, err)
-          break
-        }
-        if (frames.length > 0) armIdle()
-        for (let i = 0; i < frames.length; i++) {
-          const frame = frames[i] as MailboxFrame
-          if (!this.#started) {
-            await sendFrame(stream, {
-              t: 'err',
-              code: 'INTERNAL',
-              msg: 'relay is shutting down; retry later',
-            })
-            break read
+    return {
+      onFrame: async (frame, next) => {
+        switch (frame.t) {
+          case 'put': {
+            // Consecutive puts read together are committed together (one fsync).
+            const puts: PutFrame[] = [frame]
+            while (next[0]?.t === 'put') puts.push(next.shift() as PutFrame)
+            for (const answer of this.#putBatch(peer, puts)) await this.sendFrame(stream, answer)
+            return true
           }
-          switch (frame.t) {
-            case 'put': {
-              // Consecutive puts read together are committed together (one fsync).
-              const puts: PutFrame[] = [frame]
-              while (frames[i + 1]?.t === 'put') puts.push(frames[++i] as PutFrame)
-              for (const answer of this.#putBatch(peer, puts)) await sendFrame(stream, answer)
-              break
+          case 'sub':
+            if (sub !== undefined) {
+              await this.sendFrame(stream, { t: 'err', code: 'UNEXPECTED_FRAME', msg: 'already subscribed' })
+              return false
             }
-            case 'sub':
-              if (sub !== undefined) {
-                await sendFrame(stream, { t: 'err', code: 'UNEXPECTED_FRAME', msg: 'already subscribed' })
-                break read
-              }
-              sub = this.#subscribe(peer, stream)
-              clearTimeout(idleTimer)
-              break
-            case 'ack':
-              this.#ack(peer, frame.seqs)
-              break
-            case 'nack':
-              this.#release(peer, frame.seqs)
-              break
-            default:
-              await sendFrame(stream, {
-                t: 'err',
-                code: 'UNEXPECTED_FRAME',
-                msg: `a client may send put, sub, ack or nack, not ${frame.t}`,
-              })
-              break read
-          }
+            sub = this.#subscribe(peer, stream)
+            keepAlive()
+            return true
+          case 'ack':
+            this.#ack(peer, frame.seqs)
+            return true
+          case 'nack':
+            this.#release(peer, frame.seqs)
+            return true
+          default:
+            await this.sendFrame(stream, {
+              t: 'err',
+              code: 'UNEXPECTED_FRAME',
+              msg: `a client may send put, sub, ack or nack, not ${frame.t}`,
+            })
+            return false
         }
-      }
-      if (sub !== undefined) this.#unsubscribe(sub)
-      await stream.close()
-    } catch (err) {
-      this.log('mailbox stream from %s ended with an error - %e', peer, err)
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
-    } finally {
-      clearTimeout(idleTimer)
-      if (sub !== undefined) this.#unsubscribe(sub)
+      },
+      onEnd: () => {
+        if (sub !== undefined) this.#unsubscribe(sub)
+      },
     }
-  }
-
-  async #refuse(stream: Stream, err: unknown): Promise<void> {
-    if (!(err instanceof MailboxFrameError)) throw err
-    const code =
-      err.reason === 'FRAME_TOO_LARGE'
-        ? 'TOO_LARGE'
-        : err.reason === 'UNSUPPORTED_VERSION'
-          ? 'UNSUPPORTED_VERSION'
-          : 'BAD_FRAME'
-    await sendFrame(stream, { t: 'err', code, msg: err.message.slice(0, 500) })
   }
 
   /**

@@ -1,12 +1,12 @@
 /**
  * Durable envelope store of the relay mailbox, on `node:sqlite`.
  *
- * Owns the schema, the durability settings (WAL journal, `synchronous=FULL`: a commit returns only
- * after the WAL is fsynced), quota accounting, expiry and delivery tombstones. Every method is
- * synchronous and transactional, so a method that returns has committed (or rolled back) and the
- * caller may acknowledge to the network. Knows nothing about libp2p or the wire format.
+ * Owns the schema, quota accounting, expiry and delivery tombstones; the durability settings (WAL
+ * journal, `synchronous=FULL`: a commit returns only after the WAL is fsynced) are `../sqlite.ts`'s.
+ * Every method is synchronous and transactional, so a method that returns has committed (or rolled
+ * back) and the caller may acknowledge to the network. Knows nothing about libp2p or the wire format.
  */
-import { DatabaseSync, type StatementSync } from 'node:sqlite'
+import { DurableStore } from '../sqlite.ts'
 
 const SCHEMA_VERSION = 1
 
@@ -53,134 +53,76 @@ export interface StoreStats {
   tombstones: number
 }
 
-export class MailboxStore {
-  readonly path: string
-  readonly #db: DatabaseSync
-  readonly #stmt: {
-    findStored: StatementSync
-    findTombstone: StatementSync
-    recipientUsage: StatementSync
-    senderUsage: StatementSync
-    insert: StatementSync
-    listAfter: StatementSync
-    selectAck: StatementSync
-    deleteSeq: StatementSync
-    insertTombstone: StatementSync
-    expireEnvelopes: StatementSync
-    expireTombstones: StatementSync
-    stats: StatementSync
-    tombstoneCount: StatementSync
-  }
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS envelopes (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: an old ack cannot hit a new row
+    recipient  TEXT    NOT NULL,
+    sender     TEXT    NOT NULL,
+    msg_id     TEXT    NOT NULL,
+    envelope   BLOB    NOT NULL,
+    size       INTEGER NOT NULL,
+    stored_at  INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    UNIQUE (recipient, sender, msg_id)
+  );
+  CREATE INDEX IF NOT EXISTS envelopes_by_recipient ON envelopes (recipient, seq);
+  CREATE INDEX IF NOT EXISTS envelopes_by_sender ON envelopes (sender);
+  CREATE INDEX IF NOT EXISTS envelopes_by_expiry ON envelopes (expires_at);
+  -- Delivered (acknowledged) envelopes, kept until their expiry so that a sender retrying a
+  -- deposit whose ok it missed does not make the recipient receive it again.
+  CREATE TABLE IF NOT EXISTS delivered (
+    recipient  TEXT    NOT NULL,
+    sender     TEXT    NOT NULL,
+    msg_id     TEXT    NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (recipient, sender, msg_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS delivered_by_expiry ON delivered (expires_at);
+  -- Stored count and bytes per recipient ('r') and per sender ('s'), kept by triggers so that a
+  -- quota check is one lookup instead of a scan of the mailbox.
+  CREATE TABLE IF NOT EXISTS usage (
+    kind  TEXT    NOT NULL,
+    key   TEXT    NOT NULL,
+    n     INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    PRIMARY KEY (kind, key)
+  ) WITHOUT ROWID;
+  CREATE TRIGGER IF NOT EXISTS envelopes_count_insert AFTER INSERT ON envelopes BEGIN
+    INSERT INTO usage (kind, key, n, bytes) VALUES ('r', NEW.recipient, 1, NEW.size)
+      ON CONFLICT (kind, key) DO UPDATE SET n = n + 1, bytes = bytes + excluded.bytes;
+    INSERT INTO usage (kind, key, n, bytes) VALUES ('s', NEW.sender, 1, NEW.size)
+      ON CONFLICT (kind, key) DO UPDATE SET n = n + 1, bytes = bytes + excluded.bytes;
+  END;
+  CREATE TRIGGER IF NOT EXISTS envelopes_count_delete AFTER DELETE ON envelopes BEGIN
+    UPDATE usage SET n = n - 1, bytes = bytes - OLD.size WHERE kind = 'r' AND key = OLD.recipient;
+    UPDATE usage SET n = n - 1, bytes = bytes - OLD.size WHERE kind = 's' AND key = OLD.sender;
+    DELETE FROM usage WHERE ((kind = 'r' AND key = OLD.recipient) OR (kind = 's' AND key = OLD.sender)) AND n <= 0;
+  END;
+`
 
-  /**
-   * Opens (creating if needed) the database at `path`. `':memory:'` gives a volatile store for tests.
-   *
-   * @throws when the file cannot be opened or was written by a newer schema version.
-   */
-  constructor(path: string) {
-    this.path = path
-    this.#db = new DatabaseSync(path)
-    // WAL lets readers run during a write; FULL fsyncs the WAL on every commit, which is what makes
-    // "committed" mean "survives kill -9 and power loss" before the relay sends `ok`.
-    this.#db.exec('PRAGMA journal_mode = WAL')
-    this.#db.exec('PRAGMA synchronous = FULL')
-    this.#db.exec('PRAGMA busy_timeout = 5000')
-    const version = (this.#db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version
-    if (version > SCHEMA_VERSION) {
-      this.#db.close()
-      throw new Error(
-        `mailbox database ${path} has schema version ${version}, newer than this relay (${SCHEMA_VERSION}): upgrade the relay`,
-      )
-    }
-    if (version < SCHEMA_VERSION) this.#migrate()
-    const p = (sql: string): StatementSync => this.#db.prepare(sql)
-    this.#stmt = {
-      findStored: p('SELECT seq FROM envelopes WHERE recipient = ? AND sender = ? AND msg_id = ?'),
-      findTombstone: p('SELECT 1 FROM delivered WHERE recipient = ? AND sender = ? AND msg_id = ?'),
-      recipientUsage: p("SELECT n, bytes FROM usage WHERE kind = 'r' AND key = ?"),
-      senderUsage: p("SELECT n, bytes FROM usage WHERE kind = 's' AND key = ?"),
-      insert: p(
-        `INSERT INTO envelopes (recipient, sender, msg_id, envelope, size, stored_at, expires_at)
+const STATEMENTS = {
+  findStored: 'SELECT seq FROM envelopes WHERE recipient = ? AND sender = ? AND msg_id = ?',
+  findTombstone: 'SELECT 1 FROM delivered WHERE recipient = ? AND sender = ? AND msg_id = ?',
+  recipientUsage: "SELECT n, bytes FROM usage WHERE kind = 'r' AND key = ?",
+  senderUsage: "SELECT n, bytes FROM usage WHERE kind = 's' AND key = ?",
+  insert: `INSERT INTO envelopes (recipient, sender, msg_id, envelope, size, stored_at, expires_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      listAfter: p(
-        `SELECT seq, sender, msg_id, envelope, stored_at FROM envelopes
+  listAfter: `SELECT seq, sender, msg_id, envelope, stored_at FROM envelopes
          WHERE recipient = ? AND seq > ? AND expires_at > ? ORDER BY seq LIMIT ?`,
-      ),
-      selectAck: p('SELECT sender, msg_id, expires_at FROM envelopes WHERE recipient = ? AND seq = ?'),
-      deleteSeq: p('DELETE FROM envelopes WHERE recipient = ? AND seq = ?'),
-      insertTombstone: p(
-        'INSERT OR IGNORE INTO delivered (recipient, sender, msg_id, expires_at) VALUES (?, ?, ?, ?)',
-      ),
-      expireEnvelopes: p('DELETE FROM envelopes WHERE expires_at <= ?'),
-      expireTombstones: p('DELETE FROM delivered WHERE expires_at <= ?'),
-      stats: p('SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM envelopes'),
-      tombstoneCount: p('SELECT COUNT(*) AS n FROM delivered'),
-    }
-  }
+  selectAck: 'SELECT sender, msg_id, expires_at FROM envelopes WHERE recipient = ? AND seq = ?',
+  deleteSeq: 'DELETE FROM envelopes WHERE recipient = ? AND seq = ?',
+  insertTombstone:
+    'INSERT OR IGNORE INTO delivered (recipient, sender, msg_id, expires_at) VALUES (?, ?, ?, ?)',
+  expireEnvelopes: 'DELETE FROM envelopes WHERE expires_at <= ?',
+  expireTombstones: 'DELETE FROM delivered WHERE expires_at <= ?',
+  stats: 'SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM envelopes',
+  tombstoneCount: 'SELECT COUNT(*) AS n FROM delivered',
+}
 
-  #migrate(): void {
-    this.#db.exec(`
-      BEGIN IMMEDIATE;
-      CREATE TABLE IF NOT EXISTS envelopes (
-        seq        INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: an old ack cannot hit a new row
-        recipient  TEXT    NOT NULL,
-        sender     TEXT    NOT NULL,
-        msg_id     TEXT    NOT NULL,
-        envelope   BLOB    NOT NULL,
-        size       INTEGER NOT NULL,
-        stored_at  INTEGER NOT NULL,
-        expires_at INTEGER NOT NULL,
-        UNIQUE (recipient, sender, msg_id)
-      );
-      CREATE INDEX IF NOT EXISTS envelopes_by_recipient ON envelopes (recipient, seq);
-      CREATE INDEX IF NOT EXISTS envelopes_by_sender ON envelopes (sender);
-      CREATE INDEX IF NOT EXISTS envelopes_by_expiry ON envelopes (expires_at);
-      -- Delivered (acknowledged) envelopes, kept until their expiry so that a sender retrying a
-      -- deposit whose ok it missed does not make the recipient receive it again.
-      CREATE TABLE IF NOT EXISTS delivered (
-        recipient  TEXT    NOT NULL,
-        sender     TEXT    NOT NULL,
-        msg_id     TEXT    NOT NULL,
-        expires_at INTEGER NOT NULL,
-        PRIMARY KEY (recipient, sender, msg_id)
-      ) WITHOUT ROWID;
-      CREATE INDEX IF NOT EXISTS delivered_by_expiry ON delivered (expires_at);
-      -- Stored count and bytes per recipient ('r') and per sender ('s'), kept by triggers so that a
-      -- quota check is one lookup instead of a scan of the mailbox.
-      CREATE TABLE IF NOT EXISTS usage (
-        kind  TEXT    NOT NULL,
-        key   TEXT    NOT NULL,
-        n     INTEGER NOT NULL,
-        bytes INTEGER NOT NULL,
-        PRIMARY KEY (kind, key)
-      ) WITHOUT ROWID;
-      CREATE TRIGGER IF NOT EXISTS envelopes_count_insert AFTER INSERT ON envelopes BEGIN
-        INSERT INTO usage (kind, key, n, bytes) VALUES ('r', NEW.recipient, 1, NEW.size)
-          ON CONFLICT (kind, key) DO UPDATE SET n = n + 1, bytes = bytes + excluded.bytes;
-        INSERT INTO usage (kind, key, n, bytes) VALUES ('s', NEW.sender, 1, NEW.size)
-          ON CONFLICT (kind, key) DO UPDATE SET n = n + 1, bytes = bytes + excluded.bytes;
-      END;
-      CREATE TRIGGER IF NOT EXISTS envelopes_count_delete AFTER DELETE ON envelopes BEGIN
-        UPDATE usage SET n = n - 1, bytes = bytes - OLD.size WHERE kind = 'r' AND key = OLD.recipient;
-        UPDATE usage SET n = n - 1, bytes = bytes - OLD.size WHERE kind = 's' AND key = OLD.sender;
-        DELETE FROM usage WHERE ((kind = 'r' AND key = OLD.recipient) OR (kind = 's' AND key = OLD.sender)) AND n <= 0;
-      END;
-      PRAGMA user_version = ${SCHEMA_VERSION};
-      COMMIT;
-    `)
-  }
-
-  #transaction<T>(fn: () => T): T {
-    this.#db.exec('BEGIN IMMEDIATE')
-    try {
-      const result = fn()
-      this.#db.exec('COMMIT')
-      return result
-    } catch (err) {
-      if (this.#db.isTransaction) this.#db.exec('ROLLBACK')
-      throw err
-    }
+export class MailboxStore extends DurableStore<typeof STATEMENTS> {
+  /** Opens the database at `path` (see DurableStore): a commit survives kill -9 before the `ok` is sent. */
+  constructor(path: string) {
+    super(path, { kind: 'mailbox', version: SCHEMA_VERSION, schema: SCHEMA, statements: STATEMENTS })
   }
 
   /**
@@ -198,11 +140,11 @@ export class MailboxStore {
    */
   putMany(reqs: readonly PutRequest[]): PutResult[] {
     if (reqs.length === 0) return []
-    return this.#transaction(() => reqs.map((req) => this.#putOne(req)))
+    return this.transaction(() => reqs.map((req) => this.#putOne(req)))
   }
 
   #putOne(req: PutRequest): PutResult {
-    const s = this.#stmt
+    const s = this.stmt
     if (s.findStored.get(req.recipient, req.sender, req.id) !== undefined) return { status: 'duplicate' }
     if (s.findTombstone.get(req.recipient, req.sender, req.id) !== undefined) return { status: 'duplicate' }
     const size = req.envelope.byteLength
@@ -224,7 +166,7 @@ export class MailboxStore {
 
   /** Envelopes for `recipient` with `seq > afterSeq` that have not expired at `now`, oldest first. */
   list(recipient: string, afterSeq: number, now: number, limit: number): StoredEnvelope[] {
-    const rows = this.#stmt.listAfter.all(recipient, afterSeq, now, limit) as Array<{
+    const rows = this.stmt.listAfter.all(recipient, afterSeq, now, limit) as Array<{
       seq: number
       sender: string
       msg_id: string
@@ -245,14 +187,14 @@ export class MailboxStore {
    * recipient's own rows match) and remembers them as delivered. Returns how many were deleted.
    */
   ack(recipient: string, seqs: readonly number[]): number {
-    return this.#transaction(() => {
+    return this.transaction(() => {
       let deleted = 0
       for (const seq of seqs) {
-        const row = this.#stmt.selectAck.get(recipient, seq) as
+        const row = this.stmt.selectAck.get(recipient, seq) as
           { sender: string; msg_id: string; expires_at: number } | undefined
         if (row === undefined) continue
-        this.#stmt.deleteSeq.run(recipient, seq)
-        this.#stmt.insertTombstone.run(recipient, row.sender, row.msg_id, row.expires_at)
+        this.stmt.deleteSeq.run(recipient, seq)
+        this.stmt.insertTombstone.run(recipient, row.sender, row.msg_id, row.expires_at)
         deleted++
       }
       return deleted
@@ -261,24 +203,16 @@ export class MailboxStore {
 
   /** Deletes expired envelopes and tombstones. Returns how many envelopes were dropped. */
   sweep(now: number): number {
-    return this.#transaction(() => {
-      const dropped = Number(this.#stmt.expireEnvelopes.run(now).changes)
-      this.#stmt.expireTombstones.run(now)
+    return this.transaction(() => {
+      const dropped = Number(this.stmt.expireEnvelopes.run(now).changes)
+      this.stmt.expireTombstones.run(now)
       return dropped
     })
   }
 
   stats(): StoreStats {
-    const e = this.#stmt.stats.get() as { n: number; bytes: number }
-    const t = this.#stmt.tombstoneCount.get() as { n: number }
+    const e = this.stmt.stats.get() as { n: number; bytes: number }
+    const t = this.stmt.tombstoneCount.get() as { n: number }
     return { envelopes: e.n, bytes: e.bytes, tombstones: t.n }
-  }
-
-  get isOpen(): boolean {
-    return this.#db.isOpen
-  }
-
-  close(): void {
-    if (this.#db.isOpen) this.#db.close()
   }
 }

@@ -27,28 +27,20 @@
  * ```
  */
 import { PreKeyServiceImpl } from './service.ts'
-import type { RateLimit } from '../mailbox/rate-limit.ts'
+import type { RateLimit } from '../rate-limit.ts'
 import type { PreKeyStoreStats } from './store.ts'
-import type {
-  AbortOptions,
-  ComponentLogger,
-  Startable,
-  StreamHandler,
-  StreamHandlerOptions,
-} from '@libp2p/interface'
+import type { StreamServiceComponents, StreamServiceInit } from '../stream-service.ts'
+import type { Startable } from '@libp2p/interface'
 
 export { PREKEYS_PROTOCOL } from '../../../src/core/protocol/prekeys.ts'
-export type { RateLimit } from '../mailbox/rate-limit.ts'
+export type { RateLimit } from '../rate-limit.ts'
 export type { PreKeyStoreStats } from './store.ts'
 
-export interface PreKeyServiceInit {
-  /**
-   * SQLite database file. `':memory:'` keeps everything in memory (tests only: nothing survives a
-   * restart, and the service logs a warning).
-   *
-   * @default ':memory:'
-   */
-  path?: string
+/**
+ * Options of the prekey service; `path`, `maxInboundStreams`, `idleTimeoutMs` and `now` as for every relay
+ * stream service.
+ */
+export interface PreKeyServiceInit extends StreamServiceInit {
   /**
    * Most one-time prekeys one owner may have stored on this relay; an upload that would exceed it is
    * refused whole with `OWNER_QUOTA`.
@@ -83,34 +75,10 @@ export interface PreKeyServiceInit {
    * @default 3600000
    */
   sweepIntervalMs?: number
-  /**
-   * Most concurrent inbound prekey streams per connection.
-   *
-   * @default 32
-   */
-  maxInboundStreams?: number
-  /**
-   * How long a stream may stay open without completing a frame, in milliseconds.
-   *
-   * @default 30000
-   */
-  idleTimeoutMs?: number
-  /**
-   * Clock, in milliseconds since the epoch. Injected by tests.
-   *
-   * @default Date.now
-   */
-  now?: () => number
 }
 
 /** What the service needs from the libp2p node: a registrar for the protocol handler and a logger. */
-export interface PreKeyServiceComponents {
-  registrar: {
-    handle(protocol: string, handler: StreamHandler, options?: StreamHandlerOptions): Promise<void>
-    unhandle(protocol: string, options?: AbortOptions): Promise<void>
-  }
-  logger: ComponentLogger
-}
+export type PreKeyServiceComponents = StreamServiceComponents
 
 export interface PreKeyService extends Startable {
   readonly protocol: string

@@ -10,52 +10,51 @@ import {
   FrameReader,
   OneTimePreKeyRecordError,
   PREKEYS_PROTOCOL,
-  PreKeysFrameError,
   decodeOneTimePreKeyUnverified,
   encodeFrame,
   verifyOneTimePreKey,
   type PreKeysFrame,
   type UploadFrame,
 } from '../../../src/core/protocol/prekeys.ts'
-import { TokenBuckets, type RateLimit } from '../mailbox/rate-limit.ts'
+import { TokenBuckets, type RateLimit } from '../rate-limit.ts'
+import { FrameStreamService, type StreamContext, type StreamSession } from '../stream-service.ts'
 import { OneTimePreKeyStore, type PreKeyStoreStats } from './store.ts'
 import type { PreKeyService, PreKeyServiceComponents, PreKeyServiceInit } from './index.ts'
-import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
+import type { PeerId } from '@libp2p/interface'
 
 const DAY_MS = 24 * 60 * 60 * 1000
-
-async function sendFrame(stream: Stream, frame: PreKeysFrame): Promise<void> {
-  if (!stream.send(encodeFrame(frame))) await stream.onDrain()
-}
 
 /** The raw Ed25519 key inside a PeerId, or undefined for other key types. */
 function ed25519Key(peer: PeerId): Uint8Array | undefined {
   return peer.type === 'Ed25519' ? peer.publicKey.raw : undefined
 }
 
-export class PreKeyServiceImpl implements PreKeyService {
-  readonly protocol = PREKEYS_PROTOCOL
-  readonly log: Logger
-  readonly now: () => number
-  readonly #components: PreKeyServiceComponents
-  readonly #path: string
+export class PreKeyServiceImpl
+  extends FrameStreamService<PreKeysFrame, OneTimePreKeyStore>
+  implements PreKeyService
+{
   readonly #cap: number
   readonly #takeLimit: RateLimit
   readonly #ownerLimit: RateLimit
   readonly #servedTtlMs: number
-  readonly #sweepIntervalMs: number
-  readonly #maxInboundStreams: number
-  readonly #idleTimeoutMs: number
   readonly #takeBuckets: TokenBuckets
   readonly #ownerBuckets: TokenBuckets
-  #store: OneTimePreKeyStore | undefined
-  #sweepTimer: ReturnType<typeof setInterval> | undefined
-  #started = false
 
   constructor(components: PreKeyServiceComponents, init: PreKeyServiceInit = {}) {
-    this.#components = components
-    this.log = components.logger.forComponent('paloma:prekeys')
-    this.#path = init.path ?? ':memory:'
+    super(components, init, {
+      protocol: PREKEYS_PROTOCOL,
+      component: 'paloma:prekeys',
+      sweepIntervalMs: 60 * 60 * 1000,
+      encodeFrame,
+      newReader: () => new FrameReader(),
+      text: {
+        notStarted: 'prekey service is not started',
+        inMemory: 'prekey service uses an in-memory database: keys will not survive a restart',
+        started: 'prekey service started on %s',
+        sweepFailed: 'served-id sweep failed - %e',
+        stream: 'prekey stream',
+      },
+    })
     this.#cap = init.maxKeysPerOwner ?? 200
     if (!Number.isSafeInteger(this.#cap) || this.#cap < 1) {
       throw new RangeError(`maxKeysPerOwner: expected a positive integer, got ${this.#cap}`)
@@ -63,55 +62,14 @@ export class PreKeyServiceImpl implements PreKeyService {
     this.#takeLimit = { burst: 20, perSecond: 2, ...init.takeRateLimit }
     this.#ownerLimit = { burst: 20, perSecond: 2, ...init.ownerRateLimit }
     this.#servedTtlMs = init.servedTtlMs ?? 30 * DAY_MS
-    this.#sweepIntervalMs = init.sweepIntervalMs ?? 60 * 60 * 1000
-    this.#maxInboundStreams = init.maxInboundStreams ?? 32
-    this.#idleTimeoutMs = init.idleTimeoutMs ?? 30_000
-    this.now = init.now ?? Date.now
     this.#takeBuckets = new TokenBuckets(this.#takeLimit)
     this.#ownerBuckets = new TokenBuckets(this.#ownerLimit)
-    this.handle = this.handle.bind(this)
   }
 
   readonly [Symbol.toStringTag] = '@paloma/prekeys'
 
-  get store(): OneTimePreKeyStore {
-    if (this.#store === undefined) throw new Error('prekey service is not started')
-    return this.#store
-  }
-
-  isStarted(): boolean {
-    return this.#started
-  }
-
-  async start(): Promise<void> {
-    if (this.#started) return
-    if (this.#path === ':memory:')
-      this.log('prekey service uses an in-memory database: keys will not survive a restart')
-    this.#store = new OneTimePreKeyStore(this.#path)
-    this.sweep()
-    this.#sweepTimer = setInterval(() => {
-      try {
-        this.sweep()
-      } catch (err) {
-        this.log.error('served-id sweep failed - %e', err)
-      }
-    }, this.#sweepIntervalMs)
-    this.#sweepTimer.unref?.()
-    await this.#components.registrar.handle(this.protocol, this.handle, {
-      runOnLimitedConnection: true,
-      maxInboundStreams: this.#maxInboundStreams,
-    })
-    this.#started = true
-    this.log('prekey service started on %s', this.#path)
-  }
-
-  async stop(): Promise<void> {
-    if (!this.#started) return
-    this.#started = false
-    await this.#components.registrar.unhandle(this.protocol)
-    clearInterval(this.#sweepTimer)
-    this.#store?.close()
-    this.#store = undefined
+  protected openStore(path: string): OneTimePreKeyStore {
+    return new OneTimePreKeyStore(path)
   }
 
   stats(): PreKeyStoreStats {
@@ -129,81 +87,36 @@ export class PreKeyServiceImpl implements PreKeyService {
     return this.store.sweepServed(now - this.#servedTtlMs)
   }
 
-  /** The stream handler registered for `/paloma/prekeys/1.0.0`. */
-  async handle(stream: Stream, connection: Connection): Promise<void> {
-    const peer = connection.remotePeer
+  /** Requests answered one by one, in order; a refused or unexpected frame ends the stream. */
+  protected openStream({ stream, peer }: StreamContext): StreamSession<PreKeysFrame> {
     const peerString = peer.toString()
-    const reader = new FrameReader()
-    let idleTimer: ReturnType<typeof setTimeout> | undefined
-    const armIdle = (): void => {
-      clearTimeout(idleTimer)
-      idleTimer = setTimeout(() => stream.abort(new Error('prekey stream idle')), this.#idleTimeoutMs)
-    }
-    armIdle()
-    try {
-      read: for await (const chunk of stream) {
-        let frames: PreKeysFrame[]
-        try {
-          frames = reader.push(chunk.subarray())
-        } catch (err) {
-          await this.#refuse(stream, err)
-          break
-        }
-        if (frames.length > 0) armIdle()
-        for (const frame of frames) {
-          if (!this.#started) {
-            await sendFrame(stream, {
+    return {
+      onFrame: async (frame) => {
+        let answer: PreKeysFrame
+        switch (frame.t) {
+          case 'take':
+            answer = this.#take(peerString, frame.owner)
+            break
+          case 'upload':
+            answer = await this.#upload(peer, frame)
+            break
+          case 'count':
+            answer =
+              frame.n === undefined
+                ? this.#count(peerString)
+                : { t: 'err', code: 'UNEXPECTED_FRAME', msg: 'a count request carries no n' }
+            break
+          default:
+            answer = {
               t: 'err',
-              code: 'INTERNAL',
-              msg: 'relay is shutting down; retry later',
-            })
-            break read
-          }
-          let answer: PreKeysFrame
-          switch (frame.t) {
-            case 'take':
-              answer = this.#take(peerString, frame.owner)
-              break
-            case 'upload':
-              answer = await this.#upload(peer, frame)
-              break
-            case 'count':
-              answer =
-                frame.n === undefined
-                  ? this.#count(peerString)
-                  : { t: 'err', code: 'UNEXPECTED_FRAME', msg: 'a count request carries no n' }
-              break
-            default:
-              answer = {
-                t: 'err',
-                code: 'UNEXPECTED_FRAME',
-                msg: `a client may send upload, take or count, not ${frame.t}`,
-              }
-          }
-          await sendFrame(stream, answer)
-          if (answer.t === 'err' && (answer.code === 'UNEXPECTED_FRAME' || answer.code === 'BAD_FRAME')) {
-            break read
-          }
+              code: 'UNEXPECTED_FRAME',
+              msg: `a client may send upload, take or count, not ${frame.t}`,
+            }
         }
-      }
-      await stream.close()
-    } catch (err) {
-      this.log('prekey stream from %s ended with an error - %e', peerString, err)
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
-    } finally {
-      clearTimeout(idleTimer)
+        await this.sendFrame(stream, answer)
+        return !(answer.t === 'err' && (answer.code === 'UNEXPECTED_FRAME' || answer.code === 'BAD_FRAME'))
+      },
     }
-  }
-
-  async #refuse(stream: Stream, err: unknown): Promise<void> {
-    if (!(err instanceof PreKeysFrameError)) throw err
-    const code =
-      err.reason === 'FRAME_TOO_LARGE'
-        ? 'TOO_LARGE'
-        : err.reason === 'UNSUPPORTED_VERSION'
-          ? 'UNSUPPORTED_VERSION'
-          : 'BAD_FRAME'
-    await sendFrame(stream, { t: 'err', code, msg: err.message.slice(0, 500) })
   }
 
   #take(taker: string, owner: string): PreKeysFrame {
@@ -271,7 +184,7 @@ export class PreKeyServiceImpl implements PreKeyService {
         msg: `opks[${bad}]: not signed by your identity key; nothing of this upload was stored`,
       }
     }
-    if (!this.#started) return { t: 'err', code: 'INTERNAL', msg: 'relay is shutting down; retry later' }
+    if (!this.isStarted()) return { t: 'err', code: 'INTERNAL', msg: 'relay is shutting down; retry later' }
     try {
       const result = this.store.upload({
         owner: owner.toString(),

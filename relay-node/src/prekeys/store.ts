@@ -1,14 +1,14 @@
 /**
  * Durable one-time prekey store of the relay, on `node:sqlite`.
  *
- * Owns the schema, the durability settings (WAL journal, `synchronous=FULL`: a commit returns only after
- * the WAL is fsynced), the per-owner cap and the exactly-once rule: `take` deletes the row it returns and
- * remembers its id as served in the same transaction, and the caller sends the record only after that
- * commit. A crash can lose a key (deleted, never sent) but can never serve one twice. Re-uploading a
+ * Owns the schema, the per-owner cap and the exactly-once rule; the durability settings (WAL journal,
+ * `synchronous=FULL`: a commit returns only after the WAL is fsynced) are `../sqlite.ts`'s. `take`
+ * deletes the row it returns and remembers its id as served in the same transaction, and the caller sends
+ * the record only after that commit. A crash can lose a key (deleted, never sent) but can never serve one twice. Re-uploading a
  * served id (a client retrying an upload whose `ok` it missed) is ignored for `servedTtlMs`.
  * Every method is synchronous and transactional. Knows nothing about libp2p, signatures or the wire.
  */
-import { DatabaseSync, type StatementSync } from 'node:sqlite'
+import { DurableStore } from '../sqlite.ts'
 
 const SCHEMA_VERSION = 1
 
@@ -45,95 +45,44 @@ class QuotaRefusal extends Error {
   override name = 'QuotaRefusal'
 }
 
-export class OneTimePreKeyStore {
-  readonly path: string
-  readonly #db: DatabaseSync
-  readonly #stmt: {
-    count: StatementSync
-    exists: StatementSync
-    wasServed: StatementSync
-    insert: StatementSync
-    takeOne: StatementSync
-    markServed: StatementSync
-    deleteOwner: StatementSync
-    deleteOwnerServed: StatementSync
-    expireServed: StatementSync
-    stats: StatementSync
-    servedCount: StatementSync
-  }
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS opks (
+    owner     TEXT    NOT NULL, -- PeerId string of the owner (Noise-authenticated at upload)
+    id        INTEGER NOT NULL, -- prekey id (uint32), unique per owner
+    record    BLOB    NOT NULL, -- the signed record, served as is
+    stored_at INTEGER NOT NULL,
+    PRIMARY KEY (owner, id)
+  ) WITHOUT ROWID;
+  -- Ids already handed out, so that a re-upload of the same record cannot serve it a second time.
+  CREATE TABLE IF NOT EXISTS served (
+    owner     TEXT    NOT NULL,
+    id        INTEGER NOT NULL,
+    served_at INTEGER NOT NULL,
+    PRIMARY KEY (owner, id)
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS served_by_time ON served (served_at);
+`
 
-  /**
-   * Opens (creating if needed) the database at `path`. `':memory:'` gives a volatile store for tests.
-   * @throws when the file cannot be opened or was written by a newer schema version.
-   */
-  constructor(path: string) {
-    this.path = path
-    this.#db = new DatabaseSync(path)
-    // FULL fsyncs the WAL on every commit: a take is durable before its record leaves the relay.
-    this.#db.exec('PRAGMA journal_mode = WAL')
-    this.#db.exec('PRAGMA synchronous = FULL')
-    this.#db.exec('PRAGMA busy_timeout = 5000')
-    const version = (this.#db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version
-    if (version > SCHEMA_VERSION) {
-      this.#db.close()
-      throw new Error(
-        `prekey database ${path} has schema version ${version}, newer than this relay (${SCHEMA_VERSION}): upgrade the relay`,
-      )
-    }
-    if (version < SCHEMA_VERSION) this.#migrate()
-    const p = (sql: string): StatementSync => this.#db.prepare(sql)
-    this.#stmt = {
-      count: p('SELECT COUNT(*) AS n FROM opks WHERE owner = ?'),
-      exists: p('SELECT 1 FROM opks WHERE owner = ? AND id = ?'),
-      wasServed: p('SELECT 1 FROM served WHERE owner = ? AND id = ?'),
-      insert: p('INSERT INTO opks (owner, id, record, stored_at) VALUES (?, ?, ?, ?)'),
-      // One statement: the row chosen is the row deleted, and its bytes come back from the delete.
-      takeOne: p(
-        `DELETE FROM opks WHERE owner = ?1 AND id = (SELECT id FROM opks WHERE owner = ?1 ORDER BY id LIMIT 1)
+const STATEMENTS = {
+  count: 'SELECT COUNT(*) AS n FROM opks WHERE owner = ?',
+  exists: 'SELECT 1 FROM opks WHERE owner = ? AND id = ?',
+  wasServed: 'SELECT 1 FROM served WHERE owner = ? AND id = ?',
+  insert: 'INSERT INTO opks (owner, id, record, stored_at) VALUES (?, ?, ?, ?)',
+  // One statement: the row chosen is the row deleted, and its bytes come back from the delete.
+  takeOne: `DELETE FROM opks WHERE owner = ?1 AND id = (SELECT id FROM opks WHERE owner = ?1 ORDER BY id LIMIT 1)
          RETURNING id, record`,
-      ),
-      markServed: p('INSERT OR REPLACE INTO served (owner, id, served_at) VALUES (?, ?, ?)'),
-      deleteOwner: p('DELETE FROM opks WHERE owner = ?'),
-      deleteOwnerServed: p('DELETE FROM served WHERE owner = ?'),
-      expireServed: p('DELETE FROM served WHERE served_at <= ?'),
-      stats: p('SELECT COUNT(*) AS keys, COUNT(DISTINCT owner) AS owners FROM opks'),
-      servedCount: p('SELECT COUNT(*) AS n FROM served'),
-    }
-  }
+  markServed: 'INSERT OR REPLACE INTO served (owner, id, served_at) VALUES (?, ?, ?)',
+  deleteOwner: 'DELETE FROM opks WHERE owner = ?',
+  deleteOwnerServed: 'DELETE FROM served WHERE owner = ?',
+  expireServed: 'DELETE FROM served WHERE served_at <= ?',
+  stats: 'SELECT COUNT(*) AS keys, COUNT(DISTINCT owner) AS owners FROM opks',
+  servedCount: 'SELECT COUNT(*) AS n FROM served',
+}
 
-  #migrate(): void {
-    this.#db.exec(`
-      BEGIN IMMEDIATE;
-      CREATE TABLE IF NOT EXISTS opks (
-        owner     TEXT    NOT NULL, -- PeerId string of the owner (Noise-authenticated at upload)
-        id        INTEGER NOT NULL, -- prekey id (uint32), unique per owner
-        record    BLOB    NOT NULL, -- the signed record, served as is
-        stored_at INTEGER NOT NULL,
-        PRIMARY KEY (owner, id)
-      ) WITHOUT ROWID;
-      -- Ids already handed out, so that a re-upload of the same record cannot serve it a second time.
-      CREATE TABLE IF NOT EXISTS served (
-        owner     TEXT    NOT NULL,
-        id        INTEGER NOT NULL,
-        served_at INTEGER NOT NULL,
-        PRIMARY KEY (owner, id)
-      ) WITHOUT ROWID;
-      CREATE INDEX IF NOT EXISTS served_by_time ON served (served_at);
-      PRAGMA user_version = ${SCHEMA_VERSION};
-      COMMIT;
-    `)
-  }
-
-  #transaction<T>(fn: () => T): T {
-    this.#db.exec('BEGIN IMMEDIATE')
-    try {
-      const result = fn()
-      this.#db.exec('COMMIT')
-      return result
-    } catch (err) {
-      if (this.#db.isTransaction) this.#db.exec('ROLLBACK')
-      throw err
-    }
+export class OneTimePreKeyStore extends DurableStore<typeof STATEMENTS> {
+  /** Opens the database at `path` (see DurableStore): a take is durable before its record is sent. */
+  constructor(path: string) {
+    super(path, { kind: 'prekey', version: SCHEMA_VERSION, schema: SCHEMA, statements: STATEMENTS })
   }
 
   /**
@@ -141,9 +90,9 @@ export class OneTimePreKeyStore {
    * (not counted in `stored`); if the new ones would take the owner above `cap`, nothing is stored.
    */
   upload(req: UploadRequest): UploadResult {
-    const s = this.#stmt
+    const s = this.stmt
     try {
-      return this.#transaction((): UploadResult => {
+      return this.transaction((): UploadResult => {
         if (req.replace === true) {
           s.deleteOwner.run(req.owner)
           s.deleteOwnerServed.run(req.owner)
@@ -176,35 +125,27 @@ export class OneTimePreKeyStore {
    * durable transaction. `undefined` when the owner has none left.
    */
   take(owner: string, now: number): OneTimePreKeyRow | undefined {
-    return this.#transaction(() => {
-      const row = this.#stmt.takeOne.get(owner) as { id: number; record: Uint8Array } | undefined
+    return this.transaction(() => {
+      const row = this.stmt.takeOne.get(owner) as { id: number; record: Uint8Array } | undefined
       if (row === undefined) return undefined
-      this.#stmt.markServed.run(owner, row.id, now)
+      this.stmt.markServed.run(owner, row.id, now)
       return { id: row.id, record: row.record }
     })
   }
 
   /** Keys `owner` has stored. */
   count(owner: string): number {
-    return (this.#stmt.count.get(owner) as { n: number }).n
+    return (this.stmt.count.get(owner) as { n: number }).n
   }
 
   /** Forgets served ids older than `before`; returns how many. */
   sweepServed(before: number): number {
-    return this.#transaction(() => Number(this.#stmt.expireServed.run(before).changes))
+    return this.transaction(() => Number(this.stmt.expireServed.run(before).changes))
   }
 
   stats(): PreKeyStoreStats {
-    const k = this.#stmt.stats.get() as { keys: number; owners: number }
-    const s = this.#stmt.servedCount.get() as { n: number }
+    const k = this.stmt.stats.get() as { keys: number; owners: number }
+    const s = this.stmt.servedCount.get() as { n: number }
     return { keys: k.keys, owners: k.owners, served: s.n }
-  }
-
-  get isOpen(): boolean {
-    return this.#db.isOpen
-  }
-
-  close(): void {
-    if (this.#db.isOpen) this.#db.close()
   }
 }

@@ -7,15 +7,27 @@
  * travels as a record signed by the owner's Ed25519 identity key, so a relay can neither invent nor
  * substitute keys: a bogus key or id would make an initiator's first message undecryptable.
  *
- * Owns the record format and its domain-separated signature, the frame shapes, their CBOR encoding, the
- * unsigned-varint length prefix and every protocol limit. It knows nothing about libp2p, streams or
- * storage: identities in frames the relay trusts come from the Noise-authenticated connection, never from
- * a frame (except `take.owner`, which names whose key is wanted).
+ * Owns the record format and its domain-separated signature, the frame shapes, their field validation and
+ * every protocol limit; the CBOR encoding, the length prefix and the frame reader are those of `frames.ts`.
+ * It knows nothing about libp2p, streams or storage: identities in frames the relay trusts come from the
+ * Noise-authenticated connection, never from a frame (except `take.owner`, which names whose key is
+ * wanted).
  *
  * See docs/prekeys.md for the normative description.
  * @module
  */
 import { decode as cborDecode, encode as cborEncode } from 'cborg'
+import {
+  BASE58BTC_PATTERN,
+  FrameCodec,
+  FrameError,
+  LengthPrefixedReader,
+  STRICT_CBOR_DECODE_OPTIONS,
+  describe,
+  isCborMap,
+  isIntegerIn,
+  type FrameErrorReason,
+} from './frames.ts'
 import { concatBytes, equalBytes } from '../crypto/bytes.ts'
 import { ed25519Sign, ed25519Verify } from '../crypto/primitives.ts'
 
@@ -41,7 +53,6 @@ export const MAX_PREKEY_ID = 0xffffffff
 export const MAX_FRAME_BYTES = MAX_UPLOAD_RECORDS * (MAX_RECORD_BYTES + 3) + 256
 const KEY_LENGTH = 32
 const SIGNATURE_LENGTH = 64
-const MAX_VARINT_BYTES = 5
 
 /** Error codes carried by `err` frames. */
 export const PREKEYS_ERROR_CODES = [
@@ -111,16 +122,11 @@ export interface ErrFrame {
 }
 export type PreKeysFrame = UploadFrame | OkFrame | TakeFrame | OpkFrame | NoneFrame | CountFrame | ErrFrame
 
-export type PreKeysFrameErrorReason = 'BAD_FRAME' | 'FRAME_TOO_LARGE' | 'UNSUPPORTED_VERSION'
+export type PreKeysFrameErrorReason = FrameErrorReason
 
 /** A frame that could not be encoded or decoded. `reason` says which rule it broke. */
-export class PreKeysFrameError extends Error {
+export class PreKeysFrameError extends FrameError {
   override name = 'PreKeysFrameError'
-  readonly reason: PreKeysFrameErrorReason
-  constructor(message: string, reason: PreKeysFrameErrorReason = 'BAD_FRAME', options?: ErrorOptions) {
-    super(message, options)
-    this.reason = reason
-  }
 }
 
 /**
@@ -142,27 +148,9 @@ export interface OneTimePreKeyPublic {
   readonly publicKey: Uint8Array
 }
 
-const DECODE_OPTIONS = {
-  strict: true,
-  rejectDuplicateMapKeys: true,
-  allowIndefinite: false,
-  allowUndefined: false,
-  allowInfinity: false,
-  allowNaN: false,
-  allowBigInt: false,
-  useMaps: false,
-} as const
 const DOMAIN_BYTES = concatBytes(new TextEncoder().encode(ONE_TIME_PREKEY_SIGNATURE_DOMAIN), Uint8Array.of(0))
 const RECORD_FIELDS = new Set(['v', 'id', 'k', 'sig'])
-const PEER_ID_PATTERN = /^[1-9A-HJ-NP-Za-km-z]+$/ // base58btc alphabet
 const ERROR_CODES = new Set<string>(PREKEYS_ERROR_CODES)
-
-function describe(value: unknown): string {
-  if (value === null) return 'null'
-  if (value instanceof Uint8Array) return `bytes(${value.byteLength})`
-  if (Array.isArray(value)) return `array(${value.length})`
-  return typeof value
-}
 
 // ------------------------------------------------------------------------------------------- records
 
@@ -233,16 +221,16 @@ export function decodeOneTimePreKeyUnverified(bytes: Uint8Array): OneTimePreKeyP
   }
   let raw: unknown
   try {
-    raw = cborDecode(bytes, DECODE_OPTIONS)
+    raw = cborDecode(bytes, STRICT_CBOR_DECODE_OPTIONS)
   } catch (err) {
     throw new OneTimePreKeyRecordError(`record: not valid CBOR (${(err as Error).message})`, 'MALFORMED', {
       cause: err,
     })
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof Uint8Array) {
+  if (!isCborMap(raw)) {
     throw new OneTimePreKeyRecordError(`record: expected a map, got ${describe(raw)}`, 'MALFORMED')
   }
-  const m = raw as Record<string, unknown>
+  const m = raw
   for (const key of Object.keys(m)) {
     if (!RECORD_FIELDS.has(key))
       throw new OneTimePreKeyRecordError(`record: unknown field ${key.slice(0, 16)}`, 'MALFORMED')
@@ -292,108 +280,68 @@ export async function verifyOneTimePreKey(
 
 // -------------------------------------------------------------------------------------------- frames
 
-function fail(message: string): never {
-  throw new PreKeysFrameError(message)
-}
-
 function checkCount(field: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > MAX_COUNT) {
-    fail(`${field}: expected an integer in [0, ${MAX_COUNT}], got ${describe(value)}`)
+  if (!isIntegerIn(value, 0, MAX_COUNT)) {
+    codec.fail(`${field}: expected an integer in [0, ${MAX_COUNT}], got ${describe(value)}`)
   }
   return value
 }
 
 function checkRecordBytes(field: string, value: unknown): Uint8Array {
-  if (!(value instanceof Uint8Array)) fail(`${field}: expected bytes, got ${describe(value)}`)
+  if (!(value instanceof Uint8Array)) codec.fail(`${field}: expected bytes, got ${describe(value)}`)
   if (value.byteLength === 0 || value.byteLength > MAX_RECORD_BYTES) {
-    fail(`${field}: expected 1 to ${MAX_RECORD_BYTES} bytes, got ${value.byteLength}`)
+    codec.fail(`${field}: expected 1 to ${MAX_RECORD_BYTES} bytes, got ${value.byteLength}`)
   }
   return value
 }
 
 /** Validates a PeerId string's shape (the relay additionally parses it). */
 export function checkPeerIdString(field: string, value: unknown): string {
-  if (typeof value !== 'string') fail(`${field}: expected a string, got ${describe(value)}`)
-  if (value.length === 0 || value.length > MAX_PEER_ID_LENGTH) {
-    fail(`${field}: expected 1 to ${MAX_PEER_ID_LENGTH} characters, got ${value.length}`)
-  }
-  if (!PEER_ID_PATTERN.test(value)) fail(`${field}: not a base58btc PeerId string`)
-  return value
+  return codec.string(field, value, MAX_PEER_ID_LENGTH, BASE58BTC_PATTERN, 'not a base58btc PeerId string')
 }
 
-/** Validates a frame object (as produced by a decoder or about to be encoded) and returns a clean copy. */
-export function validateFrame(raw: unknown): PreKeysFrame {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof Uint8Array) {
-    fail(`frame: expected a map, got ${describe(raw)}`)
-  }
-  const m = raw as Record<string, unknown>
-  if (m.v !== PREKEYS_VERSION) {
-    if (typeof m.v === 'number') {
-      throw new PreKeysFrameError(
-        `v: this peer speaks version ${PREKEYS_VERSION}, got ${m.v}`,
-        'UNSUPPORTED_VERSION',
-      )
-    }
-    fail(`v: expected ${PREKEYS_VERSION}, got ${describe(m.v)}`)
-  }
-  switch (m.t) {
-    case 'upload': {
-      const opks = m.opks
-      if (!Array.isArray(opks)) fail(`upload.opks: expected an array, got ${describe(opks)}`)
-      if (opks.length === 0 || opks.length > MAX_UPLOAD_RECORDS) {
-        throw new PreKeysFrameError(
-          `upload.opks: expected 1 to ${MAX_UPLOAD_RECORDS} records, got ${opks.length}`,
-          opks.length > MAX_UPLOAD_RECORDS ? 'FRAME_TOO_LARGE' : 'BAD_FRAME',
-        )
-      }
+const codec: FrameCodec<PreKeysFrame> = new FrameCodec<PreKeysFrame>({
+  version: PREKEYS_VERSION,
+  maxFrameBytes: MAX_FRAME_BYTES,
+  error: PreKeysFrameError,
+  fields: {
+    upload: (m) => {
+      const opks = codec.list('upload.opks', m.opks, MAX_UPLOAD_RECORDS, 'records', 'FRAME_TOO_LARGE')
       const frame: UploadFrame = {
         t: 'upload',
         opks: opks.map((r, i) => checkRecordBytes(`upload.opks[${i}]`, r)),
       }
       if (m.replace !== undefined) {
         if (typeof m.replace !== 'boolean')
-          fail(`upload.replace: expected a boolean, got ${describe(m.replace)}`)
+          codec.fail(`upload.replace: expected a boolean, got ${describe(m.replace)}`)
         if (m.replace) frame.replace = true
       }
       return frame
-    }
-    case 'ok':
-      return { t: 'ok', stored: checkCount('ok.stored', m.stored), total: checkCount('ok.total', m.total) }
-    case 'take':
-      return { t: 'take', owner: checkPeerIdString('take.owner', m.owner) }
-    case 'opk':
-      return { t: 'opk', rec: checkRecordBytes('opk.rec', m.rec) }
-    case 'none':
-      return { t: 'none' }
-    case 'count':
-      return m.n === undefined ? { t: 'count' } : { t: 'count', n: checkCount('count.n', m.n) }
-    case 'err': {
-      const code = m.code
-      if (typeof code !== 'string' || !ERROR_CODES.has(code)) fail(`err.code: unknown code ${String(code)}`)
-      const msg = m.msg
-      if (typeof msg !== 'string' || msg.length > MAX_ERROR_MESSAGE_LENGTH) {
-        fail(`err.msg: expected a string of at most ${MAX_ERROR_MESSAGE_LENGTH} characters`)
-      }
-      return { t: 'err', code: code as PreKeysErrorCode, msg }
-    }
-    default:
-      return fail(
-        `t: unknown frame type ${typeof m.t === 'string' ? JSON.stringify(m.t.slice(0, 16)) : describe(m.t)}`,
-      )
-  }
+    },
+    ok: (m) => ({
+      t: 'ok',
+      stored: checkCount('ok.stored', m.stored),
+      total: checkCount('ok.total', m.total),
+    }),
+    take: (m) => ({ t: 'take', owner: checkPeerIdString('take.owner', m.owner) }),
+    opk: (m) => ({ t: 'opk', rec: checkRecordBytes('opk.rec', m.rec) }),
+    none: () => ({ t: 'none' }),
+    count: (m) => (m.n === undefined ? { t: 'count' } : { t: 'count', n: checkCount('count.n', m.n) }),
+    err: (m) => ({
+      t: 'err',
+      ...codec.errorFields<PreKeysErrorCode>(m, ERROR_CODES, MAX_ERROR_MESSAGE_LENGTH),
+    }),
+  },
+})
+
+/** Validates a frame object (as produced by a decoder or about to be encoded) and returns a clean copy. */
+export function validateFrame(raw: unknown): PreKeysFrame {
+  return codec.validate(raw)
 }
 
 /** Encodes a frame body as deterministic CBOR (no length prefix). Validates first. */
 export function encodeFrameBody(frame: PreKeysFrame): Uint8Array {
-  const clean = validateFrame({ v: PREKEYS_VERSION, ...frame })
-  const body = cborEncode({ v: PREKEYS_VERSION, ...clean })
-  if (body.byteLength > MAX_FRAME_BYTES) {
-    throw new PreKeysFrameError(
-      `frame: ${body.byteLength} bytes exceeds ${MAX_FRAME_BYTES}`,
-      'FRAME_TOO_LARGE',
-    )
-  }
-  return body
+  return codec.encodeBody(frame)
 }
 
 /**
@@ -402,85 +350,21 @@ export function encodeFrameBody(frame: PreKeysFrame): Uint8Array {
  *   valid fields. Unknown extra keys are ignored (a later minor revision may add optional fields).
  */
 export function decodeFrameBody(bytes: Uint8Array): PreKeysFrame {
-  if (bytes.byteLength > MAX_FRAME_BYTES) {
-    throw new PreKeysFrameError(
-      `frame: ${bytes.byteLength} bytes exceeds ${MAX_FRAME_BYTES}`,
-      'FRAME_TOO_LARGE',
-    )
-  }
-  let raw: unknown
-  try {
-    raw = cborDecode(bytes, DECODE_OPTIONS)
-  } catch (err) {
-    throw new PreKeysFrameError(`frame: not valid CBOR (${(err as Error).message})`, 'BAD_FRAME', {
-      cause: err,
-    })
-  }
-  return validateFrame(raw)
-}
-
-function encodeVarint(n: number): Uint8Array {
-  const out: number[] = []
-  while (n >= 0x80) {
-    out.push((n & 0x7f) | 0x80)
-    n = Math.floor(n / 128)
-  }
-  out.push(n)
-  return Uint8Array.from(out)
+  return codec.decodeBody(bytes)
 }
 
 /** Encodes a frame with its unsigned-varint length prefix, ready to write to a stream. */
 export function encodeFrame(frame: PreKeysFrame): Uint8Array {
-  const body = encodeFrameBody(frame)
-  return concatBytes(encodeVarint(body.byteLength), body)
+  return codec.encode(frame)
 }
 
 /**
  * Splits a byte stream into frames: feed it chunks as they arrive, get back every complete frame.
- * Refuses a length prefix above MAX_FRAME_BYTES before buffering the body.
+ * Refuses a length prefix above MAX_FRAME_BYTES before buffering the body. `push` throws
+ * PreKeysFrameError on an oversized or malformed length prefix, or a malformed frame.
  */
-export class FrameReader {
-  #buffer: Uint8Array = new Uint8Array(0)
-
-  /**
-   * @returns the frames completed by this chunk, in order.
-   * @throws PreKeysFrameError on an oversized or malformed length prefix, or a malformed frame.
-   */
-  push(chunk: Uint8Array): PreKeysFrame[] {
-    if (chunk.byteLength > 0) {
-      this.#buffer = this.#buffer.byteLength === 0 ? chunk : concatBytes(this.#buffer, chunk)
-    }
-    const frames: PreKeysFrame[] = []
-    for (;;) {
-      let length = 0
-      let factor = 1
-      let offset = 0
-      let complete = false
-      while (offset < this.#buffer.byteLength) {
-        const byte = this.#buffer[offset] as number
-        offset++
-        length += (byte & 0x7f) * factor
-        factor *= 128
-        if ((byte & 0x80) === 0) {
-          complete = true
-          break
-        }
-        if (offset >= MAX_VARINT_BYTES) fail('length prefix: varint longer than 5 bytes')
-      }
-      if (!complete) break
-      if (length === 0) fail('length prefix: empty frame')
-      if (length > MAX_FRAME_BYTES) {
-        throw new PreKeysFrameError(
-          `length prefix: frame of ${length} bytes exceeds ${MAX_FRAME_BYTES}`,
-          'FRAME_TOO_LARGE',
-        )
-      }
-      if (this.#buffer.byteLength - offset < length) break
-      const body = this.#buffer.subarray(offset, offset + length)
-      this.#buffer = this.#buffer.subarray(offset + length)
-      frames.push(decodeFrameBody(body))
-    }
-    if (this.#buffer.byteLength === 0) this.#buffer = new Uint8Array(0)
-    return frames
+export class FrameReader extends LengthPrefixedReader<PreKeysFrame> {
+  constructor() {
+    super(codec)
   }
 }

@@ -12,20 +12,11 @@ import {
   encodeFrameBody,
   type MailboxFrame,
 } from '../../../../src/core/protocol/mailbox.ts'
+import { frameRejects } from './frame-asserts.ts'
 
 const BOB = '12D3KooWP2v4YnztXgyUugesd59Qdrpwumon3vxQpJf1pa1um4kF'
 
-function rejects(fn: () => unknown, reason: string, message: RegExp): void {
-  let caught: unknown
-  try {
-    fn()
-  } catch (err) {
-    caught = err
-  }
-  expect(caught).toBeInstanceOf(MailboxFrameError)
-  expect((caught as MailboxFrameError).reason).toBe(reason)
-  expect((caught as MailboxFrameError).message).toMatch(message)
-}
+const rejects = frameRejects(MailboxFrameError)
 
 const raw = (value: unknown): Uint8Array => cborEncode(value)
 

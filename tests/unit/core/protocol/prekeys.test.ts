@@ -17,6 +17,7 @@ import {
 } from '../../../../src/core/protocol/prekeys.ts'
 import { generateIdentity, type IdentityKeyPair } from '../../../../src/core/crypto/keys.ts'
 import { ed25519Sign } from '../../../../src/core/crypto/primitives.ts'
+import { frameRejects } from './frame-asserts.ts'
 
 const BOB = '12D3KooWP2v4YnztXgyUugesd59Qdrpwumon3vxQpJf1pa1um4kF'
 
@@ -35,17 +36,7 @@ async function rejectsRecord(p: Promise<unknown>, reason: string, message?: RegE
   if (message) expect((err as Error).message).toMatch(message)
 }
 
-function rejectsFrame(fn: () => unknown, reason: string, message: RegExp): void {
-  let caught: unknown
-  try {
-    fn()
-  } catch (err) {
-    caught = err
-  }
-  expect(caught).toBeInstanceOf(PreKeysFrameError)
-  expect((caught as PreKeysFrameError).reason).toBe(reason)
-  expect((caught as PreKeysFrameError).message).toMatch(message)
-}
+const rejectsFrame = frameRejects(PreKeysFrameError)
 
 /** Re-encodes a record with some fields changed (the signature is left as it was). */
 function tamper(rec: Uint8Array, changes: Record<string, unknown>): Uint8Array {

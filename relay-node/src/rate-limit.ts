@@ -1,12 +1,13 @@
 /**
- * Token buckets keyed by sender PeerId: each deposit takes one token; tokens refill continuously.
- * Time is passed in, so tests drive it with an injected clock.
+ * Token buckets keyed by PeerId (the mailbox's senders, the prekey service's takers and owners): each
+ * request takes one token; tokens refill continuously. Time is passed in, so tests drive it with an
+ * injected clock.
  */
 
 export interface RateLimit {
-  /** Most deposits accepted in a burst (bucket capacity). */
+  /** Most requests accepted in a burst (bucket capacity). */
   burst: number
-  /** Sustained deposits per second (refill rate). */
+  /** Sustained requests per second (refill rate). */
   perSecond: number
 }
 
@@ -40,7 +41,7 @@ export class TokenBuckets {
     return true
   }
 
-  /** Forgets buckets that have refilled completely, so idle senders cost no memory. */
+  /** Forgets buckets that have refilled completely, so idle peers cost no memory. */
   prune(now: number): void {
     for (const [key, bucket] of this.#buckets) {
       if (this.#level(bucket, now) >= this.#limit.burst) this.#buckets.delete(key)

@@ -1,0 +1,295 @@
+/**
+ * What Paloma's relay protocols (`/paloma/mailbox/1.0.0`, `/paloma/prekeys/1.0.0`) share on the wire:
+ * every frame is a CBOR map `{v, t, ...}` behind an unsigned-varint length prefix.
+ *
+ * Owns strict CBOR decoding, the version and type checks, the size caps, the length prefix, the
+ * incremental frame reader and the small field checks. Each protocol module keeps its own frame types,
+ * field validation, limits and error class (a subclass of {@link FrameError}) and builds its codec with
+ * {@link FrameCodec}. Pure: knows nothing about libp2p, streams or storage.
+ * @module
+ */
+import { decode as cborDecode, encode as cborEncode } from 'cborg'
+
+/** cborg options that accept only well-formed, definite, duplicate-free, minimal CBOR of plain values. */
+export const STRICT_CBOR_DECODE_OPTIONS = {
+  strict: true,
+  rejectDuplicateMapKeys: true,
+  allowIndefinite: false,
+  allowUndefined: false,
+  allowInfinity: false,
+  allowNaN: false,
+  allowBigInt: false,
+  useMaps: false,
+} as const
+
+/** Largest length prefix, in bytes (a varint of 5 bytes covers 2^35 - 1, far above any frame cap). */
+export const MAX_VARINT_BYTES = 5
+
+/** The base58btc alphabet of PeerId strings. */
+export const BASE58BTC_PATTERN = /^[1-9A-HJ-NP-Za-km-z]+$/
+
+export type FrameErrorReason = 'BAD_FRAME' | 'FRAME_TOO_LARGE' | 'UNSUPPORTED_VERSION'
+
+/** A frame that could not be encoded or decoded. `reason` says which rule it broke. */
+export class FrameError extends Error {
+  override name = 'FrameError'
+  readonly reason: FrameErrorReason
+  constructor(message: string, reason: FrameErrorReason = 'BAD_FRAME', options?: ErrorOptions) {
+    super(message, options)
+    this.reason = reason
+  }
+}
+
+export type FrameErrorClass = new (
+  message: string,
+  reason?: FrameErrorReason,
+  options?: ErrorOptions,
+) => FrameError
+
+/** A short description of a value's type for error messages: `null`, `bytes(3)`, `array(2)`, `string`... */
+export function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (value instanceof Uint8Array) return `bytes(${value.byteLength})`
+  if (Array.isArray(value)) return `array(${value.length})`
+  return typeof value
+}
+
+/** Whether a decoded CBOR value is a map (as cborg decodes it with `useMaps: false`). */
+export function isCborMap(value: unknown): value is Record<string, unknown> {
+  return (
+    typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array)
+  )
+}
+
+/** Whether `value` is a safe integer in `[min, max]`. */
+export function isIntegerIn(
+  value: unknown,
+  min: number,
+  max: number = Number.MAX_SAFE_INTEGER,
+): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max
+}
+
+function encodeVarint(n: number): Uint8Array {
+  const out: number[] = []
+  while (n >= 0x80) {
+    out.push((n & 0x7f) | 0x80)
+    n = Math.floor(n / 128)
+  }
+  out.push(n)
+  return Uint8Array.from(out)
+}
+
+/** Validators of the fields of each frame type, keyed by `t`; each gets the decoded map (`v` checked). */
+export type FrameFields<F extends { t: string }> = {
+  [T in F['t']]: (m: Record<string, unknown>) => Extract<F, { t: T }>
+}
+
+export interface FrameCodecInit<F extends { t: string }> {
+  /** The value of `v` this peer speaks. */
+  version: number
+  /** Largest encoded frame body (without the length prefix). */
+  maxFrameBytes: number
+  /** The protocol's error class; every failure is one of these. */
+  error: FrameErrorClass
+  fields: FrameFields<F>
+}
+
+/**
+ * The codec of one frame protocol: validation, CBOR bodies and length-prefixed frames. Also hands the
+ * protocol's field validators `fail` and the checks every protocol repeats, so their errors are the
+ * protocol's own class.
+ */
+export class FrameCodec<F extends { t: string }> {
+  readonly version: number
+  readonly maxFrameBytes: number
+  readonly #error: FrameErrorClass
+  readonly #fields: Record<string, (m: Record<string, unknown>) => F>
+
+  constructor(init: FrameCodecInit<F>) {
+    this.version = init.version
+    this.maxFrameBytes = init.maxFrameBytes
+    this.#error = init.error
+    this.#fields = init.fields as Record<string, (m: Record<string, unknown>) => F>
+  }
+
+  /** @throws the protocol's error with `reason`. */
+  fail(message: string, reason: FrameErrorReason = 'BAD_FRAME'): never {
+    throw new this.#error(message, reason)
+  }
+
+  /** A string of 1 to `max` characters, matching `pattern` when given. */
+  string(
+    field: string,
+    value: unknown,
+    max: number,
+    pattern?: RegExp,
+    patternMessage = 'contains characters that are not allowed',
+  ): string {
+    if (typeof value !== 'string') this.fail(`${field}: expected a string, got ${describe(value)}`)
+    if (value.length === 0 || value.length > max) {
+      this.fail(`${field}: expected 1 to ${max} characters, got ${value.length}`)
+    }
+    if (pattern !== undefined && !pattern.test(value)) this.fail(`${field}: ${patternMessage}`)
+    return value
+  }
+
+  /** An array of 1 to `max` items (`noun` names them in messages); more than `max` fails with `tooMany`. */
+  list(
+    field: string,
+    value: unknown,
+    max: number,
+    noun: string,
+    tooMany: FrameErrorReason = 'BAD_FRAME',
+  ): unknown[] {
+    if (!Array.isArray(value)) this.fail(`${field}: expected an array, got ${describe(value)}`)
+    if (value.length === 0 || value.length > max) {
+      this.fail(
+        `${field}: expected 1 to ${max} ${noun}, got ${value.length}`,
+        value.length > max ? tooMany : 'BAD_FRAME',
+      )
+    }
+    return value
+  }
+
+  /** The `code` (one of `codes`) and `msg` (at most `maxMessageLength` characters) of an `err` frame. */
+  errorFields<C extends string>(
+    m: Record<string, unknown>,
+    codes: ReadonlySet<string>,
+    maxMessageLength: number,
+  ): { code: C; msg: string } {
+    const code = m.code
+    if (typeof code !== 'string' || !codes.has(code)) this.fail(`err.code: unknown code ${String(code)}`)
+    const msg = m.msg
+    if (typeof msg !== 'string' || msg.length > maxMessageLength) {
+      this.fail(`err.msg: expected a string of at most ${maxMessageLength} characters`)
+    }
+    return { code: code as C, msg }
+  }
+
+  /** Validates a frame object (as produced by a decoder or about to be encoded) and returns a clean copy. */
+  validate(raw: unknown): F {
+    if (!isCborMap(raw)) this.fail(`frame: expected a map, got ${describe(raw)}`)
+    if (raw.v !== this.version) {
+      if (typeof raw.v === 'number') {
+        this.fail(`v: this peer speaks version ${this.version}, got ${raw.v}`, 'UNSUPPORTED_VERSION')
+      }
+      this.fail(`v: expected ${this.version}, got ${describe(raw.v)}`)
+    }
+    const t = raw.t
+    const fields = typeof t === 'string' && Object.hasOwn(this.#fields, t) ? this.#fields[t] : undefined
+    if (fields === undefined) {
+      this.fail(
+        `t: unknown frame type ${typeof t === 'string' ? JSON.stringify(t.slice(0, 16)) : describe(t)}`,
+      )
+    }
+    return fields(raw)
+  }
+
+  /** Encodes a frame body as deterministic CBOR (no length prefix). Validates first. */
+  encodeBody(frame: F): Uint8Array {
+    const clean = this.validate({ v: this.version, ...frame })
+    const body = cborEncode({ v: this.version, ...clean })
+    if (body.byteLength > this.maxFrameBytes) {
+      this.fail(`frame: ${body.byteLength} bytes exceeds ${this.maxFrameBytes}`, 'FRAME_TOO_LARGE')
+    }
+    return body
+  }
+
+  /**
+   * Decodes one frame body (without the length prefix). Unknown extra keys are ignored, so a later minor
+   * revision may add optional fields without a version bump.
+   */
+  decodeBody(bytes: Uint8Array): F {
+    if (bytes.byteLength > this.maxFrameBytes) {
+      this.fail(`frame: ${bytes.byteLength} bytes exceeds ${this.maxFrameBytes}`, 'FRAME_TOO_LARGE')
+    }
+    let raw: unknown
+    try {
+      raw = cborDecode(bytes, STRICT_CBOR_DECODE_OPTIONS)
+    } catch (err) {
+      throw new this.#error(`frame: not valid CBOR (${(err as Error).message})`, 'BAD_FRAME', { cause: err })
+    }
+    return this.validate(raw)
+  }
+
+  /** Encodes a frame with its unsigned-varint length prefix, ready to write to a stream. */
+  encode(frame: F): Uint8Array {
+    const body = this.encodeBody(frame)
+    const prefix = encodeVarint(body.byteLength)
+    const out = new Uint8Array(prefix.byteLength + body.byteLength)
+    out.set(prefix, 0)
+    out.set(body, prefix.byteLength)
+    return out
+  }
+}
+
+/**
+ * Splits a byte stream into frames: feed it chunks as they arrive, get back every complete frame.
+ * Refuses a length prefix above `maxFrameBytes` before buffering the body, so a peer cannot make the
+ * reader hold more than one maximal frame.
+ */
+export class LengthPrefixedReader<F extends { t: string }> {
+  readonly #codec: FrameCodec<F>
+  readonly #maxFrameBytes: number
+  #buffer: Uint8Array = new Uint8Array(0)
+
+  constructor(codec: FrameCodec<F>, maxFrameBytes: number = codec.maxFrameBytes) {
+    this.#codec = codec
+    this.#maxFrameBytes = maxFrameBytes
+  }
+
+  /** Bytes received but not yet part of a complete frame. */
+  get pendingBytes(): number {
+    return this.#buffer.byteLength
+  }
+
+  /**
+   * @returns the frames completed by this chunk, in order.
+   * @throws the protocol's error on an oversized or malformed length prefix, or a malformed frame.
+   */
+  push(chunk: Uint8Array): F[] {
+    if (chunk.byteLength > 0) {
+      if (this.#buffer.byteLength === 0) {
+        this.#buffer = chunk
+      } else {
+        const joined = new Uint8Array(this.#buffer.byteLength + chunk.byteLength)
+        joined.set(this.#buffer, 0)
+        joined.set(chunk, this.#buffer.byteLength)
+        this.#buffer = joined
+      }
+    }
+    const frames: F[] = []
+    for (;;) {
+      let length = 0
+      let factor = 1
+      let offset = 0
+      let complete = false
+      while (offset < this.#buffer.byteLength) {
+        const byte = this.#buffer[offset] as number
+        offset++
+        length += (byte & 0x7f) * factor
+        factor *= 128
+        if ((byte & 0x80) === 0) {
+          complete = true
+          break
+        }
+        if (offset >= MAX_VARINT_BYTES) this.#codec.fail('length prefix: varint longer than 5 bytes')
+      }
+      if (!complete) break
+      if (length === 0) this.#codec.fail('length prefix: empty frame')
+      if (length > this.#maxFrameBytes) {
+        this.#codec.fail(
+          `length prefix: frame of ${length} bytes exceeds ${this.#maxFrameBytes}`,
+          'FRAME_TOO_LARGE',
+        )
+      }
+      if (this.#buffer.byteLength - offset < length) break
+      const body = this.#buffer.subarray(offset, offset + length)
+      this.#buffer = this.#buffer.subarray(offset + length)
+      frames.push(this.#codec.decodeBody(body))
+    }
+    if (this.#buffer.byteLength === 0) this.#buffer = new Uint8Array(0)
+    return frames
+  }
+}

@@ -1,0 +1,23 @@
+/** Assertions shared by the unit tests of the relay frame codecs (mailbox, one-time prekeys). */
+import { expect } from 'vitest'
+import type { FrameError } from '../../../../src/core/protocol/frames.ts'
+
+/**
+ * `rejects(fn, reason, message)` asserts that `fn` throws an `ErrorClass` (the protocol's frame error) with
+ * this `reason` and a message matching `message`.
+ */
+export function frameRejects(
+  ErrorClass: abstract new (...args: never[]) => FrameError,
+): (fn: () => unknown, reason: string, message: RegExp) => void {
+  return (fn, reason, message) => {
+    let caught: unknown
+    try {
+      fn()
+    } catch (err) {
+      caught = err
+    }
+    expect(caught).toBeInstanceOf(ErrorClass)
+    expect((caught as FrameError).reason).toBe(reason)
+    expect((caught as FrameError).message).toMatch(message)
+  }
+}
