@@ -17,6 +17,7 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { base58btc } from 'multiformats/bases/base58'
+import { STRICT_CBOR_DECODE_OPTIONS as DECODE_OPTIONS } from '../cbor.ts'
 
 /** DHT namespace of profile records: keys are `/paloma-profile/<PeerId string>`. */
 export const PROFILE_NAMESPACE = 'paloma-profile'
@@ -51,15 +52,6 @@ const SHA2_256 = 0x12
 const ED25519_PEER_ID_PREFIX = Uint8Array.of(0x00, 0x24, 0x08, 0x01, 0x12, 0x20)
 
 const FIELDS = new Set(['v', 'peer', 'seq', 'issued', 'expires', 'name', 'relays', 'bundle', 'sig'])
-const DECODE_OPTIONS = {
-  strict: true,
-  allowIndefinite: false,
-  allowUndefined: false,
-  allowInfinity: false,
-  allowNaN: false,
-  allowBigInt: false,
-  rejectDuplicateMapKeys: true,
-} as const
 const utf8 = new TextEncoder()
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true })
 

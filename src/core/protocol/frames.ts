@@ -9,18 +9,7 @@
  * @module
  */
 import { decode as cborDecode, encode as cborEncode } from 'cborg'
-
-/** cborg options that accept only well-formed, definite, duplicate-free, minimal CBOR of plain values. */
-export const STRICT_CBOR_DECODE_OPTIONS = {
-  strict: true,
-  rejectDuplicateMapKeys: true,
-  allowIndefinite: false,
-  allowUndefined: false,
-  allowInfinity: false,
-  allowNaN: false,
-  allowBigInt: false,
-  useMaps: false,
-} as const
+import { STRICT_CBOR_DECODE_OPTIONS } from '../cbor.ts'
 
 /** Largest length prefix, in bytes (a varint of 5 bytes covers 2^35 - 1, far above any frame cap). */
 export const MAX_VARINT_BYTES = 5

@@ -22,7 +22,6 @@ import {
   FrameCodec,
   FrameError,
   LengthPrefixedReader,
-  STRICT_CBOR_DECODE_OPTIONS,
   describe,
   isCborMap,
   isIntegerIn,
@@ -30,6 +29,7 @@ import {
 } from './frames.ts'
 import { concatBytes, equalBytes } from '../crypto/bytes.ts'
 import { ed25519Sign, ed25519Verify } from '../crypto/primitives.ts'
+import { STRICT_CBOR_DECODE_OPTIONS } from '../cbor.ts'
 
 /** libp2p protocol id. */
 export const PREKEYS_PROTOCOL = '/paloma/prekeys/1.0.0'

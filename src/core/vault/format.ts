@@ -4,6 +4,7 @@
  * @module
  */
 import { decode, encode } from 'cborg'
+import { STRICT_CBOR_DECODE_OPTIONS as DECODE_OPTIONS } from '../cbor.ts'
 
 /** Version of every vault and backup structure written by this code. */
 export const FORMAT_VERSION = 1
@@ -11,16 +12,6 @@ export const FORMAT_VERSION = 1
 export const VAULT_HEADER_TYPE = 'paloma-vault'
 /** `type` of a backup file: a file without it is refused as "not a Paloma backup". */
 export const BACKUP_TYPE = 'paloma-backup'
-
-const DECODE_OPTIONS = {
-  strict: true,
-  allowIndefinite: false,
-  allowUndefined: false,
-  allowInfinity: false,
-  allowNaN: false,
-  allowBigInt: false,
-  rejectDuplicateMapKeys: true,
-} as const
 
 /** A decoded CBOR map, before validation. */
 export type CborMap = Record<string, unknown>
