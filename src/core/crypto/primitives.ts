@@ -232,6 +232,75 @@ export async function x25519(privateKey: Uint8Array, publicKey: Uint8Array): Pro
   return out
 }
 
+/** One asymmetric operation of an {@link x25519Batch}: a DH, or the generation of a key pair. */
+export type X25519Op = readonly [privateKey: Uint8Array, publicKey: Uint8Array] | { readonly generate: Rng }
+
+const isPromise = (v: unknown): v is Promise<unknown> =>
+  typeof (v as { then?: unknown } | null)?.then === 'function'
+
+function checkedDh(out: Uint8Array): Uint8Array {
+  if (isAllZero(out)) throw new LowOrderPointError()
+  return out
+}
+
+/**
+ * Runs several independent X25519 operations (DH outputs as Uint8Array, generations as KeyPair), in order:
+ * with a synchronous provider no promise is made per operation and the result is a plain array; with an
+ * asynchronous one they run concurrently. Every operation is started (and its randomness drawn) even when
+ * an earlier one fails, exactly as with `Promise.all` of {@link x25519} / {@link generateX25519KeyPair};
+ * the first failure in order is thrown (or rejected) with the same typed errors.
+ * @throws LowOrderPointError, InvalidKeyError
+ */
+export function x25519Batch(
+  ops: readonly X25519Op[],
+): (Uint8Array | KeyPair)[] | Promise<(Uint8Array | KeyPair)[]> {
+  const p = provider
+  const results: MaybePromise<Uint8Array | KeyPair>[] = []
+  let error: { e: unknown } | null = null
+  let pending = false
+  for (const op of ops) {
+    try {
+      const r = 'generate' in op ? generateOne(p, op.generate) : dhOne(p, op[0], op[1])
+      if (isPromise(r)) pending = true
+      results.push(r)
+    } catch (e) {
+      error ??= { e }
+    }
+  }
+  if (error) {
+    // The first failure in order wins; later asynchronous operations are left to settle unobserved.
+    for (const r of results) if (isPromise(r)) r.catch(() => undefined)
+    throw error.e
+  }
+  return pending ? Promise.all(results) : (results as (Uint8Array | KeyPair)[])
+}
+
+function generateOne(p: CryptoProvider, rng: Rng): MaybePromise<KeyPair> {
+  const privateKey = rng(KEY_LENGTH)
+  checkKey(privateKey, 'X25519 private key')
+  const pub = p.x25519PublicKey(privateKey)
+  return isPromise(pub)
+    ? pub.then((publicKey) => ({ publicKey, privateKey }))
+    : { publicKey: pub, privateKey }
+}
+
+function dhOne(p: CryptoProvider, privateKey: Uint8Array, publicKey: Uint8Array): MaybePromise<Uint8Array> {
+  checkKey(privateKey, 'X25519 private key')
+  checkKey(publicKey, 'X25519 public key')
+  let out: MaybePromise<Uint8Array>
+  try {
+    out = p.x25519(privateKey, publicKey)
+  } catch {
+    // WebCrypto and OpenSSL reject an all-zero shared secret themselves.
+    throw new LowOrderPointError()
+  }
+  return isPromise(out)
+    ? out.then(checkedDh, () => {
+        throw new LowOrderPointError()
+      })
+    : checkedDh(out)
+}
+
 /** Ed25519 public key of a 32-byte seed (RFC 8032 private key). */
 export async function ed25519PublicFromSeed(seed: Uint8Array): Promise<Uint8Array> {
   checkKey(seed, 'Ed25519 seed')

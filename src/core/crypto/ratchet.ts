@@ -29,10 +29,9 @@ import { DuplicateMessageError, InvalidRecordError, TooManySkippedMessagesError 
 import {
   aesGcmDecrypt,
   aesGcmEncrypt,
-  generateX25519KeyPair,
   hkdfSha256,
   hmacSha256Pair,
-  x25519,
+  x25519Batch,
   type KeyPair,
   type Rng,
 } from './primitives.ts'
@@ -297,11 +296,17 @@ export async function ratchetDecrypt(
     skipChain(state.receivingChainKey, state.remoteRatchet, state.receiveCount, header.pn, newSkipped)
   }
   const nextRatchet = state.nextRatchet
-  const [dhReceive, dhSend, following] = await Promise.all([
-    x25519(state.sendingRatchet.privateKey, header.dh),
-    x25519(nextRatchet.privateKey, header.dh),
-    generateX25519KeyPair(rng),
+  // Synchronous (no promise per operation) with a synchronous provider, concurrent with an asynchronous one.
+  const batch = x25519Batch([
+    [state.sendingRatchet.privateKey, header.dh],
+    [nextRatchet.privateKey, header.dh],
+    { generate: rng },
   ])
+  const [dhReceive, dhSend, following] = (Array.isArray(batch) ? batch : await batch) as [
+    Uint8Array,
+    Uint8Array,
+    KeyPair,
+  ]
   const [rootMid, receivingChainKey] = kdfRoot(state.rootKey, dhReceive)
   const [rootKey, sendingChainKey] = kdfRoot(rootMid, dhSend)
   const ck = skipChain(receivingChainKey, header.dh, 0, header.n, newSkipped)

@@ -29,7 +29,7 @@ import {
 } from './messages.ts'
 import { pad, unpad } from './padding.ts'
 import { decodePreKeyBundleUnverified, verifyPreKeyBundle, type PreKeyBundle } from './prekeys.ts'
-import { generateX25519KeyPair, x25519, type Rng } from './primitives.ts'
+import { generateX25519KeyPair, x25519, x25519Batch, type KeyPair, type Rng } from './primitives.ts'
 import {
   checkHeader,
   decodeHeader,
@@ -57,17 +57,28 @@ export interface EncryptedMessage {
 
 const locks = new WeakMap<SessionStore, Map<string, Promise<unknown>>>()
 
+/** `fn()`, with a synchronous throw turned into a rejection (as `then` would). */
+function start<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn()
+  } catch (e) {
+    return Promise.reject(e as Error)
+  }
+}
+
 /** Runs `fn` after every earlier operation on the same (store, address) finished. */
 function withLock<T>(store: SessionStore, address: string, fn: () => Promise<T>): Promise<T> {
   let byAddress = locks.get(store)
   if (!byAddress) locks.set(store, (byAddress = new Map()))
-  const prev = byAddress.get(address) ?? Promise.resolve()
-  const run = prev.then(fn, fn)
-  const tail = run.catch(() => undefined)
-  byAddress.set(address, tail)
-  void tail.then(() => {
-    if (byAddress.get(address) === tail) byAddress.delete(address)
-  })
+  const map = byAddress
+  const prev = map.get(address)
+  // Nothing queued on this address (the common case): start at once rather than a microtask later.
+  const run = prev ? prev.then(fn, fn) : start(fn)
+  const release = (): void => {
+    if (map.get(address) === tail) map.delete(address)
+  }
+  const tail: Promise<unknown> = run.then(release, release)
+  map.set(address, tail)
   return run
 }
 
@@ -102,11 +113,12 @@ export function processPreKeyBundle(
     const opks = unverified.oneTimePreKeys
     const opk = opks.length > 0 ? opks[(opts.rng(1)[0] as number) % opks.length] : undefined
     const spk = unverified.signedPreKey.publicKey
-    const [ephemeral, ratchetPair, nextRatchet] = await Promise.all([
-      generateX25519KeyPair(opts.rng),
-      generateX25519KeyPair(opts.rng),
-      generateX25519KeyPair(opts.rng),
-    ])
+    const gen = { generate: opts.rng }
+    const [ephemeral, ratchetPair, nextRatchet] = (await x25519Batch([gen, gen, gen])) as KeyPair[] as [
+      KeyPair,
+      KeyPair,
+      KeyPair,
+    ]
     const agreeing = Promise.all([
       x3dhInitiate(identity, ephemeral, remoteIdentityKey, spk, opk?.publicKey ?? null),
       x25519(ratchetPair.privateKey, spk),

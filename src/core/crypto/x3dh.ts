@@ -11,7 +11,7 @@
 import { concatBytes, wipe } from './bytes.ts'
 import { KEY_LENGTH, X3DH_INFO_BYTES } from './constants.ts'
 import { identityDhPublic, type IdentityKeyPair } from './keys.ts'
-import { hkdfSha256, x25519, type KeyPair } from './primitives.ts'
+import { hkdfSha256, x25519Batch, type KeyPair, type X25519Op } from './primitives.ts'
 
 const ZERO_SALT = new Uint8Array(KEY_LENGTH)
 const FF_PREFIX = new Uint8Array(KEY_LENGTH).fill(0xff)
@@ -22,6 +22,11 @@ export interface X3dhResult {
   readonly sharedKey: Uint8Array
   /** AD = IK_A || IK_B (Ed25519 keys), 64 bytes. */
   readonly associatedData: Uint8Array
+}
+
+/** The DH outputs of `pairs` (see {@link x25519Batch}: no promise per DH with a synchronous provider). */
+function dhAll(pairs: readonly X25519Op[]): Uint8Array[] | Promise<Uint8Array[]> {
+  return x25519Batch(pairs) as Uint8Array[] | Promise<Uint8Array[]>
 }
 
 /** SK from the DH outputs DH1..DH3[..DH4] (the X3DH KDF). */
@@ -57,11 +62,11 @@ export async function x3dhInitiate(
   oneTimePreKey: Uint8Array | null,
 ): Promise<X3dhResult> {
   const ikB = identityDhPublic(responderIdentityKey)
-  const dhs = await Promise.all([
-    x25519(identity.dh.privateKey, signedPreKey),
-    x25519(ephemeral.privateKey, ikB),
-    x25519(ephemeral.privateKey, signedPreKey),
-    ...(oneTimePreKey ? [x25519(ephemeral.privateKey, oneTimePreKey)] : []),
+  const dhs = await dhAll([
+    [identity.dh.privateKey, signedPreKey],
+    [ephemeral.privateKey, ikB],
+    [ephemeral.privateKey, signedPreKey],
+    ...(oneTimePreKey ? [[ephemeral.privateKey, oneTimePreKey] as const] : []),
   ])
   const sharedKey = x3dhKdf(dhs)
   wipe(...dhs)
@@ -85,11 +90,11 @@ export async function x3dhRespond(
   oneTimePreKey: KeyPair | null,
 ): Promise<X3dhResult> {
   const ikA = identityDhPublic(initiatorIdentityKey)
-  const dhs = await Promise.all([
-    x25519(signedPreKey.privateKey, ikA),
-    x25519(identity.dh.privateKey, ephemeralPublic),
-    x25519(signedPreKey.privateKey, ephemeralPublic),
-    ...(oneTimePreKey ? [x25519(oneTimePreKey.privateKey, ephemeralPublic)] : []),
+  const dhs = await dhAll([
+    [signedPreKey.privateKey, ikA],
+    [identity.dh.privateKey, ephemeralPublic],
+    [signedPreKey.privateKey, ephemeralPublic],
+    ...(oneTimePreKey ? [[oneTimePreKey.privateKey, ephemeralPublic] as const] : []),
   ])
   const sharedKey = x3dhKdf(dhs)
   wipe(...dhs)

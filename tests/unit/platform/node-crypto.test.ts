@@ -24,8 +24,10 @@ import {
   setCryptoProvider,
   sha512Hash,
   x25519,
+  x25519Batch,
   x25519KeyPairFromPrivate,
   type CryptoProvider,
+  type KeyPair,
 } from '../../../src/core/crypto/primitives.ts'
 import { nodeCryptoProvider } from '../../../src/platform/node-crypto.ts'
 
@@ -273,5 +275,35 @@ describe('Node crypto provider', () => {
         expect(o.buffer.byteLength).toBe(o.length)
       }
     })
+  })
+
+  it('x25519Batch: synchronous with the Node provider, a promise with the portable one, same results and errors', async () => {
+    const a = await x25519KeyPairFromPrivate(secureRandom(32))
+    const b = await x25519KeyPairFromPrivate(secureRandom(32))
+    const seed = secureRandom(32)
+    const results: Record<string, string[]> = {}
+    for (const p of [nodeCryptoProvider, portableProvider]) {
+      await under(p, async () => {
+        const out = x25519Batch([[a.privateKey, b.publicKey], { generate: () => seed.slice() }])
+        expect(Array.isArray(out)).toBe(p === nodeCryptoProvider)
+        const [dh, pair] = (await out) as [Uint8Array, KeyPair]
+        expect(toHex(dh)).toBe(toHex(await x25519(a.privateKey, b.publicKey)))
+        results[p.name] = [toHex(dh), toHex(pair.publicKey), toHex(pair.privateKey)]
+        // The first failure in order wins; every operation still draws its randomness.
+        let drawn = 0
+        const failing = () =>
+          x25519Batch([
+            [a.privateKey, new Uint8Array(31)],
+            [a.privateKey, new Uint8Array(32)],
+            { generate: (n) => (drawn++, secureRandom(n)) },
+          ])
+        await expect((async () => failing())()).rejects.toBeInstanceOf(InvalidKeyError)
+        await expect(
+          (async () => x25519Batch([[a.privateKey, new Uint8Array(32)]]))(),
+        ).rejects.toBeInstanceOf(LowOrderPointError)
+        expect(drawn).toBe(1)
+      })
+    }
+    expect(results.node).toEqual(results.portable)
   })
 })
