@@ -7,14 +7,8 @@
  *   lookup_ms_p50       find every claimant of a username (providers + their profiles), median of ROUNDS
  * Run: node_modules/.bin/node bench/directory.ts
  */
-import { createServer } from 'node:net'
-import { mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { startRelay, type RelayProcess } from '../tests/helpers/relay-process.ts'
-import { loadOrCreateKey } from '../relay-node/src/relay.ts'
+import { startRelayMesh } from '../tests/helpers/relay-process.ts'
 import { createPalomaNode } from '../src/net/node.ts'
 import { Directory } from '../src/net/directory.ts'
 
@@ -23,37 +17,6 @@ const ROUNDS = Number(process.env.ROUNDS ?? 50)
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b)
   return Math.round(((s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2) * 10) / 10
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
-}
-
-async function startMesh(count: number): Promise<RelayProcess[]> {
-  const plan = await Promise.all(
-    Array.from({ length: count }, async () => {
-      const dataDir = await mkdtemp(join(tmpdir(), 'paloma-bench-relay-'))
-      const peerId = peerIdFromPrivateKey(await loadOrCreateKey(dataDir)).toString()
-      const port = await freePort()
-      return { dataDir, port, addr: `/ip4/127.0.0.1/tcp/${port}/ws/p2p/${peerId}` }
-    }),
-  )
-  return Promise.all(
-    plan.map((p) =>
-      startRelay({
-        port: p.port,
-        dataDir: p.dataDir,
-        args: plan.filter((o) => o !== p).flatMap((o) => ['--peer', o.addr]),
-      }),
-    ),
-  )
 }
 
 async function peer(relays: string[]) {
@@ -76,7 +39,7 @@ async function time(fn: () => Promise<unknown>): Promise<number> {
 }
 
 for (const count of [1, 5]) {
-  const relays = await startMesh(count)
+  const relays = await startRelayMesh(count)
   const addrs = relays.map((r) => r.multiaddr)
   const alice = await peer(addrs)
   const bob = await peer(addrs)

@@ -358,7 +358,7 @@ export class Directory {
       }
     }
     let answered = 0
-    for (let attempt = 0; attempt < 2; attempt++) {
+    for (let attempt = 0; attempt < 3; attempt++) {
       try {
         await this.#drain(async () => {
           for await (const event of this.#libp2p.services.dht.get(key, { signal })) {
@@ -368,9 +368,11 @@ export class Directory {
         }, signal)
         break
       } catch (err) {
-        // kad-dht throws after the query when a peer refuses a correction: the values seen still count
+        // kad-dht throws after the query when a peer refuses a correction, or when the first peers it
+        // tries are gone (a relay just stopped): the values seen still count; otherwise try again.
         if (err instanceof DirectoryUnavailableError || signal.aborted) throw err
         if (best != null) break
+        await new Promise((r) => setTimeout(r, 200 * (attempt + 1)))
       }
     }
     if (best == null && answered === 0) throw new DirectoryUnavailableError()

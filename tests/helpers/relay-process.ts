@@ -6,6 +6,9 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
+import { createServer } from 'node:net'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { loadOrCreateKey } from '../../relay-node/src/relay.ts'
 
 export interface RelayProcess {
   peerId: string
@@ -62,4 +65,40 @@ export async function startRelay(
         child.kill(signal)
       }),
   }
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number }
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+/**
+ * `count` relay processes started in parallel, each told about the others (`--peer`): one DHT from the
+ * first second. Keys are made before start so every relay knows every address in advance.
+ */
+export async function startRelayMesh(count: number): Promise<RelayProcess[]> {
+  const plan = await Promise.all(
+    Array.from({ length: count }, async () => {
+      const dataDir = await mkdtemp(join(tmpdir(), 'paloma-relay-'))
+      const peerId = peerIdFromPrivateKey(await loadOrCreateKey(dataDir)).toString()
+      const port = await freePort()
+      return { dataDir, port, addr: `/ip4/127.0.0.1/tcp/${port}/ws/p2p/${peerId}` }
+    }),
+  )
+  return Promise.all(
+    plan.map((p) =>
+      startRelay({
+        port: p.port,
+        dataDir: p.dataDir,
+        args: plan.filter((o) => o !== p).flatMap((o) => ['--peer', o.addr]),
+      }),
+    ),
+  )
 }

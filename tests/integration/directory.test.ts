@@ -3,16 +3,11 @@
  * refused by relays and by clients, and resolution with two relays stopped.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createServer } from 'node:net'
-import { mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { equals } from 'uint8arrays/equals'
-import { startRelay, type RelayProcess } from '../helpers/relay-process.ts'
-import { loadOrCreateKey } from '../../relay-node/src/relay.ts'
+import { freePort, startRelayMesh, type RelayProcess } from '../helpers/relay-process.ts'
 import { createPalomaNode, type PalomaNode } from '../../src/net/node.ts'
 import { Directory, DirectoryUnavailableError, ProfileNotFoundError } from '../../src/net/directory.ts'
 import { dhtValidators, profileHighWater } from '../../src/net/dht-records.ts'
@@ -36,38 +31,6 @@ interface Client extends PalomaNode {
 const relays: RelayProcess[] = []
 const clients: Client[] = []
 let relayAddrs: string[] = []
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
-}
-
-/** Five relays started in parallel, each told about the four others: one DHT from the first second. */
-async function startRelayMesh(count: number): Promise<RelayProcess[]> {
-  const plan = await Promise.all(
-    Array.from({ length: count }, async () => {
-      const dataDir = await mkdtemp(join(tmpdir(), 'paloma-dir-relay-'))
-      const peerId = peerIdFromPrivateKey(await loadOrCreateKey(dataDir)).toString()
-      const port = await freePort()
-      return { dataDir, port, addr: `/ip4/127.0.0.1/tcp/${port}/ws/p2p/${peerId}` }
-    }),
-  )
-  return Promise.all(
-    plan.map((p) =>
-      startRelay({
-        port: p.port,
-        dataDir: p.dataDir,
-        args: plan.filter((o) => o !== p).flatMap((o) => ['--peer', o.addr]),
-      }),
-    ),
-  )
-}
 
 async function client(): Promise<Client> {
   const privateKey = await generateKeyPair('Ed25519')
