@@ -43,7 +43,8 @@ Paloma is running.
   Relay:   ${relayAddrs.join('\n           ')}
   Web app: ${web.url}
 
-Open ${web.url} in two browser windows (or two browsers) and paste one's address into the other.
+Open ${web.url} in two browser profiles (or a normal and a private window), create an account in
+each, then "Share invite" in one and "Add contact" with that link in the other.
 Press Ctrl-C to stop.
 `)
 
