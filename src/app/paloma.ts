@@ -21,6 +21,7 @@ import {
   DecryptionFailedError,
   generateOneTimePreKeys,
   NoSessionError,
+  UnknownPreKeyError,
   verifyPreKeyBundle,
   encryptMessage,
   hasSession,
@@ -87,6 +88,8 @@ const CONTACT = 'identity/contact/'
 const HISTORY = 'history/msg/'
 const OUTBOX = 'outbox/'
 const OPK_NEXT = 'identity/opk-next'
+/** Set after a restore: the next upload replaces every one-time prekey the relays hold. */
+const OPK_RESET = 'state/opk-reset'
 const LEARNED_RELAYS = 'identity/relays-learned'
 /** Relays learned from contacts (their home relays), remembered for the DHT. */
 const MAX_LEARNED_RELAYS = 16
@@ -255,6 +258,8 @@ export class Paloma implements AppActions {
     )
     const bytes = await vault.get(ACCOUNT)
     if (bytes === undefined) throw new AppError('This backup holds no account.')
+    // The relays may hold one-time prekeys made after the backup: their private halves are gone.
+    await vault.put(OPK_RESET, encode(true))
     await this.#startSession(vault, decode(bytes) as AccountRecord)
   }
 
@@ -789,9 +794,12 @@ export class Paloma implements AppActions {
     const libp2p = this.#node?.libp2p
     const identity = this.#identity
     if (libp2p === undefined || identity === undefined) return
+    const reset = (await this.#vault?.get(OPK_RESET)) !== undefined
+    let replaced = 0
     for (const relay of this.#init.config.relays) {
       try {
-        if ((await countOneTimePreKeys(libp2p, relay, { timeoutMs: 10_000 })) >= OPK_LOW_WATER) continue
+        if (!reset && (await countOneTimePreKeys(libp2p, relay, { timeoutMs: 10_000 })) >= OPK_LOW_WATER)
+          continue
         // Ids are never reused, across relays too: the same key served by two relays could be used twice.
         const vault = this.#requireVault()
         const stored = await vault.get(OPK_NEXT)
@@ -805,11 +813,13 @@ export class Paloma implements AppActions {
         const records = await Promise.all(
           keys.map((k) => signOneTimePreKey(identity.seed, identity.publicKey, k.id, k.keyPair.publicKey)),
         )
-        await uploadOneTimePreKeys(libp2p, relay, records, { timeoutMs: 15_000 })
+        await uploadOneTimePreKeys(libp2p, relay, records, { timeoutMs: 15_000, replace: reset })
+        replaced++
       } catch {
         // The relay is unreachable or refused: the signed prekey still works; try again later.
       }
     }
+    if (reset && replaced === this.#init.config.relays.length) await this.#vault?.delete(OPK_RESET)
   }
 
   /** Asks `peer` to start over: a new session from its bundle, carrying a `reset` payload. */
@@ -825,6 +835,19 @@ export class Paloma implements AppActions {
 
   /** `peer` lost our session: re-encrypt what waits for them and send again what they have not confirmed. */
   async #resendAfterReset(peer: string): Promise<void> {
+    // The session the reset came on (the newest one they started) becomes ours too, whatever the
+    // simultaneous-initiation tie-break chose: any other one is what they could not decrypt.
+    const stores = this.#requireStores()
+    await this.#withPeerLock(peer, () =>
+      stores.transaction(async (s) => {
+        const record = await s.sessions.loadSession(peer)
+        const theirs = record?.states().filter((st) => !st.initiator)
+        const newest = theirs?.reduce((a, b) => (b.createdAt > a.createdAt ? b : a), theirs[0]!)
+        if (record === undefined || newest === undefined || record.current === newest) return
+        record.promote(newest)
+        await s.sessions.storeSession(peer, record)
+      }),
+    )
     for (const entry of this.#outbox.values()) if (entry.to === peer) delete entry.env
     const unconfirmed = (this.#history.get(peer) ?? []).filter(
       (m) => m.direction === 'out' && m.status === 'sent',
@@ -962,8 +985,16 @@ export class Paloma implements AppActions {
     try {
       received = await this.#withPeerLock(from, () => this.#decryptAndStore(from, envBytes))
     } catch (err) {
-      if (err instanceof NoSessionError || err instanceof DecryptionFailedError) void this.#requestReset(from)
-      else if (!(err instanceof DuplicateMessageError)) console.warn(`Dropped an envelope from ${from}:`, err)
+      // Nothing to decrypt it with (restored from a backup, or a one-time prekey made after the backup):
+      // ask the sender to start over and send again what we have not confirmed.
+      if (
+        err instanceof NoSessionError ||
+        err instanceof DecryptionFailedError ||
+        err instanceof UnknownPreKeyError
+      ) {
+        void this.#requestReset(from)
+      } else if (!(err instanceof DuplicateMessageError))
+        console.warn(`Dropped an envelope from ${from}:`, err)
     }
     // Durable (or deliberately dropped): acknowledge first, then update contacts, receipts and the UI.
     if (via === 'direct') void this.#chat?.send(peerIdFromString(from), { t: 'ack', id }).catch(() => {})

@@ -93,6 +93,33 @@ describe('sessions', () => {
   })
 })
 
+describe('restores', () => {
+  it('receives a first message sent with a one-time prekey made after the backup', async () => {
+    const relay = await scene.relay()
+    const alice = await scene.online('alice', [relay.multiaddr])
+    const invite = alice.app.snapshot().me!.inviteLink!
+    // The backup is taken before the app uploads its one-time prekeys (2 s after start).
+    const backup = await alice.app.exportBackup('backup passphrase', true)
+    const count = () => countOneTimePreKeys(alice.app.node!.libp2p, relay.multiaddr)
+    await expect.poll(count, { timeout: 20_000, interval: 1000 }).toBe(50)
+    await alice.app.stop()
+
+    // Carol writes first, using one of those prekeys: the restored device never had its private half.
+    const carol = await scene.online('carol', [relay.multiaddr])
+    await carol.app.addContact(invite)
+    await carol.app.send('hello, restored alice')
+    await until(carol.app, (s) => s.messages.find((m) => m.status === 'sent'))
+
+    const alice2 = await scene.blank([relay.multiaddr])
+    await alice2.app.importBackup(backup, 'backup passphrase', 'new passphrase 1')
+    const carolId = carol.app.peerId!
+    await until(alice2.app, (s) => s.contacts.find((c) => c.peerId === carolId), 45_000)
+    await alice2.app.openChat(carolId)
+    await until(alice2.app, (s) => s.messages.find((m) => m.text === 'hello, restored alice'), 45_000)
+    await until(carol.app, (s) => s.messages.find((m) => m.status === 'read'))
+  })
+})
+
 describe('relays', () => {
   it('reaches a contact whose relay is not joined to ours, and remembers that relay', async () => {
     const relayA = await scene.relay()
