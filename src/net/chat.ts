@@ -59,11 +59,6 @@ export class ChatService {
     return () => this.#listeners[event].delete(listener)
   }
 
-  /** The connection the chat with `peer` currently runs on, if any. */
-  connectionTo(peer: PeerId): Connection | undefined {
-    return this.#channels.get(peer.toString())?.connection
-  }
-
   /**
    * Sends one frame to `peer`, opening a stream if needed. `via` is an address to dial when no usable
    * connection exists (a WebRTC address makes the connection direct).

@@ -16,7 +16,7 @@ import { ping, type Ping } from '@libp2p/ping'
 import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT } from '@libp2p/kad-dht'
 import type { Identify } from '@libp2p/identify'
 import type { Connection, PrivateKey } from '@libp2p/interface'
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { multiaddr } from '@multiformats/multiaddr'
 import { DHT_PROTOCOL } from './protocols.ts'
 import { dhtSelectors, dhtValidators } from './dht-records.ts'
 import { PeerKeeper } from './peer-keeper.ts'
@@ -75,11 +75,6 @@ export async function createPalomaNode(init: PalomaNodeInit): Promise<PalomaNode
   libp2p.addEventListener('start', () => relays.start())
   libp2p.addEventListener('stop', () => relays.stop())
   return { libp2p, relays }
-}
-
-/** The addresses at which others can open a direct WebRTC connection to this node. */
-export function webrtcAddresses(libp2p: Libp2p): Multiaddr[] {
-  return libp2p.getMultiaddrs().filter((ma) => ma.getComponents().some((c) => c.name === 'webrtc'))
 }
 
 /** True when a connection runs over WebRTC directly between the two peers (the relay only signalled it). */
