@@ -127,3 +127,14 @@ export async function send(page: Page, text: string): Promise<void> {
   await page.getByRole('textbox', { name: 'Message' }).fill(text)
   await page.getByRole('button', { name: 'Send' }).click()
 }
+
+/** Alice and Bob already talking: Alice's `first` message shown in Bob's open chat with her. */
+export async function chatting(paloma: Paloma, first: string): Promise<{ alice: Person; bob: Person }> {
+  const alice = await paloma.person('alice')
+  const bob = await paloma.person('bob')
+  await introduce(alice, bob)
+  await send(alice.page, first)
+  await openChat(bob.page, 'alice')
+  await expect(log(bob.page).locator('li[data-direction="in"]')).toHaveText([first])
+  return { alice, bob }
+}

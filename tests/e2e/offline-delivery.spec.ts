@@ -1,14 +1,9 @@
-import { expect, introduce, log, openChat, send, test, unlock } from './fixtures.ts'
+import { chatting, expect, log, openChat, send, test, unlock } from './fixtures.ts'
 
 test('20 messages to a closed tab arrive once, in order, when it reopens; ticks go pending → sent → delivered → read', async ({
   paloma,
 }) => {
-  const alice = await paloma.person('alice')
-  const bob = await paloma.person('bob')
-  await introduce(alice, bob)
-  await send(alice.page, 'before you go')
-  await openChat(bob.page, 'alice')
-  await expect(log(bob.page).locator('li[data-direction="in"]')).toHaveText(['before you go'])
+  const { alice, bob } = await chatting(paloma, 'before you go')
 
   // Bob closes his tab; his browser profile (IndexedDB) stays.
   await bob.page.close()
@@ -56,12 +51,7 @@ test('20 messages to a closed tab arrive once, in order, when it reopens; ticks 
 })
 
 test('a message written while offline goes out when the network is back', async ({ paloma }) => {
-  const alice = await paloma.person('alice')
-  const bob = await paloma.person('bob')
-  await introduce(alice, bob)
-  await send(alice.page, 'online hello')
-  await openChat(bob.page, 'alice')
-  await expect(log(bob.page).locator('li[data-direction="in"]')).toHaveText(['online hello'])
+  const { alice, bob } = await chatting(paloma, 'online hello')
   await bob.page.close()
 
   await alice.context.setOffline(true)
@@ -83,12 +73,7 @@ test('a message written while offline goes out when the network is back', async 
 })
 
 test('reloading in the middle of a burst loses nothing and the session keeps working', async ({ paloma }) => {
-  const alice = await paloma.person('alice')
-  const bob = await paloma.person('bob')
-  await introduce(alice, bob)
-  await send(alice.page, 'warm-up')
-  await openChat(bob.page, 'alice')
-  await expect(log(bob.page).locator('li[data-direction="in"]')).toHaveText(['warm-up'])
+  const { alice, bob } = await chatting(paloma, 'warm-up')
 
   const burst = Array.from({ length: 15 }, (_, i) => `burst ${i + 1}`)
   // Alice sends the burst from the app service directly, so Bob's reload lands in the middle of it.

@@ -4,7 +4,7 @@
  */
 
 /** Concatenates byte arrays into a new array. */
-export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+export function concatBytes(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
   let len = 0
   for (const p of parts) len += p.length
   const out = new Uint8Array(len)

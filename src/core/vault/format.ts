@@ -87,15 +87,5 @@ export function _utf8(s: string): Uint8Array<ArrayBuffer> {
   return new TextEncoder().encode(s)
 }
 
-/** Concatenates byte arrays into a new array. */
-export function _concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  let length = 0
-  for (const p of parts) length += p.length
-  const out = new Uint8Array(length)
-  let offset = 0
-  for (const p of parts) {
-    out.set(p, offset)
-    offset += p.length
-  }
-  return out
-}
+/** Concatenates byte arrays into a new array (ArrayBuffer-backed, as WebCrypto wants). */
+export { concatBytes as _concat } from '../crypto/bytes.ts'
