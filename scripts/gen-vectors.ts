@@ -8,13 +8,12 @@ import { MESSAGE_KEY_INFO, ROOT_INFO, X3DH_INFO } from '../src/core/crypto/const
 import { identityFromEd25519Private } from '../src/core/crypto/keys.ts'
 import { x25519, x25519KeyPairFromPrivate, type KeyPair, type Rng } from '../src/core/crypto/primitives.ts'
 import {
-  decodeHeader,
   initRatchetInitiator,
   initRatchetResponder,
   kdfChain,
-  kdfRoot,
   ratchetDecrypt,
   ratchetEncrypt,
+  startSendingChain,
   type RatchetState,
 } from '../src/core/crypto/ratchet.ts'
 import { x3dhInitiate, x3dhRespond } from '../src/core/crypto/x3dh.ts'
@@ -75,16 +74,24 @@ async function ratchetCase(seed: string, pattern: string) {
   const ad = rng(64)
   const bobRatchet = await x25519KeyPairFromPrivate(rng(32))
   const aliceRatchet = await x25519KeyPairFromPrivate(rng(32))
-  const states: Record<Side, RatchetState> = {
-    alice: initRatchetInitiator(
-      sharedKey,
-      bobRatchet.publicKey,
-      aliceRatchet,
-      await x25519(aliceRatchet.privateKey, bobRatchet.publicKey),
-      await x25519KeyPairFromPrivate(rng(32)),
-    ),
-    bob: initRatchetResponder(sharedKey, bobRatchet, await x25519KeyPairFromPrivate(rng(32))),
-  }
+  // Each side draws its next ratchet key one step ahead from the shared stream, so the files stay those of
+  // the first release (when the state held that key); the module itself generates it only when needed.
+  const ahead: Record<Side, Uint8Array[]> = { alice: [], bob: [] }
+  const alice = initRatchetInitiator(
+    sharedKey,
+    bobRatchet.publicKey,
+    aliceRatchet,
+    await x25519(aliceRatchet.privateKey, bobRatchet.publicKey),
+  )
+  ahead.alice.push(rng(32))
+  ahead.bob.push(rng(32))
+  const states: Record<Side, RatchetState> = { alice, bob: initRatchetResponder(sharedKey, bobRatchet) }
+  const rngFor =
+    (side: Side): Rng =>
+    () => {
+      ahead[side].push(rng(32))
+      return ahead[side].shift() as Uint8Array
+    }
   const chainRoots: Record<Side, { before: Uint8Array; after: Uint8Array } | null> = {
     alice: { before: sharedKey.slice(), after: states.alice.rootKey.slice() },
     bob: null,
@@ -95,8 +102,16 @@ async function ratchetCase(seed: string, pattern: string) {
     const sender: Side = ch === 'A' ? 'alice' : 'bob'
     const receiver: Side = sender === 'alice' ? 'bob' : 'alice'
     const s = states[sender]
+    if (!s.sendingChainKey) {
+      // The sending half of the DH ratchet step: record the root keys around it.
+      const before = s.rootKey.slice()
+      await startSendingChain(s, rngFor(sender))
+      chainRoots[sender] = { before, after: s.rootKey.slice() }
+    }
     const roots = chainRoots[sender]
-    if (!roots || !s.sendingChainKey || !s.remoteRatchet) throw new Error('sender cannot send')
+    if (!roots || !s.sendingChainKey || !s.sendingRatchet || !s.remoteRatchet) {
+      throw new Error('sender cannot send')
+    }
     const chainKey = s.sendingChainKey.slice()
     const ratchetPair: KeyPair = {
       publicKey: s.sendingRatchet.publicKey.slice(),
@@ -118,17 +133,8 @@ async function ratchetCase(seed: string, pattern: string) {
       plaintext: hex(plaintext),
       ciphertext: hex(ciphertext),
     })
-    // Deliver in order; record the root keys around the receiver's new sending chain, if one starts.
-    const r = states[receiver]
-    const rootPrev = r.rootKey.slice()
-    const oldPrivate = r.sendingRatchet.privateKey.slice()
-    const oldRatchet = r.sendingRatchet.publicKey.slice()
-    const out = await ratchetDecrypt(r, header, ciphertext, ad, rng)
+    const out = await ratchetDecrypt(states[receiver], header, ciphertext, ad, rngFor(receiver))
     if (hex(out) !== hex(plaintext)) throw new Error('round trip failed')
-    if (hex(r.sendingRatchet.publicKey) !== hex(oldRatchet)) {
-      const [rootMid] = kdfRoot(rootPrev, await x25519(oldPrivate, decodeHeader(header).dh))
-      chainRoots[receiver] = { before: rootMid, after: r.rootKey.slice() }
-    }
   }
   return {
     shared_key: hex(sharedKey),

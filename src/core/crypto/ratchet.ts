@@ -11,6 +11,12 @@
  * Decryption is transactional: the state is changed only after the AEAD tag verified, so a rejected
  * message (tampered, replayed, too far ahead) leaves it exactly as it was. A message more than MAX_SKIP
  * ahead is rejected from its header alone, before any key is derived. Knows nothing of sessions or stores.
+ *
+ * The DH ratchet step is split at its two halves: on receipt of a new ratchet key only the receiving half
+ * runs (DH(DHs, DHr), KDF_RK, PN = Ns, Ns = 0); the sending half (GENERATE_DH, DH(DHs, DHr), KDF_RK) runs
+ * when the next message is sent ({@link startSendingChain}). Every key, header and ciphertext is the one
+ * the spec's DHRatchet gives for the same random bytes (the published vectors do not change); a session
+ * that only receives skips a key generation and a DH per step.
  * @module
  */
 import { compareBytes, concatBytes, equalBytes, toHex, wipe } from './bytes.ts'
@@ -30,8 +36,9 @@ import {
   aesGcmDecrypt,
   aesGcmEncrypt,
   hkdfSha256,
+  generateX25519KeyPair,
   hmacSha256Pair,
-  x25519Batch,
+  x25519,
   type KeyPair,
   type Rng,
 } from './primitives.ts'
@@ -52,12 +59,11 @@ export interface SkippedKey {
 /** Double Ratchet state of one session (the spec's DHs, DHr, RK, CKs, CKr, Ns, Nr, PN, MKSKIPPED). */
 export interface RatchetState {
   rootKey: Uint8Array
-  sendingRatchet: KeyPair
   /**
-   * The key pair the next DH ratchet step will use, generated one step ahead so that step's two DH
-   * operations run concurrently (a local optimisation: it never leaves this device before that step).
+   * DHs; null from a DH ratchet step on receipt until the next send, which generates it and derives the
+   * sending chain (see {@link startSendingChain}).
    */
-  nextRatchet: KeyPair
+  sendingRatchet: KeyPair | null
   remoteRatchet: Uint8Array | null
   sendingChainKey: Uint8Array | null
   receivingChainKey: Uint8Array | null
@@ -150,13 +156,11 @@ export function initRatchetInitiator(
   remoteRatchet: Uint8Array,
   sendingRatchet: KeyPair,
   dhOutput: Uint8Array,
-  nextRatchet: KeyPair,
 ): RatchetState {
   const [rootKey, sendingChainKey] = kdfRoot(sharedKey, dhOutput)
   return {
     rootKey,
     sendingRatchet,
-    nextRatchet,
     remoteRatchet,
     sendingChainKey,
     receivingChainKey: null,
@@ -169,15 +173,10 @@ export function initRatchetInitiator(
 }
 
 /** RatchetInitBob: the responder's first ratchet key pair is his signed prekey. */
-export function initRatchetResponder(
-  sharedKey: Uint8Array,
-  ownRatchet: KeyPair,
-  nextRatchet: KeyPair,
-): RatchetState {
+export function initRatchetResponder(sharedKey: Uint8Array, ownRatchet: KeyPair): RatchetState {
   return {
     rootKey: new Uint8Array(sharedKey),
     sendingRatchet: ownRatchet,
-    nextRatchet,
     remoteRatchet: null,
     sendingChainKey: null,
     receivingChainKey: null,
@@ -189,13 +188,47 @@ export function initRatchetResponder(
   }
 }
 
-/** RatchetEncrypt: returns the header bytes and ciphertext; advances the sending chain. */
+/**
+ * The sending half of a DH ratchet step, deferred from the last receipt: a fresh DHs, then
+ * RK, CKs = KDF_RK(RK, DH(DHs, DHr)). Call it before {@link ratchetEncrypt} when `sendingChainKey` is null.
+ * @throws InvalidRecordError when the session has not received anything yet (a responder before the first
+ * message), LowOrderPointError.
+ */
+export async function startSendingChain(state: RatchetState, rng: Rng): Promise<void> {
+  if (!state.remoteRatchet) throw new InvalidRecordError('session cannot send before it has received')
+  const [rootKey, sendingRatchet, sendingChainKey] = await sendingHalf(
+    state.rootKey,
+    state.remoteRatchet,
+    rng,
+  )
+  wipe(state.rootKey)
+  state.rootKey = rootKey
+  state.sendingRatchet = sendingRatchet
+  state.sendingChainKey = sendingChainKey
+}
+
+async function sendingHalf(
+  rootKey: Uint8Array,
+  remoteRatchet: Uint8Array,
+  rng: Rng,
+): Promise<[rootKey: Uint8Array, ratchet: KeyPair, chainKey: Uint8Array]> {
+  const ratchet = await generateX25519KeyPair(rng)
+  const dh = await x25519(ratchet.privateKey, remoteRatchet)
+  const [nextRootKey, chainKey] = kdfRoot(rootKey, dh)
+  wipe(dh)
+  return [nextRootKey, ratchet, chainKey]
+}
+
+/**
+ * RatchetEncrypt on the current sending chain: returns the header bytes and ciphertext and advances the chain.
+ * @throws InvalidRecordError when there is no sending chain (see {@link startSendingChain}).
+ */
 export function ratchetEncrypt(
   state: RatchetState,
   plaintext: Uint8Array,
   associatedData: Uint8Array,
 ): { header: Uint8Array; ciphertext: Uint8Array } {
-  if (!state.sendingChainKey) throw new InvalidRecordError('session cannot send before it has received')
+  if (!state.sendingChainKey || !state.sendingRatchet) throw new InvalidRecordError('no sending chain')
   if (state.sendCount >= MAX_COUNTER) throw new InvalidRecordError('sending chain exhausted')
   const [nextChainKey, messageKey] = kdfChain(state.sendingChainKey)
   const header = encodeHeader({
@@ -291,41 +324,45 @@ export async function ratchetDecrypt(
     addSkipped(state, newSkipped)
     return plaintext
   }
-  // A new remote ratchet key: finish the current receiving chain up to pn, then two DH ratchet steps.
+  // A new remote ratchet key: finish the current receiving chain up to pn, then the receiving half of a DH
+  // ratchet step (the sending half waits for the next send).
   if (state.remoteRatchet && state.receivingChainKey) {
     skipChain(state.receivingChainKey, state.remoteRatchet, state.receiveCount, header.pn, newSkipped)
   }
-  const nextRatchet = state.nextRatchet
-  // Synchronous (no promise per operation) with a synchronous provider, concurrent with an asynchronous one.
-  const batch = x25519Batch([
-    [state.sendingRatchet.privateKey, header.dh],
-    [nextRatchet.privateKey, header.dh],
-    { generate: rng },
-  ])
-  const [dhReceive, dhSend, following] = (Array.isArray(batch) ? batch : await batch) as [
-    Uint8Array,
-    Uint8Array,
-    KeyPair,
-  ]
-  const [rootMid, receivingChainKey] = kdfRoot(state.rootKey, dhReceive)
-  const [rootKey, sendingChainKey] = kdfRoot(rootMid, dhSend)
+  let rootKey = state.rootKey
+  let ownRatchet = state.sendingRatchet
+  if (!ownRatchet && state.remoteRatchet) {
+    // The sending half of the previous step never ran (the peer stepped again without hearing from us,
+    // which a conforming peer does not do): run it now, as the spec would have at that receipt.
+    const [rk, ratchet, unusedChainKey] = await sendingHalf(rootKey, state.remoteRatchet, rng)
+    wipe(unusedChainKey)
+    rootKey = rk
+    ownRatchet = ratchet
+  }
+  if (!ownRatchet) throw new InvalidRecordError('session has no ratchet key')
+  const dhReceive = await x25519(ownRatchet.privateKey, header.dh)
+  const [nextRootKey, receivingChainKey] = kdfRoot(rootKey, dhReceive)
   const ck = skipChain(receivingChainKey, header.dh, 0, header.n, newSkipped)
   const [nextChainKey, messageKey] = kdfChain(ck)
-  const plaintext = decryptWithMessageKey(messageKey, ciphertext, ad)
+  let plaintext: Uint8Array
+  try {
+    plaintext = decryptWithMessageKey(messageKey, ciphertext, ad)
+  } finally {
+    if (rootKey !== state.rootKey) wipe(rootKey)
+  }
   if (state.remoteRatchet) {
     state.previousRemoteRatchets.push(state.remoteRatchet)
     if (state.previousRemoteRatchets.length > MAX_PREVIOUS_REMOTE_RATCHETS)
       state.previousRemoteRatchets.shift()
   }
-  wipe(state.rootKey, rootMid, dhReceive, dhSend, state.sendingChainKey, state.receivingChainKey)
+  wipe(state.rootKey, dhReceive, state.sendingChainKey, state.receivingChainKey)
   state.remoteRatchet = header.dh
   state.previousCount = state.sendCount
   state.sendCount = 0
   state.receiveCount = header.n + 1
-  state.sendingRatchet = nextRatchet
-  state.nextRatchet = following
-  state.rootKey = rootKey
-  state.sendingChainKey = sendingChainKey
+  state.sendingRatchet = null
+  state.rootKey = nextRootKey
+  state.sendingChainKey = null
   state.receivingChainKey = nextChainKey
   addSkipped(state, newSkipped)
   return plaintext
@@ -340,10 +377,8 @@ export function skippedKeyCount(state: RatchetState): number {
 export function ratchetStateToCbor(s: RatchetState): Record<string, unknown> {
   return {
     rk: s.rootKey,
-    dhs: s.sendingRatchet.publicKey,
-    dhsp: s.sendingRatchet.privateKey,
-    nx: s.nextRatchet.publicKey,
-    nxp: s.nextRatchet.privateKey,
+    dhs: s.sendingRatchet?.publicKey ?? null,
+    dhsp: s.sendingRatchet?.privateKey ?? null,
     dhr: s.remoteRatchet,
     cks: s.sendingChainKey,
     ckr: s.receivingChainKey,
@@ -379,14 +414,13 @@ export function ratchetStateFromCbor(m: Record<string, unknown>): RatchetState {
   }
   return {
     rootKey: expectBytes(m, 'rk', KEY_LENGTH, w),
-    sendingRatchet: {
-      publicKey: expectBytes(m, 'dhs', KEY_LENGTH, w),
-      privateKey: expectBytes(m, 'dhsp', KEY_LENGTH, w),
-    },
-    nextRatchet: {
-      publicKey: expectBytes(m, 'nx', KEY_LENGTH, w),
-      privateKey: expectBytes(m, 'nxp', KEY_LENGTH, w),
-    },
+    sendingRatchet:
+      m.dhs === null && m.dhsp === null
+        ? null
+        : {
+            publicKey: expectBytes(m, 'dhs', KEY_LENGTH, w),
+            privateKey: expectBytes(m, 'dhsp', KEY_LENGTH, w),
+          },
     remoteRatchet: optionalKey(m, 'dhr', w),
     sendingChainKey: optionalKey(m, 'cks', w),
     receivingChainKey: optionalKey(m, 'ckr', w),

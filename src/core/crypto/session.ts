@@ -29,7 +29,7 @@ import {
 } from './messages.ts'
 import { pad, unpad } from './padding.ts'
 import { decodePreKeyBundleUnverified, verifyPreKeyBundle, type PreKeyBundle } from './prekeys.ts'
-import { generateX25519KeyPair, x25519, x25519Batch, type KeyPair, type Rng } from './primitives.ts'
+import { x25519, x25519Batch, type KeyPair, type Rng } from './primitives.ts'
 import {
   checkHeader,
   decodeHeader,
@@ -37,6 +37,7 @@ import {
   initRatchetResponder,
   ratchetDecrypt,
   ratchetEncrypt,
+  startSendingChain,
 } from './ratchet.ts'
 import { SessionRecord, type SessionState } from './session-record.ts'
 import type { ProtocolStores, SessionStore } from './stores.ts'
@@ -114,11 +115,7 @@ export function processPreKeyBundle(
     const opk = opks.length > 0 ? opks[(opts.rng(1)[0] as number) % opks.length] : undefined
     const spk = unverified.signedPreKey.publicKey
     const gen = { generate: opts.rng }
-    const [ephemeral, ratchetPair, nextRatchet] = (await x25519Batch([gen, gen, gen])) as KeyPair[] as [
-      KeyPair,
-      KeyPair,
-      KeyPair,
-    ]
+    const [ephemeral, ratchetPair] = (await x25519Batch([gen, gen])) as KeyPair[] as [KeyPair, KeyPair]
     const agreeing = Promise.all([
       x3dhInitiate(identity, ephemeral, remoteIdentityKey, spk, opk?.publicKey ?? null),
       x25519(ratchetPair.privateKey, spk),
@@ -128,7 +125,7 @@ export function processPreKeyBundle(
     if (!equalBytes(verified.identityKey, remoteIdentityKey)) throw new UntrustedIdentityError(address)
     const [x3dh, dh] = await agreeing
     const state: SessionState = {
-      ratchet: initRatchetInitiator(x3dh.sharedKey, spk, ratchetPair, dh, nextRatchet),
+      ratchet: initRatchetInitiator(x3dh.sharedKey, spk, ratchetPair, dh),
       associatedData: x3dh.associatedData,
       localIdentityKey: identity.publicKey,
       remoteIdentityKey: verified.identityKey,
@@ -154,13 +151,14 @@ export function encryptMessage(
   address: string,
   plaintext: Uint8Array,
   stores: ProtocolStores,
-  _opts: CipherOptions,
+  opts: CipherOptions,
 ): Promise<EncryptedMessage> {
   return withLock(stores.sessions, address, async () => {
     const record = await stores.sessions.loadSession(address)
     const state = record?.current
     if (!record || !state) throw new NoSessionError(address)
     await checkTrust(stores, address, state.remoteIdentityKey)
+    if (!state.ratchet.sendingChainKey) await startSendingChain(state.ratchet, opts.rng)
     const { header, ciphertext } = ratchetEncrypt(state.ratchet, pad(plaintext), state.associatedData)
     const message = encodeRatchetMessage({ header, ciphertext })
     await stores.sessions.storeSession(address, record)
@@ -328,11 +326,8 @@ async function decryptPreKeyMessage(
   const header = decodeHeader(inner.header)
   if (header.n > MAX_SKIP) throw new TooManySkippedMessagesError(header.n)
   const identity = await stores.identity.getIdentityKeyPair()
-  const [x3dh, nextRatchet] = await Promise.all([
-    x3dhRespond(identity, pkm.identityKey, pkm.baseKey, spk.keyPair, opk?.keyPair ?? null),
-    generateX25519KeyPair(opts.rng),
-  ])
-  const ratchet = initRatchetResponder(x3dh.sharedKey, spk.keyPair, nextRatchet)
+  const x3dh = await x3dhRespond(identity, pkm.identityKey, pkm.baseKey, spk.keyPair, opk?.keyPair ?? null)
+  const ratchet = initRatchetResponder(x3dh.sharedKey, spk.keyPair)
   wipe(x3dh.sharedKey)
   const plaintext = await ratchetDecrypt(
     ratchet,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { decode, encode } from 'cborg'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import {
   CryptoError,
@@ -255,6 +256,50 @@ describe('sessions', () => {
     expect(await recv(bob, alice, pending, opts)).toBe('late')
     expect(await recv(alice, bob, await send(bob, alice, 'z', opts), opts)).toBe('z')
     expect(() => SessionRecord.deserialize(new Uint8Array([1, 2, 3]))).toThrow(InvalidRecordError)
+  })
+
+  it('a side that only receives generates no ratchet key; the next send does (deferred sending half)', async () => {
+    const { alice, bob, opts } = await pair('deferred')
+    expect(await recv(bob, alice, await send(alice, bob, 'hi', opts), opts)).toBe('hi')
+    expect(await recv(alice, bob, await send(bob, alice, 'yo', opts), opts)).toBe('yo')
+    let drawn = 0
+    const counting = { now: NOW, rng: (n: number) => ((drawn += n), opts.rng(n)) }
+    // Alice received a new ratchet key: nothing is generated until she sends.
+    expect(await recv(bob, alice, await send(alice, bob, 'a', counting), counting)).toBe('a')
+    expect(drawn).toBe(32) // Alice's new ratchet key, at her send; Bob's receipt drew nothing
+    expect((await bob.stores.sessions.loadSession('alice'))!.current!.ratchet.sendingRatchet).toBeNull()
+    for (let i = 0; i < 3; i++) await recv(bob, alice, await send(alice, bob, `m${i}`, counting), counting)
+    expect(drawn).toBe(32)
+    expect(await recv(alice, bob, await send(bob, alice, 'b', counting), counting)).toBe('b')
+    expect(drawn).toBe(64)
+  })
+
+  it('a peer that steps again before we answer: the deferred half runs as the spec would have', async () => {
+    const { alice, bob, opts } = await pair('steps-twice')
+    expect(await recv(bob, alice, await send(alice, bob, 'hi', opts), opts)).toBe('hi')
+    // Bob's reply is built on a copy of his session (as when a crash loses the state after the send); his
+    // stored session still has its sending half pending. Both draw the same random bytes.
+    const saved = (await bob.stores.sessions.loadSession('alice'))!.serialize()
+    const bobRng = seededRng('bob-next-ratchet')
+    const reply = await send(bob, alice, 'reply', { now: NOW, rng: bobRng })
+    await bob.stores.sessions.storeSession('alice', SessionRecord.deserialize(saved))
+    expect(await recv(alice, bob, reply, opts)).toBe('reply')
+    const again = await send(alice, bob, 'after your reply', opts)
+    const replayRng = seededRng('bob-next-ratchet')
+    expect(await recv(bob, alice, again, { now: NOW, rng: replayRng })).toBe('after your reply')
+    expect(await recv(alice, bob, await send(bob, alice, 'back', opts), opts)).toBe('back')
+  })
+
+  it('loads session records written before the sending half was deferred (with a pre-generated key)', async () => {
+    const { alice, bob, opts } = await pair('old-format')
+    expect(await recv(bob, alice, await send(alice, bob, 'hi', opts), opts)).toBe('hi')
+    const record = (await alice.stores.sessions.loadSession('bob'))!
+    const m = decode(record.serialize()) as { cur: { r: Record<string, unknown> } }
+    m.cur.r.nx = new Uint8Array(32).fill(9) // the former next-ratchet-key fields are ignored
+    m.cur.r.nxp = new Uint8Array(32).fill(7)
+    await alice.stores.sessions.storeSession('bob', SessionRecord.deserialize(encode(m)))
+    expect(await recv(bob, alice, await send(alice, bob, 'still here', opts), opts)).toBe('still here')
+    expect(await recv(alice, bob, await send(bob, alice, 'and back', opts), opts)).toBe('and back')
   })
 
   it('simultaneous initiation converges on one session without losing a message', async () => {
