@@ -2,7 +2,7 @@
  * The crypto core's primitives on Node's OpenSSL bindings (`node:crypto`), all synchronous: X25519 with
  * `crypto.diffieHellman`, Ed25519 with `crypto.sign(null, ...)` / `crypto.verify`, AES-256-GCM with
  * `createCipheriv`, HMAC-SHA-256 with `createHmac`, HKDF with `hkdfSync`, SHA-512 with `createHash`, random
- * bytes with `randomFillSync`. No primitive is ours: this only adapts OpenSSL to {@link CryptoProvider}.
+ * bytes with `randomFillSync` (pooled). No primitive is ours: this only adapts OpenSSL to {@link CryptoProvider}.
  *
  * Node peers (relay, tests, load tools, the bench) install it at start-up; the browser bundle never imports
  * this file (it lives outside src/core):
@@ -138,6 +138,28 @@ const secretKey = (key: Uint8Array): KeyObject => createSecretKey(key)
 /** Copies a Node Buffer into a plain, unshared Uint8Array. */
 const plain = (b: Uint8Array): Uint8Array => new Uint8Array(b)
 
+/**
+ * Random bytes for keys: OpenSSL's CSPRNG is called once per 4 KiB rather than once per key (each call costs
+ * ~3 µs of binding overhead, more than copying 32 bytes). Every byte handed out is erased from the pool, so
+ * no two callers ever see the same bytes; larger requests go straight to OpenSSL.
+ */
+const POOL_BYTES = 4096
+const pool = new Uint8Array(POOL_BYTES)
+let poolOffset = POOL_BYTES
+
+function randomBytes(n: number): Uint8Array {
+  if (n > 256) return randomFillSync(new Uint8Array(n))
+  if (poolOffset + n > POOL_BYTES) {
+    randomFillSync(pool)
+    poolOffset = 0
+  }
+  const end = poolOffset + n
+  const out = pool.slice(poolOffset, end)
+  pool.fill(0, poolOffset, end)
+  poolOffset = end
+  return out
+}
+
 /** The Node (OpenSSL) crypto provider. */
 export const nodeCryptoProvider: CryptoProvider = {
   name: 'node',
@@ -187,5 +209,5 @@ export const nodeCryptoProvider: CryptoProvider = {
   hkdfSha256: (ikm, salt, info, length) =>
     new Uint8Array(hkdfSync('sha256', secretKey(ikm), salt, info, length)),
   sha512: (data) => plain(createHash('sha512').update(data).digest()),
-  randomBytes: (n) => randomFillSync(new Uint8Array(n)),
+  randomBytes,
 }

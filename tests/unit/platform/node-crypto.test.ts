@@ -277,6 +277,27 @@ describe('Node crypto provider', () => {
     })
   })
 
+  it('pooled random bytes: right lengths, never the same bytes twice (across pool refills), caller-owned', () => {
+    const seen = new Set<string>()
+    let zeros = 0
+    for (let i = 0; i < 600; i++) {
+      const n = [1, 12, 32, 64, 200, 257, 5000][i % 7] as number
+      const out = nodeCryptoProvider.randomBytes(n)
+      expect(out.length).toBe(n)
+      expect(out.buffer.byteLength).toBe(n)
+      if (n >= 12) {
+        const hex = Buffer.from(out.subarray(0, 12)).toString('hex')
+        expect(seen.has(hex)).toBe(false)
+        seen.add(hex)
+      }
+      for (const b of out) if (b === 0) zeros++
+      out.fill(0) // a caller wiping its copy does not touch later outputs
+    }
+    // 600 requests cross the 4 KiB pool many times; zero bytes stay at their random rate (~1/256).
+    expect(seen.size).toBe(514)
+    expect(zeros).toBeLessThan(((600 / 7) * (1 + 12 + 32 + 64 + 200 + 257 + 5000)) / 128)
+  })
+
   it('x25519Batch: synchronous with the Node provider, a promise with the portable one, same results and errors', async () => {
     const a = await x25519KeyPairFromPrivate(secureRandom(32))
     const b = await x25519KeyPairFromPrivate(secureRandom(32))
