@@ -1198,8 +1198,9 @@ export class Paloma implements AppActions {
 
   // ---------------------------------------------------------------- helpers
 
+  /** Time, randomness, and header encryption for every session this app starts (relays see no ratchet keys). */
   #opts() {
-    return { now: this.#now(), rng: this.#rng }
+    return { now: this.#now(), rng: this.#rng, headerEncryption: true }
   }
 
   #historyOf(peer: string): ChatMessage[] {

@@ -12,12 +12,18 @@ export const X3DH_INFO = 'Paloma_X3DH_X25519_SHA256_v1'
 export const ROOT_INFO = 'Paloma_Ratchet_Root_v1'
 /** HKDF info deriving the AES-256-GCM key and nonce from a message key. */
 export const MESSAGE_KEY_INFO = 'Paloma_Ratchet_MessageKeys_v1'
+/** HKDF info of KDF_RK_HE (root chain of a session with header encryption). */
+export const ROOT_HE_INFO = 'Paloma_Ratchet_Root_HE_v1'
+/** HKDF info deriving the two shared header keys of a header-encrypting session from the X3DH key. */
+export const HEADER_KEYS_INFO = 'Paloma_Ratchet_HeaderKeys_v1'
 /** Domain-separation prefix of the Ed25519 signature over a prekey bundle body. */
 export const BUNDLE_SIGNATURE_PREFIX = 'Paloma_PreKeyBundle_Signature_v1\u0000'
 
 export const X3DH_INFO_BYTES = utf8(X3DH_INFO)
 export const ROOT_INFO_BYTES = utf8(ROOT_INFO)
 export const MESSAGE_KEY_INFO_BYTES = utf8(MESSAGE_KEY_INFO)
+export const ROOT_HE_INFO_BYTES = utf8(ROOT_HE_INFO)
+export const HEADER_KEYS_INFO_BYTES = utf8(HEADER_KEYS_INFO)
 export const BUNDLE_SIGNATURE_PREFIX_BYTES = utf8(BUNDLE_SIGNATURE_PREFIX)
 
 /** Length of X25519 / Ed25519 public and private keys, root, chain and message keys. */

@@ -4,11 +4,13 @@
  * Ratchet message: CBOR {v: 1, h: header bytes, c: AES-256-GCM ciphertext || tag}.
  * Prekey message (initial, until the initiator hears back): CBOR {v: 1, ik: bytes(32) Ed25519 identity
  * of the sender, ek: bytes(32) X3DH ephemeral key (base key), spk: uint signed prekey id, opk: uint one-time
- * prekey id or null, m: ratchet message bytes}.
+ * prekey id or null, m: ratchet message bytes, he: true when the session encrypts headers (absent otherwise)}.
  * @module
  */
-import { decodeRecord, encodeCbor, expectBytes, expectOptionalUint, expectUint } from './cbor.ts'
+import { decodeRecord, encodeCbor, expectBool, expectBytes, expectOptionalUint, expectUint } from './cbor.ts'
 import { KEY_LENGTH, MAX_COUNTER, MAX_MESSAGE_BYTES, RECORD_VERSION } from './constants.ts'
+import { InvalidRecordError } from './errors.ts'
+import { MAX_ENCRYPTED_HEADER_BYTES } from './ratchet.ts'
 
 /** A Double Ratchet message. */
 export interface RatchetMessage {
@@ -22,7 +24,15 @@ export interface PreKeyMessage {
   readonly baseKey: Uint8Array
   readonly signedPreKeyId: number
   readonly oneTimePreKeyId: number | null
+  /** The session encrypts its headers (the responder must too). */
+  readonly headerEncryption: boolean
   readonly message: Uint8Array
+}
+
+/** `he` is either absent or true: one encoding per meaning. */
+function expectTrue(m: Record<string, unknown>, key: string, what: string): true {
+  if (!expectBool(m, key, what)) throw new InvalidRecordError(`${what}.${key}: expected true or absent`)
+  return true
 }
 
 export function encodeRatchetMessage(m: RatchetMessage): Uint8Array {
@@ -33,7 +43,7 @@ export function encodeRatchetMessage(m: RatchetMessage): Uint8Array {
 export function decodeRatchetMessage(bytes: Uint8Array): RatchetMessage {
   const m = decodeRecord(bytes, 'message', MAX_MESSAGE_BYTES)
   return {
-    header: expectBytes(m, 'h', -64, 'message'),
+    header: expectBytes(m, 'h', -MAX_ENCRYPTED_HEADER_BYTES, 'message'),
     ciphertext: expectBytes(m, 'c', -MAX_MESSAGE_BYTES, 'message'),
   }
 }
@@ -46,6 +56,7 @@ export function encodePreKeyMessage(m: PreKeyMessage): Uint8Array {
     spk: m.signedPreKeyId,
     opk: m.oneTimePreKeyId,
     m: m.message,
+    ...(m.headerEncryption && { he: true }),
   })
 }
 
@@ -58,6 +69,7 @@ export function decodePreKeyMessage(bytes: Uint8Array): PreKeyMessage {
     baseKey: expectBytes(m, 'ek', KEY_LENGTH, w),
     signedPreKeyId: expectUint(m, 'spk', MAX_COUNTER, w),
     oneTimePreKeyId: expectOptionalUint(m, 'opk', MAX_COUNTER, w),
+    headerEncryption: m.he === undefined ? false : expectTrue(m, 'he', w),
     message: expectBytes(m, 'm', -MAX_MESSAGE_BYTES, w),
   }
 }

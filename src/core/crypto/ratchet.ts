@@ -1,6 +1,6 @@
 /**
- * The Double Ratchet (Signal, "The Double Ratchet Algorithm", rev. 1, sections 3 and 5.2), without header
- * encryption.
+ * The Double Ratchet (Signal, "The Double Ratchet Algorithm", rev. 1, sections 3 and 5.2), and optionally
+ * with header encryption (section 4).
  *
  * KDF_RK(rk, dh) = HKDF-SHA-256(salt = rk, IKM = dh, info = ROOT_INFO, 64) split into (root key, chain key).
  * KDF_CK(ck): message key = HMAC-SHA-256(ck, 0x01), next chain key = HMAC-SHA-256(ck, 0x02).
@@ -17,21 +17,37 @@
  * when the next message is sent ({@link startSendingChain}). Every key, header and ciphertext is the one
  * the spec's DHRatchet gives for the same random bytes (the published vectors do not change); a session
  * that only receives skips a key generation and a DH per step.
+ *
+ * Header encryption (a session option, chosen by the initiator): KDF_RK_HE(rk, dh) = HKDF-SHA-256(salt = rk,
+ * IKM = dh, info = ROOT_HE_INFO, 96) split into (root key, chain key, next header key); HENCRYPT(hk, header) =
+ * nonce(12, random) || AES-256-GCM(hk, nonce, header, ad = X3DH AD). The message AEAD then binds X3DH AD ||
+ * encrypted header. A received header is opened with HKr, NHKr, the header keys of chains with skipped
+ * message keys, and (to classify replays) the last MAX_PREVIOUS_REMOTE_RATCHETS HKr; the plain header found
+ * inside then goes through exactly the checks of an unencrypted one.
  * @module
  */
 import { compareBytes, concatBytes, equalBytes, toHex, wipe } from './bytes.ts'
-import { decodeRecord, encodeCbor, expectBytes, expectUint } from './cbor.ts'
+import { decodeRecord, encodeCbor, expectArray, expectBytes, expectMap, expectUint } from './cbor.ts'
 import {
   KEY_LENGTH,
   MAX_COUNTER,
   MAX_PREVIOUS_REMOTE_RATCHETS,
   MAX_SKIP,
   MAX_STORED_SKIPPED_KEYS,
+  HEADER_KEYS_INFO_BYTES,
   MESSAGE_KEY_INFO_BYTES,
+  NONCE_LENGTH,
   RECORD_VERSION,
+  ROOT_HE_INFO_BYTES,
   ROOT_INFO_BYTES,
+  TAG_LENGTH,
 } from './constants.ts'
-import { DuplicateMessageError, InvalidRecordError, TooManySkippedMessagesError } from './errors.ts'
+import {
+  DecryptionFailedError,
+  DuplicateMessageError,
+  InvalidRecordError,
+  TooManySkippedMessagesError,
+} from './errors.ts'
 import {
   aesGcmDecrypt,
   aesGcmEncrypt,
@@ -48,12 +64,30 @@ const MESSAGE_KEY_SEED = Uint8Array.of(0x01)
 const CHAIN_KEY_SEED = Uint8Array.of(0x02)
 /** Largest encoded header: CBOR map of v, dh(32), pn and n as uint32. */
 const MAX_HEADER_BYTES = 64
+/** Largest encrypted header: nonce, the largest header, tag. */
+export const MAX_ENCRYPTED_HEADER_BYTES = NONCE_LENGTH + MAX_HEADER_BYTES + TAG_LENGTH
 
 /** A message key kept for a message that has not arrived yet. */
 export interface SkippedKey {
   readonly dh: Uint8Array
   readonly n: number
   readonly messageKey: Uint8Array
+  /** With header encryption: the header key of its chain (HKr then), to open the late message's header. */
+  readonly hk?: Uint8Array
+}
+
+/** The header keys of a session that encrypts headers (the spec's HKs, HKr, NHKs, NHKr). */
+export interface HeaderKeys {
+  /** HKs; null until a responder's first sending chain. */
+  sending: Uint8Array | null
+  /** HKr; null until the first message is received. */
+  receiving: Uint8Array | null
+  /** NHKs; null while the sending half of a DH ratchet step is pending. */
+  nextSending: Uint8Array | null
+  /** NHKr. */
+  nextReceiving: Uint8Array
+  /** HKr of the chains this state moved past, newest last (replay classification only). */
+  previousReceiving: Uint8Array[]
 }
 
 /** Double Ratchet state of one session (the spec's DHs, DHr, RK, CKs, CKr, Ns, Nr, PN, MKSKIPPED). */
@@ -74,6 +108,8 @@ export interface RatchetState {
   skipped: Map<string, SkippedKey>
   /** Remote ratchet keys this state has moved past, newest last (replay classification only). */
   previousRemoteRatchets: Uint8Array[]
+  /** Header keys when this session encrypts headers, else null. */
+  headerKeys: HeaderKeys | null
 }
 
 /** A decoded message header. */
@@ -87,6 +123,69 @@ export interface Header {
 export function kdfRoot(rootKey: Uint8Array, dhOutput: Uint8Array): [Uint8Array, Uint8Array] {
   const out = hkdfSha256(dhOutput, rootKey, ROOT_INFO_BYTES, 2 * KEY_LENGTH)
   return [out.slice(0, KEY_LENGTH), out.slice(KEY_LENGTH)]
+}
+
+/** KDF_RK_HE: (new root key, chain key, next header key). */
+export function kdfRootHe(rootKey: Uint8Array, dhOutput: Uint8Array): [Uint8Array, Uint8Array, Uint8Array] {
+  const out = hkdfSha256(dhOutput, rootKey, ROOT_HE_INFO_BYTES, 3 * KEY_LENGTH)
+  return [out.slice(0, KEY_LENGTH), out.slice(KEY_LENGTH, 2 * KEY_LENGTH), out.slice(2 * KEY_LENGTH)]
+}
+
+/** KDF_RK or KDF_RK_HE, as the session uses; the third key is null without header encryption. */
+function rootStep(
+  he: boolean,
+  rootKey: Uint8Array,
+  dhOutput: Uint8Array,
+): [Uint8Array, Uint8Array, Uint8Array | null] {
+  return he ? kdfRootHe(rootKey, dhOutput) : [...kdfRoot(rootKey, dhOutput), null]
+}
+
+/** HENCRYPT: nonce || AES-256-GCM(hk, nonce, header, ad). */
+export function encryptHeader(hk: Uint8Array, header: Uint8Array, ad: Uint8Array, rng: Rng): Uint8Array {
+  const nonce = rng(NONCE_LENGTH)
+  return concatBytes(nonce, aesGcmEncrypt(hk, nonce, header, ad))
+}
+
+/** HDECRYPT: the header bytes, or null when `hk` is not the key (or the bytes were altered). */
+export function decryptHeader(hk: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Uint8Array | null {
+  if (sealed.length < NONCE_LENGTH + TAG_LENGTH || sealed.length > MAX_ENCRYPTED_HEADER_BYTES) return null
+  try {
+    return aesGcmDecrypt(hk, sealed.subarray(0, NONCE_LENGTH), sealed.subarray(NONCE_LENGTH), ad)
+  } catch (e) {
+    if (e instanceof DecryptionFailedError) return null
+    throw e
+  }
+}
+
+/**
+ * Opens an encrypted header with the state's header keys and checks that the key that opened it agrees with
+ * the ratchet key inside (HKr: the current remote key; NHKr: a new one). Changes nothing.
+ * @throws DecryptionFailedError when no key opens it (not for this session, or altered),
+ * InvalidRecordError for a malformed header inside.
+ */
+export function openHeader(state: RatchetState, sealed: Uint8Array, ad: Uint8Array): Header {
+  const keys = state.headerKeys
+  if (!keys) throw new InvalidRecordError('session does not encrypt headers')
+  const isCurrent = (h: Header) => !!state.remoteRatchet && equalBytes(h.dh, state.remoteRatchet)
+  const isPrevious = (h: Header) => state.previousRemoteRatchets.some((k) => equalBytes(k, h.dh))
+  const tries: [Uint8Array | null, (h: Header) => boolean][] = [
+    [keys.receiving, isCurrent],
+    [keys.nextReceiving, (h) => !isCurrent(h) && !isPrevious(h)],
+  ]
+  const seen: Uint8Array[] = []
+  for (const k of state.skipped.values()) {
+    if (k.hk && !seen.some((s) => equalBytes(s, k.hk as Uint8Array))) seen.push(k.hk)
+  }
+  for (const hk of [...seen, ...keys.previousReceiving])
+    tries.push([hk, (h) => isCurrent(h) || isPrevious(h)])
+  for (const [hk, agrees] of tries) {
+    const bytes = hk && decryptHeader(hk, sealed, ad)
+    if (!bytes) continue
+    const header = decodeHeader(bytes)
+    if (!agrees(header)) throw new DecryptionFailedError('header key and ratchet key disagree')
+    return header
+  }
+  throw new DecryptionFailedError()
 }
 
 /** KDF_CK: (next chain key, message key). */
@@ -141,24 +240,44 @@ export function decodeHeader(bytes: Uint8Array): Header {
   }
 }
 
+/** The header as sent: plain, or opened with the session's header keys. */
+export function readHeader(state: RatchetState, headerBytes: Uint8Array, associatedData: Uint8Array): Header {
+  return state.headerKeys ? openHeader(state, headerBytes, associatedData) : decodeHeader(headerBytes)
+}
+
 /** Map key of a skipped message key. */
 export function skippedKeyId(dh: Uint8Array, n: number): string {
   return `${toHex(dh)}:${n}`
 }
 
+/** The two shared header keys of a header-encrypting session (HKa, NHKb), from the X3DH shared key. */
+export function sharedHeaderKeys(sharedKey: Uint8Array): { initiator: Uint8Array; responder: Uint8Array } {
+  const out = hkdfSha256(sharedKey, ZERO_SALT, HEADER_KEYS_INFO_BYTES, 2 * KEY_LENGTH)
+  return { initiator: out.slice(0, KEY_LENGTH), responder: out.slice(KEY_LENGTH) }
+}
+
 /**
- * RatchetInitAlice: the initiator knows SK and Bob's ratchet key (his signed prekey), and has generated
- * her first ratchet pair. `dhOutput` = DH(sendingRatchet, remoteRatchet), computed by the caller so it
- * can run concurrently with X3DH.
+ * RatchetInitAlice (RatchetInitAliceHE with `headerEncryption`): the initiator knows SK and Bob's ratchet key
+ * (his signed prekey), and has generated her first ratchet pair. `dhOutput` = DH(sendingRatchet,
+ * remoteRatchet), computed by the caller so it can run concurrently with X3DH.
  */
 export function initRatchetInitiator(
   sharedKey: Uint8Array,
   remoteRatchet: Uint8Array,
   sendingRatchet: KeyPair,
   dhOutput: Uint8Array,
+  headerEncryption = false,
 ): RatchetState {
-  const [rootKey, sendingChainKey] = kdfRoot(sharedKey, dhOutput)
+  const [rootKey, sendingChainKey, nextSending] = rootStep(headerEncryption, sharedKey, dhOutput)
+  const shared = headerEncryption ? sharedHeaderKeys(sharedKey) : null
   return {
+    headerKeys: shared && {
+      sending: shared.initiator,
+      receiving: null,
+      nextSending,
+      nextReceiving: shared.responder,
+      previousReceiving: [],
+    },
     rootKey,
     sendingRatchet,
     remoteRatchet,
@@ -172,9 +291,21 @@ export function initRatchetInitiator(
   }
 }
 
-/** RatchetInitBob: the responder's first ratchet key pair is his signed prekey. */
-export function initRatchetResponder(sharedKey: Uint8Array, ownRatchet: KeyPair): RatchetState {
+/** RatchetInitBob (RatchetInitBobHE): the responder's first ratchet key pair is his signed prekey. */
+export function initRatchetResponder(
+  sharedKey: Uint8Array,
+  ownRatchet: KeyPair,
+  headerEncryption = false,
+): RatchetState {
+  const shared = headerEncryption ? sharedHeaderKeys(sharedKey) : null
   return {
+    headerKeys: shared && {
+      sending: null,
+      receiving: null,
+      nextSending: shared.responder,
+      nextReceiving: shared.initiator,
+      previousReceiving: [],
+    },
     rootKey: new Uint8Array(sharedKey),
     sendingRatchet: ownRatchet,
     remoteRatchet: null,
@@ -196,7 +327,8 @@ export function initRatchetResponder(sharedKey: Uint8Array, ownRatchet: KeyPair)
  */
 export async function startSendingChain(state: RatchetState, rng: Rng): Promise<void> {
   if (!state.remoteRatchet) throw new InvalidRecordError('session cannot send before it has received')
-  const [rootKey, sendingRatchet, sendingChainKey] = await sendingHalf(
+  const [rootKey, sendingRatchet, sendingChainKey, nextHeaderKey] = await sendingHalf(
+    state,
     state.rootKey,
     state.remoteRatchet,
     rng,
@@ -205,37 +337,45 @@ export async function startSendingChain(state: RatchetState, rng: Rng): Promise<
   state.rootKey = rootKey
   state.sendingRatchet = sendingRatchet
   state.sendingChainKey = sendingChainKey
+  if (state.headerKeys) state.headerKeys.nextSending = nextHeaderKey
 }
 
 async function sendingHalf(
+  state: RatchetState,
   rootKey: Uint8Array,
   remoteRatchet: Uint8Array,
   rng: Rng,
-): Promise<[rootKey: Uint8Array, ratchet: KeyPair, chainKey: Uint8Array]> {
+): Promise<[rootKey: Uint8Array, ratchet: KeyPair, chainKey: Uint8Array, nextHeaderKey: Uint8Array | null]> {
   const ratchet = await generateX25519KeyPair(rng)
   const dh = await x25519(ratchet.privateKey, remoteRatchet)
-  const [nextRootKey, chainKey] = kdfRoot(rootKey, dh)
+  const [nextRootKey, chainKey, nextHeaderKey] = rootStep(!!state.headerKeys, rootKey, dh)
   wipe(dh)
-  return [nextRootKey, ratchet, chainKey]
+  return [nextRootKey, ratchet, chainKey, nextHeaderKey]
 }
 
 /**
- * RatchetEncrypt on the current sending chain: returns the header bytes and ciphertext and advances the chain.
+ * RatchetEncrypt (RatchetEncryptHE) on the current sending chain: returns the header bytes (encrypted with
+ * header encryption) and ciphertext, and advances the chain.
+ * @param rng - the encrypted header's nonce (header encryption only).
  * @throws InvalidRecordError when there is no sending chain (see {@link startSendingChain}).
  */
 export function ratchetEncrypt(
   state: RatchetState,
   plaintext: Uint8Array,
   associatedData: Uint8Array,
+  rng?: Rng,
 ): { header: Uint8Array; ciphertext: Uint8Array } {
   if (!state.sendingChainKey || !state.sendingRatchet) throw new InvalidRecordError('no sending chain')
   if (state.sendCount >= MAX_COUNTER) throw new InvalidRecordError('sending chain exhausted')
+  const hk = state.headerKeys?.sending
+  if (state.headerKeys && (!hk || !rng)) throw new InvalidRecordError('no header key or nonce source')
   const [nextChainKey, messageKey] = kdfChain(state.sendingChainKey)
-  const header = encodeHeader({
+  const plainHeader = encodeHeader({
     dh: state.sendingRatchet.publicKey,
     pn: state.previousCount,
     n: state.sendCount,
   })
+  const header = hk && rng ? encryptHeader(hk, plainHeader, associatedData, rng) : plainHeader
   const ciphertext = encryptWithMessageKey(messageKey, plaintext, concatBytes(associatedData, header))
   wipe(messageKey, state.sendingChainKey)
   state.sendingChainKey = nextChainKey
@@ -256,6 +396,7 @@ function addSkipped(state: RatchetState, keys: SkippedKey[]): void {
 function skipChain(
   chainKey: Uint8Array,
   dh: Uint8Array,
+  hk: Uint8Array | null,
   from: number,
   until: number,
   out: SkippedKey[],
@@ -263,7 +404,7 @@ function skipChain(
   let ck = chainKey
   for (let n = from; n < until; n++) {
     const [next, messageKey] = kdfChain(ck)
-    out.push({ dh, n, messageKey })
+    out.push(hk ? { dh, n, messageKey, hk } : { dh, n, messageKey })
     ck = next
   }
   return ck
@@ -300,7 +441,7 @@ export async function ratchetDecrypt(
   ciphertext: Uint8Array,
   associatedData: Uint8Array,
   rng: Rng,
-  header: Header = decodeHeader(headerBytes),
+  header: Header = readHeader(state, headerBytes, associatedData),
 ): Promise<Uint8Array> {
   checkHeader(state, header)
   const ad = concatBytes(associatedData, headerBytes)
@@ -316,7 +457,8 @@ export async function ratchetDecrypt(
   }
   const newSkipped: SkippedKey[] = []
   if (state.remoteRatchet && state.receivingChainKey && equalBytes(header.dh, state.remoteRatchet)) {
-    const ck = skipChain(state.receivingChainKey, header.dh, state.receiveCount, header.n, newSkipped)
+    const hk = state.headerKeys?.receiving ?? null
+    const ck = skipChain(state.receivingChainKey, header.dh, hk, state.receiveCount, header.n, newSkipped)
     const [nextChainKey, messageKey] = kdfChain(ck)
     const plaintext = decryptWithMessageKey(messageKey, ciphertext, ad)
     state.receivingChainKey = nextChainKey
@@ -326,23 +468,27 @@ export async function ratchetDecrypt(
   }
   // A new remote ratchet key: finish the current receiving chain up to pn, then the receiving half of a DH
   // ratchet step (the sending half waits for the next send).
+  const keys = state.headerKeys
   if (state.remoteRatchet && state.receivingChainKey) {
-    skipChain(state.receivingChainKey, state.remoteRatchet, state.receiveCount, header.pn, newSkipped)
+    const hk = keys?.receiving ?? null
+    skipChain(state.receivingChainKey, state.remoteRatchet, hk, state.receiveCount, header.pn, newSkipped)
   }
   let rootKey = state.rootKey
   let ownRatchet = state.sendingRatchet
+  let nextSendingHeaderKey = keys?.nextSending ?? null
   if (!ownRatchet && state.remoteRatchet) {
     // The sending half of the previous step never ran (the peer stepped again without hearing from us,
     // which a conforming peer does not do): run it now, as the spec would have at that receipt.
-    const [rk, ratchet, unusedChainKey] = await sendingHalf(rootKey, state.remoteRatchet, rng)
+    const [rk, ratchet, unusedChainKey, nhk] = await sendingHalf(state, rootKey, state.remoteRatchet, rng)
     wipe(unusedChainKey)
     rootKey = rk
     ownRatchet = ratchet
+    nextSendingHeaderKey = nhk
   }
   if (!ownRatchet) throw new InvalidRecordError('session has no ratchet key')
   const dhReceive = await x25519(ownRatchet.privateKey, header.dh)
-  const [nextRootKey, receivingChainKey] = kdfRoot(rootKey, dhReceive)
-  const ck = skipChain(receivingChainKey, header.dh, 0, header.n, newSkipped)
+  const [nextRootKey, receivingChainKey, nextReceivingHeaderKey] = rootStep(!!keys, rootKey, dhReceive)
+  const ck = skipChain(receivingChainKey, header.dh, keys?.nextReceiving ?? null, 0, header.n, newSkipped)
   const [nextChainKey, messageKey] = kdfChain(ck)
   let plaintext: Uint8Array
   try {
@@ -364,6 +510,17 @@ export async function ratchetDecrypt(
   state.rootKey = nextRootKey
   state.sendingChainKey = null
   state.receivingChainKey = nextChainKey
+  if (keys && nextReceivingHeaderKey) {
+    // HKs = NHKs, HKr = NHKr, NHKr from KDF_RK_HE; NHKs waits for the sending half.
+    if (keys.receiving) {
+      keys.previousReceiving.push(keys.receiving)
+      if (keys.previousReceiving.length > MAX_PREVIOUS_REMOTE_RATCHETS) keys.previousReceiving.shift()
+    }
+    keys.sending = nextSendingHeaderKey
+    keys.receiving = keys.nextReceiving
+    keys.nextReceiving = nextReceivingHeaderKey
+    keys.nextSending = null
+  }
   addSkipped(state, newSkipped)
   return plaintext
 }
@@ -385,8 +542,31 @@ export function ratchetStateToCbor(s: RatchetState): Record<string, unknown> {
     ns: s.sendCount,
     nr: s.receiveCount,
     pn: s.previousCount,
-    sk: [...s.skipped.values()].map((k) => [k.dh, k.n, k.messageKey]),
+    sk: [...s.skipped.values()].map((k) =>
+      k.hk ? [k.dh, k.n, k.messageKey, k.hk] : [k.dh, k.n, k.messageKey],
+    ),
     prr: s.previousRemoteRatchets,
+    ...(s.headerKeys && {
+      hk: {
+        s: s.headerKeys.sending,
+        r: s.headerKeys.receiving,
+        ns: s.headerKeys.nextSending,
+        nr: s.headerKeys.nextReceiving,
+        p: s.headerKeys.previousReceiving,
+      },
+    }),
+  }
+}
+
+function headerKeysFromCbor(value: unknown, w: string): HeaderKeys {
+  const m = expectMap(value, w)
+  const p = expectArray(m, 'p', MAX_PREVIOUS_REMOTE_RATCHETS, w)
+  return {
+    sending: optionalKey(m, 's', w),
+    receiving: optionalKey(m, 'r', w),
+    nextSending: optionalKey(m, 'ns', w),
+    nextReceiving: expectBytes(m, 'nr', KEY_LENGTH, w),
+    previousReceiving: p.map((k, i) => expectBytes({ k }, 'k', KEY_LENGTH, `${w}.p[${i}]`)),
   }
 }
 
@@ -406,11 +586,15 @@ export function ratchetStateFromCbor(m: Record<string, unknown>): RatchetState {
   }
   const skipped = new Map<string, SkippedKey>()
   for (const e of sk) {
-    if (!Array.isArray(e) || e.length !== 3) throw new InvalidRecordError(`${w}.sk[]: expected [dh, n, mk]`)
-    const entry = { dh: e[0], n: e[1], mk: e[2] }
+    if (!Array.isArray(e) || (e.length !== 3 && e.length !== 4)) {
+      throw new InvalidRecordError(`${w}.sk[]: expected [dh, n, mk] or [dh, n, mk, hk]`)
+    }
+    const entry = { dh: e[0], n: e[1], mk: e[2], hk: e[3] }
     const dh = expectBytes(entry, 'dh', KEY_LENGTH, `${w}.sk[]`)
     const n = expectUint(entry, 'n', MAX_COUNTER, `${w}.sk[]`)
-    skipped.set(skippedKeyId(dh, n), { dh, n, messageKey: expectBytes(entry, 'mk', KEY_LENGTH, `${w}.sk[]`) })
+    const messageKey = expectBytes(entry, 'mk', KEY_LENGTH, `${w}.sk[]`)
+    const hk = e.length === 4 ? expectBytes(entry, 'hk', KEY_LENGTH, `${w}.sk[]`) : null
+    skipped.set(skippedKeyId(dh, n), hk ? { dh, n, messageKey, hk } : { dh, n, messageKey })
   }
   return {
     rootKey: expectBytes(m, 'rk', KEY_LENGTH, w),
@@ -429,6 +613,7 @@ export function ratchetStateFromCbor(m: Record<string, unknown>): RatchetState {
     previousCount: expectUint(m, 'pn', MAX_COUNTER, w),
     skipped,
     previousRemoteRatchets: prr.map((k, i) => expectBytes({ k }, 'k', KEY_LENGTH, `${w}.prr[${i}]`)),
+    headerKeys: m.hk === undefined ? null : headerKeysFromCbor(m.hk, `${w}.hk`),
   }
 }
 

@@ -33,11 +33,13 @@ import { x25519, x25519Batch, type KeyPair, type Rng } from './primitives.ts'
 import {
   checkHeader,
   decodeHeader,
+  openHeader,
   initRatchetInitiator,
   initRatchetResponder,
   ratchetDecrypt,
   ratchetEncrypt,
   startSendingChain,
+  type Header,
 } from './ratchet.ts'
 import { SessionRecord, type SessionState } from './session-record.ts'
 import type { ProtocolStores, SessionStore } from './stores.ts'
@@ -48,6 +50,11 @@ export interface CipherOptions {
   /** Current time, ms since the epoch. */
   readonly now: number
   readonly rng: Rng
+  /**
+   * Sessions started by {@link processPreKeyBundle} encrypt their message headers (Double Ratchet spec,
+   * section 4); the responder follows the initiator's choice. Default false.
+   */
+  readonly headerEncryption?: boolean
 }
 
 /** An encrypted message as handed to the transport. */
@@ -125,7 +132,7 @@ export function processPreKeyBundle(
     if (!equalBytes(verified.identityKey, remoteIdentityKey)) throw new UntrustedIdentityError(address)
     const [x3dh, dh] = await agreeing
     const state: SessionState = {
-      ratchet: initRatchetInitiator(x3dh.sharedKey, spk, ratchetPair, dh),
+      ratchet: initRatchetInitiator(x3dh.sharedKey, spk, ratchetPair, dh, opts.headerEncryption === true),
       associatedData: x3dh.associatedData,
       localIdentityKey: identity.publicKey,
       remoteIdentityKey: verified.identityKey,
@@ -159,7 +166,12 @@ export function encryptMessage(
     if (!record || !state) throw new NoSessionError(address)
     await checkTrust(stores, address, state.remoteIdentityKey)
     if (!state.ratchet.sendingChainKey) await startSendingChain(state.ratchet, opts.rng)
-    const { header, ciphertext } = ratchetEncrypt(state.ratchet, pad(plaintext), state.associatedData)
+    const { header, ciphertext } = ratchetEncrypt(
+      state.ratchet,
+      pad(plaintext),
+      state.associatedData,
+      opts.rng,
+    )
     const message = encodeRatchetMessage({ header, ciphertext })
     await stores.sessions.storeSession(address, record)
     if (!state.pendingPreKey) return { type: 'message', body: message }
@@ -168,6 +180,7 @@ export function encryptMessage(
       baseKey: state.baseKey,
       signedPreKeyId: state.pendingPreKey.signedPreKeyId,
       oneTimePreKeyId: state.pendingPreKey.oneTimePreKeyId,
+      headerEncryption: state.ratchet.headerKeys !== null,
       message,
     })
     return { type: 'prekey', body }
@@ -224,59 +237,82 @@ async function decryptRatchetMessage(
 }
 
 /**
- * Finds the session a ratchet message belongs to among `states` (current first): the one that knows its
- * ratchet key, else every session in turn. Headers are checked against every candidate before any key is derived.
+ * Finds the session a ratchet message belongs to among `states` (current first): the one whose header keys
+ * open its header, or that knows its ratchet key; else every session in turn. Headers are checked against
+ * every candidate before any message key is derived.
  */
 async function trialDecrypt(
   states: readonly SessionState[],
   message: RatchetMessage,
   rng: Rng,
 ): Promise<{ state: SessionState; plaintext: Uint8Array }> {
-  const header = decodeHeader(message.header)
-  const owner = states.find(
-    (s) =>
-      (s.ratchet.remoteRatchet && equalBytes(s.ratchet.remoteRatchet, header.dh)) ||
-      s.ratchet.previousRemoteRatchets.some((k) => equalBytes(k, header.dh)),
-  )
-  if (owner) {
-    const plaintext = await ratchetDecrypt(
-      owner.ratchet,
+  // The header as each state reads it: plain (decoded once), or opened with that state's header keys.
+  let plain: Header | CryptoError | undefined
+  const headers = new Map<SessionState, Header | CryptoError>()
+  const headerFor = (s: SessionState): Header | CryptoError => {
+    let h = headers.get(s)
+    if (h === undefined) {
+      h = s.ratchet.headerKeys
+        ? attempt(() => openHeader(s.ratchet, message.header, s.associatedData))
+        : (plain ??= attempt(() => decodeHeader(message.header)))
+      headers.set(s, h)
+    }
+    return h
+  }
+  const decryptOn = async (s: SessionState, header: Header) => ({
+    state: s,
+    plaintext: await ratchetDecrypt(
+      s.ratchet,
       message.header,
       message.ciphertext,
-      owner.associatedData,
+      s.associatedData,
       rng,
       header,
-    )
-    return { state: owner, plaintext }
+    ),
+  })
+  for (const s of states) {
+    const h = headerFor(s)
+    if (h instanceof CryptoError) continue
+    const r = s.ratchet
+    const owns =
+      r.headerKeys !== null ||
+      (r.remoteRatchet !== null && equalBytes(r.remoteRatchet, h.dh)) ||
+      r.previousRemoteRatchets.some((k) => equalBytes(k, h.dh))
+    if (owns) return decryptOn(s, h)
   }
-  const viable: SessionState[] = []
+  const viable: [SessionState, Header][] = []
   let firstError: CryptoError | null = null
   for (const s of states) {
+    const h = headerFor(s)
     try {
-      checkHeader(s.ratchet, header)
-      viable.push(s)
+      if (h instanceof CryptoError) throw h
+      checkHeader(s.ratchet, h)
+      viable.push([s, h])
     } catch (e) {
       if (!(e instanceof CryptoError)) throw e
-      firstError ??= e
+      // A header no header key opens says nothing yet; a malformed or refused one is the better report.
+      if (!(e instanceof DecryptionFailedError)) firstError ??= e
     }
   }
-  for (const s of viable) {
+  for (const [s, h] of viable) {
     try {
-      const plaintext = await ratchetDecrypt(
-        s.ratchet,
-        message.header,
-        message.ciphertext,
-        s.associatedData,
-        rng,
-        header,
-      )
-      return { state: s, plaintext }
+      return await decryptOn(s, h)
     } catch (e) {
       if (!(e instanceof DecryptionFailedError)) throw e
     }
   }
   if (viable.length === 0 && firstError) throw firstError
   throw new DecryptionFailedError()
+}
+
+/** `fn()`, or the typed error it threw. */
+function attempt<T>(fn: () => T): T | CryptoError {
+  try {
+    return fn()
+  } catch (e) {
+    if (e instanceof CryptoError) return e
+    throw e
+  }
 }
 
 async function decryptPreKeyMessage(
@@ -323,12 +359,15 @@ async function decryptPreKeyMessage(
     opk = (await stores.preKeys.loadPreKey(pkm.oneTimePreKeyId)) ?? null
     if (!opk) throw new UnknownPreKeyError('one-time', pkm.oneTimePreKeyId)
   }
-  const header = decodeHeader(inner.header)
-  if (header.n > MAX_SKIP) throw new TooManySkippedMessagesError(header.n)
+  // An encrypted header can only be read once X3DH gave its key; a plain one is checked before any DH.
+  const plainHeader = pkm.headerEncryption ? null : decodeHeader(inner.header)
+  if (plainHeader && plainHeader.n > MAX_SKIP) throw new TooManySkippedMessagesError(plainHeader.n)
   const identity = await stores.identity.getIdentityKeyPair()
   const x3dh = await x3dhRespond(identity, pkm.identityKey, pkm.baseKey, spk.keyPair, opk?.keyPair ?? null)
-  const ratchet = initRatchetResponder(x3dh.sharedKey, spk.keyPair)
+  const ratchet = initRatchetResponder(x3dh.sharedKey, spk.keyPair, pkm.headerEncryption)
   wipe(x3dh.sharedKey)
+  const header = plainHeader ?? openHeader(ratchet, inner.header, x3dh.associatedData)
+  if (header.n > MAX_SKIP) throw new TooManySkippedMessagesError(header.n)
   const plaintext = await ratchetDecrypt(
     ratchet,
     inner.header,

@@ -27,7 +27,8 @@ describe('codecs validate every field', () => {
   })
 
   it('messages and prekey messages', () => {
-    expect(() => decodeRatchetMessage(encode({ v: 1, h: new Uint8Array(65), c: dh }))).toThrow(
+    // Plain headers are at most 64 bytes, encrypted ones 12 + 64 + 16.
+    expect(() => decodeRatchetMessage(encode({ v: 1, h: new Uint8Array(93), c: dh }))).toThrow(
       InvalidRecordError,
     )
     expect(() => decodeRatchetMessage(encode({ v: 1, h: dh, c: 'text' }))).toThrow(InvalidRecordError)
@@ -36,6 +37,10 @@ describe('codecs validate every field', () => {
     expect(() => decodePreKeyMessage(encode({ ...ok, spk: 1.5 }))).toThrow(InvalidRecordError)
     expect(() => decodePreKeyMessage(encode({ ...ok, ik: new Uint8Array(33) }))).toThrow(InvalidRecordError)
     expect(() => decodePreKeyMessage(encode({ ...ok, opk: 'x' }))).toThrow(InvalidRecordError)
+    expect(decodePreKeyMessage(encode(ok)).headerEncryption).toBe(false)
+    expect(decodePreKeyMessage(encode({ ...ok, he: true })).headerEncryption).toBe(true)
+    expect(() => decodePreKeyMessage(encode({ ...ok, he: false }))).toThrow(InvalidRecordError)
+    expect(() => decodePreKeyMessage(encode({ ...ok, he: 1 }))).toThrow(InvalidRecordError)
   })
 
   it('session records', () => {

@@ -3,7 +3,8 @@
 // Invariants: every message that is not dropped decrypts exactly once, to what was sent; every replay and
 // every tampered message is rejected with a typed error and leaves the receiver's session record unchanged;
 // a header more than MAX_SKIP ahead is rejected before any key is derived; stored skipped keys never exceed
-// MAX_STORED_SKIPPED_KEYS. Steps: env PALOMA_FUZZ_STEPS (default 10 000; `npm run soak:crypto`: 1 000 000).
+// MAX_STORED_SKIPPED_KEYS. Steps: env PALOMA_FUZZ_STEPS (default 10 000; `npm run soak:crypto`: 1 000 000),
+// run once with plain headers and once with header encryption.
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { decode, encode } from 'cborg'
@@ -20,6 +21,7 @@ import {
 } from '../../../../src/core/crypto/index.ts'
 import { _stats } from '../../../../src/core/crypto/primitives.ts'
 import { MAX_COUNTER } from '../../../../src/core/crypto/constants.ts'
+import { decryptHeader, encryptHeader } from '../../../../src/core/crypto/ratchet.ts'
 import { NOW, bundleOf, flip, makeParty, seededRng, str, text, type Party } from './helpers.ts'
 
 const STEPS = Number(process.env.PALOMA_FUZZ_STEPS ?? 10_000)
@@ -37,7 +39,8 @@ type Action = [kind: number, a: number, b: number, c: number]
 
 // Send-heavy mix so conversations advance; kinds 0-1 send, 2-4 deliver, 5 drop, 6 duplicate, 7 replay,
 // 8 tamper, 9 far-ahead forgery.
-const counters = { tooFarAhead: 0, replays: 0, tampers: 0, delivered: 0 }
+const newCounters = () => ({ tooFarAhead: 0, replays: 0, tampers: 0, delivered: 0 })
+let counters = newCounters()
 
 const actionArb = fc.tuple(fc.nat(9), fc.nat(1 << 20), fc.nat(1 << 20), fc.nat(255))
 
@@ -51,6 +54,35 @@ function forgeCounter(m: EncryptedMessage, n: number): EncryptedMessage {
   return { type: m.type, body: m.type === 'prekey' ? encode({ ...outer, m: forgedInner }) : forgedInner }
 }
 
+/**
+ * The same forgery on a header-encrypting session: the header is opened with whichever of the receiver's
+ * header keys fits, its counter rewritten and sealed again under that key (as only the peer could). Null for
+ * prekey messages (their header key comes from X3DH) and when no key of the receiver fits any more.
+ */
+async function forgeEncryptedCounter(
+  receiver: Party,
+  peer: string,
+  m: EncryptedMessage,
+  n: number,
+  rng: (n: number) => Uint8Array,
+): Promise<EncryptedMessage | null> {
+  if (m.type === 'prekey') return null
+  const inner = decode(m.body) as Record<string, Uint8Array | number>
+  const record = await receiver.stores.sessions.loadSession(peer)
+  for (const s of record?.states() ?? []) {
+    const k = s.ratchet.headerKeys
+    if (!k) continue
+    const skipped = [...s.ratchet.skipped.values()].map((x) => x.hk)
+    for (const hk of [k.receiving, k.nextReceiving, ...k.previousReceiving, ...skipped]) {
+      const plain = hk && decryptHeader(hk, inner.h as Uint8Array, s.associatedData)
+      if (!hk || !plain) continue
+      const header = encode({ ...(decode(plain) as object), n })
+      return { type: m.type, body: encode({ ...inner, h: encryptHeader(hk, header, s.associatedData, rng) }) }
+    }
+  }
+  return null
+}
+
 async function recordBytes(p: Party, peer: string): Promise<string> {
   const r = await p.stores.sessions.loadSession(peer)
   return r ? Buffer.from(r.serialize()).toString('hex') : ''
@@ -62,9 +94,14 @@ async function checkCap(p: Party, peer: string): Promise<void> {
     expect(s.ratchet.skipped.size).toBeLessThanOrEqual(MAX_STORED_SKIPPED_KEYS)
 }
 
-async function run(seed: number, simultaneous: boolean, actions: Action[]): Promise<void> {
+async function run(
+  seed: number,
+  simultaneous: boolean,
+  actions: Action[],
+  headerEncryption: boolean,
+): Promise<void> {
   const rng = seededRng(`fuzz-${seed}`)
-  const opts = { now: NOW, rng }
+  const opts = { now: NOW, rng, headerEncryption }
   const parties = { alice: await makeParty('alice', rng), bob: await makeParty('bob', rng) }
   const other = (n: 'alice' | 'bob') => (n === 'alice' ? 'bob' : 'alice')
   await processPreKeyBundle(
@@ -179,7 +216,11 @@ async function run(seed: number, simultaneous: boolean, actions: Action[]): Prom
     } else {
       const m = pick(pending)
       if (!m) return
-      const forged = forgeCounter(m.message, MAX_COUNTER - (c % 16))
+      const n = MAX_COUNTER - (c % 16)
+      const forged = headerEncryption
+        ? await forgeEncryptedCounter(parties[m.to], other(m.to), m.message, n, rng)
+        : forgeCounter(m.message, n)
+      if (!forged) return
       const stats = { ..._stats }
       const err = await reject(m.to, forged)
       // On a chain the receiver has already moved past, the counter is simply unknown: a duplicate.
@@ -193,23 +234,27 @@ async function run(seed: number, simultaneous: boolean, actions: Action[]): Prom
 }
 
 describe('interaction fuzzer', () => {
-  it(
-    `${RUNS * RUN_LENGTH} random steps: exactly-once delivery, typed rejections, caps`,
-    async () => {
-      await fc.assert(
-        fc.asyncProperty(
-          fc.nat(),
-          fc.boolean(),
-          fc.array(actionArb, { minLength: RUN_LENGTH, maxLength: RUN_LENGTH }),
-          (seed, simultaneous, actions) => run(seed, simultaneous, actions),
-        ),
-        { numRuns: RUNS, endOnFailure: true },
-      )
-      expect(counters.tooFarAhead).toBeGreaterThan(0)
-      expect(counters.replays).toBeGreaterThan(0)
-      expect(counters.tampers).toBeGreaterThan(0)
-      console.log(`interaction fuzzer: ${JSON.stringify(counters)}`)
-    },
-    Math.max(60_000, STEPS * 10),
-  )
+  for (const headerEncryption of [false, true])
+    it(
+      `${RUNS * RUN_LENGTH} random steps${headerEncryption ? ', header encryption' : ''}: exactly-once delivery, typed rejections, caps`,
+      async () => {
+        counters = newCounters()
+        await fc.assert(
+          fc.asyncProperty(
+            fc.nat(),
+            fc.boolean(),
+            fc.array(actionArb, { minLength: RUN_LENGTH, maxLength: RUN_LENGTH }),
+            (seed, simultaneous, actions) => run(seed, simultaneous, actions, headerEncryption),
+          ),
+          { numRuns: RUNS, endOnFailure: true },
+        )
+        expect(counters.tooFarAhead).toBeGreaterThan(0)
+        expect(counters.replays).toBeGreaterThan(0)
+        expect(counters.tampers).toBeGreaterThan(0)
+        console.log(
+          `interaction fuzzer (header encryption: ${headerEncryption}): ${JSON.stringify(counters)}`,
+        )
+      },
+      Math.max(60_000, STEPS * 10),
+    )
 })

@@ -27,6 +27,7 @@ import {
   type EncryptedMessage,
 } from '../../../../src/core/crypto/index.ts'
 import { _stats } from '../../../../src/core/crypto/primitives.ts'
+import { decodeHeader, decryptHeader, encryptHeader } from '../../../../src/core/crypto/ratchet.ts'
 import { NOW, bundleOf, flip, makeParty, seededRng, str, text, type Party } from './helpers.ts'
 
 async function pair(seed: string, opkIds: number[] = [1]) {
@@ -300,6 +301,102 @@ describe('sessions', () => {
     await alice.stores.sessions.storeSession('bob', SessionRecord.deserialize(encode(m)))
     expect(await recv(bob, alice, await send(alice, bob, 'still here', opts), opts)).toBe('still here')
     expect(await recv(alice, bob, await send(bob, alice, 'and back', opts), opts)).toBe('and back')
+  })
+
+  describe('header encryption (initiator option, spec section 4)', () => {
+    async function hePair(seed: string) {
+      const rng = seededRng(seed)
+      const alice = await makeParty('alice', rng)
+      const bob = await makeParty('bob', rng)
+      const opts = { now: NOW, rng, headerEncryption: true }
+      await processPreKeyBundle('bob', bob.identity.publicKey, await bundleOf(bob, [1]), alice.stores, opts)
+      return { rng, alice, bob, opts: { now: NOW, rng } }
+    }
+    const ratchetKeyOf = async (p: Party, peer: string) =>
+      (await p.stores.sessions.loadSession(peer))!.current!.ratchet.sendingRatchet!.publicKey
+
+    it('hides ratchet keys and counters; the responder follows; both ways, out of order, across chains', async () => {
+      const { alice, bob, opts } = await hePair('he-basic')
+      const first = await send(alice, bob, 'hello', opts)
+      expect(first.type).toBe('prekey')
+      expect((decode(first.body) as { he?: boolean }).he).toBe(true)
+      expect(await recv(bob, alice, first, opts)).toBe('hello')
+      const bobRecord = (await bob.stores.sessions.loadSession('alice'))!
+      expect(bobRecord.current!.ratchet.headerKeys).not.toBeNull()
+      const r1 = await send(bob, alice, 'r1', opts)
+      const r2 = await send(bob, alice, 'r2', opts)
+      const inner = decode(r1.body) as { h: Uint8Array }
+      const bobKey = await ratchetKeyOf(bob, 'alice')
+      expect(inner.h.length).toBe(12 + 48 + 16)
+      expect(Buffer.from(r1.body).includes(Buffer.from(bobKey))).toBe(false)
+      expect(() => decodeHeader(inner.h)).toThrow(InvalidRecordError)
+      expect(await recv(alice, bob, r2, opts)).toBe('r2')
+      const a1 = await send(alice, bob, 'a1', opts)
+      expect(await recv(bob, alice, a1, opts)).toBe('a1')
+      expect(await recv(alice, bob, r1, opts)).toBe('r1') // a skipped key of an older chain, header included
+      await expect(decryptMessage('bob', r1, alice.stores, opts)).rejects.toBeInstanceOf(
+        DuplicateMessageError,
+      )
+      for (let i = 0; i < 6; i++) {
+        const [from, to] = i % 2 ? [bob, alice] : [alice, bob]
+        expect(await recv(to, from, await send(from, to, `x${i}`, opts), opts)).toBe(`x${i}`)
+      }
+      // Overhead: 28 bytes more than a plain header (nonce 12 + tag 16).
+      const m = await send(alice, bob, 'y'.repeat(100), opts)
+      expect(m.body.length - 100).toBe(136 + 28)
+      expect(await recv(bob, alice, m, opts)).toBe('y'.repeat(100))
+    })
+
+    it('a tampered encrypted header is rejected and leaves the session untouched', async () => {
+      const { alice, bob, opts } = await hePair('he-tamper')
+      expect(await recv(bob, alice, await send(alice, bob, 'hi', opts), opts)).toBe('hi')
+      const m = await send(bob, alice, 'secret', opts)
+      const before = (await alice.stores.sessions.loadSession('bob'))!.serialize()
+      // { "c": ..., "h": bytes(76), "v": 1 }: the encrypted header sits just before the final `61 76 01`.
+      const headerStart = m.body.length - 3 - 76
+      expect([...m.body.subarray(headerStart - 4, headerStart)]).toEqual([0x61, 0x68, 0x58, 76])
+      for (const i of [headerStart, headerStart + 12, headerStart + 40, headerStart + 75]) {
+        await expect(
+          decryptMessage('bob', { ...m, body: flip(m.body, i) }, alice.stores, opts),
+        ).rejects.toBeInstanceOf(DecryptionFailedError)
+      }
+      expect((await alice.stores.sessions.loadSession('bob'))!.serialize()).toEqual(before)
+      expect(await recv(alice, bob, m, opts)).toBe('secret')
+    })
+
+    it(`rejects a header more than MAX_SKIP ahead before deriving a message key`, async () => {
+      const { alice, bob, opts } = await hePair('he-skip')
+      expect(await recv(bob, alice, await send(alice, bob, 'hi', opts), opts)).toBe('hi')
+      const m = await send(bob, alice, 'far', opts)
+      const inner = decode(m.body) as { h: Uint8Array; c: Uint8Array; v: number }
+      const state = (await alice.stores.sessions.loadSession('bob'))!.current!
+      const hk = state.ratchet.headerKeys!.nextReceiving
+      const header = decode(decryptHeader(hk, inner.h, state.associatedData)!) as object
+      const forged = encryptHeader(hk, encode({ ...header, n: MAX_SKIP + 1 }), state.associatedData, opts.rng)
+      const stats = { ..._stats }
+      await expect(
+        decryptMessage('bob', { type: 'message', body: encode({ ...inner, h: forged }) }, alice.stores, opts),
+      ).rejects.toBeInstanceOf(TooManySkippedMessagesError)
+      expect(_stats).toEqual(stats)
+      expect(await recv(alice, bob, m, opts)).toBe('far')
+    })
+
+    it('session records with header keys survive serialization, pending sending half included', async () => {
+      const { alice, bob, opts } = await hePair('he-serialize')
+      expect(await recv(bob, alice, await send(alice, bob, 'x', opts), opts)).toBe('x')
+      const late = await send(alice, bob, 'late', opts)
+      await send(alice, bob, 'skipped', opts).then((m) => recv(bob, alice, m, opts))
+      for (const p of [alice, bob]) {
+        const other = p === alice ? 'bob' : 'alice'
+        const bytes = (await p.stores.sessions.loadSession(other))!.serialize()
+        const copy = SessionRecord.deserialize(bytes)
+        expect(copy.serialize()).toEqual(bytes)
+        expect(copy.current!.ratchet.headerKeys).not.toBeNull()
+        await p.stores.sessions.storeSession(other, copy)
+      }
+      expect(await recv(bob, alice, late, opts)).toBe('late')
+      expect(await recv(alice, bob, await send(bob, alice, 'z', opts), opts)).toBe('z')
+    })
   })
 
   it('simultaneous initiation converges on one session without losing a message', async () => {
