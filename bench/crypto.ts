@@ -6,6 +6,7 @@
 // the slowest and fastest round in oneway_range / pingpong_range;
 // overhead_bytes: body length - 100 for a 100-byte plaintext on an established session (padding to 160
 // included);
+// header_encryption: the same figures for sessions that encrypt headers (what the app uses);
 // primitives_us: each primitive of the message path timed alone in a hot loop, and ceiling: the three
 // figures if nothing but those primitive calls cost anything (no session layer, codecs, stores or GC).
 // The main keys are for the Node (OpenSSL) provider that Node peers install; `portable` repeats the figures
@@ -58,10 +59,10 @@ async function party() {
   return { identity, stores, bundle }
 }
 
-async function setupOnce(timed: boolean) {
+async function setupOnce(timed: boolean, headerEncryption: boolean) {
   const alice = await party()
   const bob = await party()
-  const opts = { now, rng }
+  const opts = { now, rng, headerEncryption }
   const t0 = performance.now()
   await processPreKeyBundle('bob', bob.identity.publicKey, bob.bundle, alice.stores, opts)
   const m1 = await encryptMessage('bob', payload, alice.stores, opts)
@@ -72,16 +73,13 @@ async function setupOnce(timed: boolean) {
   return { alice, bob, ms: timed ? ms : 0 }
 }
 
-async function measure(provider: CryptoProvider) {
-  setCryptoProvider(provider)
-  for (let i = 0; i < 30; i++) await setupOnce(false)
-  const SETUPS = 200
-  const setups: number[] = []
-  for (let i = 0; i < SETUPS; i++) setups.push((await setupOnce(true)).ms)
-  const setup_ms = setups.reduce((a, b) => a + b, 0) / SETUPS
-  const setup_median_ms = setups.sort((a, b) => a - b)[SETUPS >> 1] ?? 0
+/** The bench's figures for sessions with or without header encryption. */
+async function figures(headerEncryption: boolean, setups: number, rounds: number) {
+  for (let i = 0; i < 30; i++) await setupOnce(false, headerEncryption)
+  const times: number[] = []
+  for (let i = 0; i < setups; i++) times.push((await setupOnce(true, headerEncryption)).ms)
 
-  const { alice, bob } = await setupOnce(false)
+  const { alice, bob } = await setupOnce(false, headerEncryption)
   const opts = { now, rng }
   const overhead_bytes =
     (await encryptMessage('bob', payload, alice.stores, opts)).body.length - payload.length
@@ -108,24 +106,38 @@ async function measure(provider: CryptoProvider) {
     return n / ((performance.now() - t0) / 1000)
   }
   // Rounds interleaved, medians reported: this shared machine drifts by +-20% between seconds.
-  const ROUNDS = 5
   const ow: number[] = []
   const pp: number[] = []
   await oneway(2000)
   await pingpong(300)
-  for (let r = 0; r < ROUNDS; r++) {
+  for (let r = 0; r < rounds; r++) {
     ow.push(await oneway(8000))
     pp.push(await pingpong(1200))
   }
   return {
-    provider: provider.name,
-    setup_ms: Number(setup_ms.toFixed(3)),
-    setup_median_ms: Number(setup_median_ms.toFixed(3)),
+    setup_ms: Number((times.reduce((x, y) => x + y, 0) / setups).toFixed(3)),
+    setup_median_ms: Number(median(times).toFixed(3)),
     msgs_per_s_oneway: Math.round(median(ow)),
     msgs_per_s_pingpong: Math.round(median(pp)),
     overhead_bytes,
     oneway_range: [Math.round(Math.min(...ow)), Math.round(Math.max(...ow))],
     pingpong_range: [Math.round(Math.min(...pp)), Math.round(Math.max(...pp))],
+  }
+}
+
+async function measure(provider: CryptoProvider) {
+  setCryptoProvider(provider)
+  const plain = await figures(false, 200, 5)
+  const he = await figures(true, 100, 3)
+  return {
+    provider: provider.name,
+    ...plain,
+    header_encryption: {
+      setup_ms: he.setup_ms,
+      msgs_per_s_oneway: he.msgs_per_s_oneway,
+      msgs_per_s_pingpong: he.msgs_per_s_pingpong,
+      overhead_bytes: he.overhead_bytes,
+    },
     ...(await ceilings()),
   }
 }
@@ -268,6 +280,7 @@ if (only >= 0) {
       setup_median_ms: node.setup_median_ms,
       oneway_range: node.oneway_range,
       pingpong_range: node.pingpong_range,
+      header_encryption: node.header_encryption,
       ceiling: node.ceiling,
       primitives_us: node.primitives_us,
       portable: {
@@ -275,6 +288,7 @@ if (only >= 0) {
         setup_median_ms: portable.setup_median_ms,
         msgs_per_s_oneway: portable.msgs_per_s_oneway,
         msgs_per_s_pingpong: portable.msgs_per_s_pingpong,
+        header_encryption: portable.header_encryption,
         ceiling: portable.ceiling,
         primitives_us: portable.primitives_us,
       },

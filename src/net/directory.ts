@@ -111,6 +111,23 @@ export interface OperationOptions {
 }
 
 const HOUR = 60 * 60 * 1000
+/** Tries of a DHT get that fails before any relay answered. */
+const GET_ATTEMPTS = 6
+
+/** Waits `ms`; false when `signal` aborts first. */
+function pause(ms: number, signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve(false)
+    const done = (ok: boolean) => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', onAbort)
+      resolve(ok)
+    }
+    const onAbort = () => done(false)
+    const timer = setTimeout(() => done(true), ms)
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}
 
 export class Directory {
   readonly #libp2p: PalomaLibp2p
@@ -358,7 +375,7 @@ export class Directory {
       }
     }
     let answered = 0
-    for (let attempt = 0; attempt < 3; attempt++) {
+    for (let attempt = 0; attempt < GET_ATTEMPTS; attempt++) {
       try {
         await this.#drain(async () => {
           for await (const event of this.#libp2p.services.dht.get(key, { signal })) {
@@ -369,10 +386,12 @@ export class Directory {
         break
       } catch (err) {
         // kad-dht throws after the query when a peer refuses a correction, or when the first peers it
-        // tries are gone (a relay just stopped): the values seen still count; otherwise try again.
+        // tries are gone (a relay just stopped): the values seen still count; otherwise try again, with
+        // backoff (0.2 s doubling to 2 s: ~7 s in all, a busy relay may need a few tries) within the deadline.
         if (err instanceof DirectoryUnavailableError || signal.aborted) throw err
-        if (best != null) break
-        await new Promise((r) => setTimeout(r, 200 * (attempt + 1)))
+        if (best != null || (attempt >= 2 && answered > 0)) break
+        const retried = await pause(Math.min(200 * 2 ** attempt, 2000), signal)
+        if (!retried) break
       }
     }
     if (best == null && answered === 0) throw new DirectoryUnavailableError()

@@ -172,12 +172,11 @@ export function openHeader(state: RatchetState, sealed: Uint8Array, ad: Uint8Arr
     [keys.receiving, isCurrent],
     [keys.nextReceiving, (h) => !isCurrent(h) && !isPrevious(h)],
   ]
-  const seen: Uint8Array[] = []
-  for (const k of state.skipped.values()) {
-    if (k.hk && !seen.some((s) => equalBytes(s, k.hk as Uint8Array))) seen.push(k.hk)
-  }
-  for (const hk of [...seen, ...keys.previousReceiving])
+  const skippedChains = new Map<string, Uint8Array>()
+  for (const k of state.skipped.values()) if (k.hk) skippedChains.set(toHex(k.hk), k.hk)
+  for (const hk of [...skippedChains.values(), ...keys.previousReceiving]) {
     tries.push([hk, (h) => isCurrent(h) || isPrevious(h)])
+  }
   for (const [hk, agrees] of tries) {
     const bytes = hk && decryptHeader(hk, sealed, ad)
     if (!bytes) continue
