@@ -4,15 +4,23 @@
 import { writeFileSync } from 'node:fs'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { concatBytes, toHex } from '../src/core/crypto/bytes.ts'
-import { MESSAGE_KEY_INFO, ROOT_INFO, X3DH_INFO } from '../src/core/crypto/constants.ts'
+import {
+  HEADER_KEYS_INFO,
+  MESSAGE_KEY_INFO,
+  ROOT_HE_INFO,
+  ROOT_INFO,
+  X3DH_INFO,
+} from '../src/core/crypto/constants.ts'
 import { identityFromEd25519Private } from '../src/core/crypto/keys.ts'
 import { x25519, x25519KeyPairFromPrivate, type KeyPair, type Rng } from '../src/core/crypto/primitives.ts'
 import {
+  encodeHeader,
   initRatchetInitiator,
   initRatchetResponder,
   kdfChain,
   ratchetDecrypt,
   ratchetEncrypt,
+  sharedHeaderKeys,
   startSendingChain,
   type RatchetState,
 } from '../src/core/crypto/ratchet.ts'
@@ -68,7 +76,7 @@ async function x3dhCase(seed: string, withOneTimePreKey: boolean) {
 
 type Side = 'alice' | 'bob'
 
-async function ratchetCase(seed: string, pattern: string) {
+async function ratchetCase(seed: string, pattern: string, headerEncryption = false) {
   const rng = seededRng(seed)
   const sharedKey = rng(32)
   const ad = rng(64)
@@ -82,10 +90,17 @@ async function ratchetCase(seed: string, pattern: string) {
     bobRatchet.publicKey,
     aliceRatchet,
     await x25519(aliceRatchet.privateKey, bobRatchet.publicKey),
+    headerEncryption,
   )
   ahead.alice.push(rng(32))
   ahead.bob.push(rng(32))
-  const states: Record<Side, RatchetState> = { alice, bob: initRatchetResponder(sharedKey, bobRatchet) }
+  const states: Record<Side, RatchetState> = {
+    alice,
+    bob: initRatchetResponder(sharedKey, bobRatchet, headerEncryption),
+  }
+  // Header nonces come from a stream of their own, so the plain cases' stream is untouched.
+  const nonces = seededRng(`${seed}/header-nonces`)
+  const firstHeaderKeys = headerEncryption ? sharedHeaderKeys(sharedKey) : null
   const rngFor =
     (side: Side): Rng =>
     () => {
@@ -119,7 +134,9 @@ async function ratchetCase(seed: string, pattern: string) {
     }
     const remote = s.remoteRatchet.slice()
     const plaintext = new TextEncoder().encode(`${seed}: message ${i++} from ${sender}`)
-    const { header, ciphertext } = ratchetEncrypt(s, plaintext, ad)
+    const plainHeader = encodeHeader({ dh: ratchetPair.publicKey, pn: s.previousCount, n: s.sendCount })
+    const keys = s.headerKeys && { hk: s.headerKeys.sending, nhk: s.headerKeys.nextSending }
+    const { header, ciphertext } = ratchetEncrypt(s, plaintext, ad, nonces)
     steps.push({
       sender,
       ratchet_private: hex(ratchetPair.privateKey),
@@ -129,6 +146,11 @@ async function ratchetCase(seed: string, pattern: string) {
       root_key: hex(roots.after),
       chain_key: hex(chainKey),
       message_key: hex(kdfChain(chainKey)[1]),
+      ...(keys && {
+        header_key: hex(keys.hk as Uint8Array),
+        next_header_key: hex(keys.nhk as Uint8Array),
+        plain_header: hex(plainHeader),
+      }),
       header: hex(header),
       plaintext: hex(plaintext),
       ciphertext: hex(ciphertext),
@@ -141,6 +163,10 @@ async function ratchetCase(seed: string, pattern: string) {
     associated_data: hex(ad),
     bob_ratchet_private: hex(bobRatchet.privateKey),
     bob_ratchet_public: hex(bobRatchet.publicKey),
+    ...(firstHeaderKeys && {
+      header_key_alice: hex(firstHeaderKeys.initiator),
+      next_header_key_bob: hex(firstHeaderKeys.responder),
+    }),
     steps,
   }
 }
@@ -164,9 +190,21 @@ const ratchet = {
     await ratchetCase('paloma-ratchet-2', 'AAAAABBBBBAABBAB'),
   ],
 }
+const ratchetHe = {
+  root_info: ROOT_HE_INFO,
+  header_keys_info: HEADER_KEYS_INFO,
+  message_key_info: MESSAGE_KEY_INFO,
+  cases: [
+    await ratchetCase('paloma-ratchet-he-0', 'AAABBABAAABBBA', true),
+    await ratchetCase('paloma-ratchet-he-1', 'ABABABABABAB', true),
+    await ratchetCase('paloma-ratchet-he-2', 'AAAAABBBBBAABBAB', true),
+  ],
+}
 const dir = new URL('../tests/vectors/', import.meta.url)
 writeFileSync(new URL('x3dh.json', dir), JSON.stringify(x3dh, null, 2) + '\n')
 writeFileSync(new URL('ratchet.json', dir), JSON.stringify(ratchet, null, 2) + '\n')
+writeFileSync(new URL('ratchet-he.json', dir), JSON.stringify(ratchetHe, null, 2) + '\n')
 console.log(
-  `wrote ${x3dh.cases.length} X3DH cases and ${ratchet.cases.length} ratchet cases to tests/vectors/`,
+  `wrote ${x3dh.cases.length} X3DH cases, ${ratchet.cases.length} ratchet cases and ` +
+    `${ratchetHe.cases.length} header-encryption cases to tests/vectors/`,
 )

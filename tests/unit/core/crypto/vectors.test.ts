@@ -8,8 +8,15 @@ import { hmac } from '@noble/hashes/hmac.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import x3dhVectors from '../../../vectors/x3dh.json' with { type: 'json' }
 import ratchetVectors from '../../../vectors/ratchet.json' with { type: 'json' }
+import ratchetHeVectors from '../../../vectors/ratchet-he.json' with { type: 'json' }
 import { concatBytes, fromHex, toHex } from '../../../../src/core/crypto/bytes.ts'
-import { MESSAGE_KEY_INFO, ROOT_INFO, X3DH_INFO } from '../../../../src/core/crypto/constants.ts'
+import {
+  HEADER_KEYS_INFO,
+  MESSAGE_KEY_INFO,
+  ROOT_HE_INFO,
+  ROOT_INFO,
+  X3DH_INFO,
+} from '../../../../src/core/crypto/constants.ts'
 import { identityFromEd25519Private } from '../../../../src/core/crypto/keys.ts'
 import {
   x25519 as moduleX25519,
@@ -219,6 +226,118 @@ describe('Double Ratchet vectors', () => {
             const sender = states[s.sender]!
             if (!sender.sendingChainKey) await startSendingChain(sender, rngFor(s.sender))
             const { header, ciphertext } = ratchetEncrypt(sender, h(s.plaintext), ad)
+            expect(toHex(header)).toBe(s.header)
+            expect(toHex(ciphertext)).toBe(s.ciphertext)
+            const pt = await ratchetDecrypt(states[receiver]!, header, ciphertext, ad, rngFor(receiver))
+            expect(toHex(pt)).toBe(s.plaintext)
+          }
+        }))
+  }
+})
+
+describe('Double Ratchet with header encryption: vectors', () => {
+  it('has the documented shape', () => {
+    expect(ratchetHeVectors.root_info).toBe(ROOT_HE_INFO)
+    expect(ratchetHeVectors.header_keys_info).toBe(HEADER_KEYS_INFO)
+    expect(ratchetHeVectors.message_key_info).toBe(MESSAGE_KEY_INFO)
+    expect(ratchetHeVectors.cases.length).toBeGreaterThanOrEqual(3)
+  })
+
+  async function webcryptoGcmOpen(key: Uint8Array, sealed: Uint8Array, ad: Uint8Array) {
+    const k = await crypto.subtle.importKey('raw', key as Uint8Array<ArrayBuffer>, 'AES-GCM', false, [
+      'decrypt',
+    ])
+    const pt = await crypto.subtle.decrypt(
+      {
+        name: 'AES-GCM',
+        iv: sealed.subarray(0, 12) as Uint8Array<ArrayBuffer>,
+        additionalData: ad as Uint8Array<ArrayBuffer>,
+      },
+      k,
+      sealed.subarray(12) as Uint8Array<ArrayBuffer>,
+    )
+    return new Uint8Array(pt)
+  }
+
+  for (const [ci, c] of ratchetHeVectors.cases.entries()) {
+    it(`case ${ci}: re-derived independently`, async () => {
+      const ad = h(c.associated_data)
+      const shared = hkdf(sha256, h(c.shared_key), new Uint8Array(32), utf8(HEADER_KEYS_INFO), 64)
+      expect(toHex(shared.subarray(0, 32))).toBe(c.header_key_alice)
+      expect(toHex(shared.subarray(32))).toBe(c.next_header_key_bob)
+      // A side's header key for a chain is the next header key it derived with its previous chain.
+      const nextHeaderKey: Record<string, string> = {
+        alice: c.header_key_alice,
+        bob: c.next_header_key_bob,
+      }
+      let lastRoot = c.shared_key
+      let prev: (typeof c.steps)[number] | undefined
+      for (const s of c.steps) {
+        const newChain = !prev || prev.sender !== s.sender
+        if (newChain) {
+          expect(s.root_key_before).toBe(lastRoot)
+          expect(s.header_key).toBe(nextHeaderKey[s.sender])
+          const dh = x25519.getSharedSecret(h(s.ratchet_private), h(s.remote_ratchet_public))
+          const out = hkdf(sha256, dh, h(s.root_key_before), utf8(ROOT_HE_INFO), 96)
+          expect(toHex(out.subarray(0, 32))).toBe(s.root_key)
+          expect(toHex(out.subarray(32, 64))).toBe(s.chain_key)
+          expect(toHex(out.subarray(64))).toBe(s.next_header_key)
+          nextHeaderKey[s.sender] = s.next_header_key
+          lastRoot = s.root_key
+        } else {
+          expect(s.header_key).toBe(prev!.header_key)
+          expect(s.chain_key).toBe(toHex(hmac(sha256, h(prev!.chain_key), Uint8Array.of(2))))
+        }
+        expect(s.message_key).toBe(toHex(hmac(sha256, h(s.chain_key), Uint8Array.of(1))))
+        // HENCRYPT: nonce || AES-256-GCM(hk, nonce, header, AD); the header names the sender's ratchet key.
+        expect(toHex(await webcryptoGcmOpen(h(s.header_key), h(s.header), ad))).toBe(s.plain_header)
+        expect(s.plain_header).toContain(s.ratchet_public)
+        const km = hkdf(sha256, h(s.message_key), new Uint8Array(32), utf8(MESSAGE_KEY_INFO), 44)
+        const ct = await webcryptoGcm(
+          km.subarray(0, 32),
+          km.subarray(32),
+          h(s.plaintext),
+          concatBytes(ad, h(s.header)),
+        )
+        expect(toHex(ct)).toBe(s.ciphertext)
+        prev = s
+      }
+    })
+
+    for (const provider of PROVIDERS)
+      it(`case ${ci}: replayed through the module on both sides (${provider.name} provider)`, () =>
+        under(provider, async () => {
+          const ad = h(c.associated_data)
+          const steps = c.steps
+          // Each side's randomness, in order: a new chain's ratchet key (32 bytes), each header's nonce (12).
+          const queue: Record<string, string[]> = { alice: [], bob: [] }
+          for (const [i, s] of steps.entries()) {
+            if (i > 0 && steps[i - 1]!.sender !== s.sender) queue[s.sender]!.push(s.ratchet_private)
+            queue[s.sender]!.push(s.header.slice(0, 24))
+          }
+          const rngFor = (side: string) => (n: number) => {
+            const next = h(queue[side]!.shift() ?? '')
+            expect(next.length).toBe(n)
+            return next
+          }
+          const first = steps[0]!
+          const alicePair = { publicKey: h(first.ratchet_public), privateKey: h(first.ratchet_private) }
+          const bobPair = { publicKey: h(c.bob_ratchet_public), privateKey: h(c.bob_ratchet_private) }
+          const states: Record<string, RatchetState> = {
+            alice: initRatchetInitiator(
+              h(c.shared_key),
+              bobPair.publicKey,
+              alicePair,
+              await moduleX25519(alicePair.privateKey, bobPair.publicKey),
+              true,
+            ),
+            bob: initRatchetResponder(h(c.shared_key), bobPair, true),
+          }
+          for (const s of steps) {
+            const receiver = s.sender === 'alice' ? 'bob' : 'alice'
+            const sender = states[s.sender]!
+            if (!sender.sendingChainKey) await startSendingChain(sender, rngFor(s.sender))
+            const { header, ciphertext } = ratchetEncrypt(sender, h(s.plaintext), ad, rngFor(s.sender))
             expect(toHex(header)).toBe(s.header)
             expect(toHex(ciphertext)).toBe(s.ciphertext)
             const pt = await ratchetDecrypt(states[receiver]!, header, ciphertext, ad, rngFor(receiver))
