@@ -138,12 +138,19 @@ interface ContactRecord {
 }
 
 interface OutboxEntry {
+  /** The message's id (its status follows this entry). */
   id: string
   to: string
   /** Plaintext payload (encrypted at rest in the vault), kept to re-encrypt after a session reset. */
   payload: Uint8Array
   /** The end-to-end encrypted envelope, once encrypted. */
   env?: Uint8Array
+  /**
+   * The envelope's id on the wire (direct acks, mailbox deposits): new for every envelope made, so a
+   * message encrypted again after a session reset is not taken by a relay for a retry of the first
+   * envelope, which it remembers as delivered. Entries written before this field use `id`.
+   */
+  envId?: string
   created: number
 }
 
@@ -654,7 +661,7 @@ export class Paloma implements AppActions {
         stores.transaction(
           (s) => encryptMessage(peer, payload, s, this.#opts()),
           (msg) => {
-            entry.env = encodeEnvelope(msg)
+            this.#setEnvelope(entry, msg)
             return records()
           },
         ),
@@ -719,9 +726,10 @@ export class Paloma implements AppActions {
       if (env === undefined) return false
     }
     const env = entry.env!
+    const envId = entry.envId ?? entry.id
     let ok = false
-    if (this.#hasDirect(peer)) ok = await this.#sendDirect(peer, entry.id, env)
-    if (!ok) ok = await this.#depositToMailbox(peer, entry.id, env)
+    if (this.#hasDirect(peer)) ok = await this.#sendDirect(peer, envId, env)
+    if (!ok) ok = await this.#depositToMailbox(peer, envId, env)
     if (!ok) {
       void this.#connectDirect(peer)
       return false
@@ -735,6 +743,12 @@ export class Paloma implements AppActions {
     return true
   }
 
+  /** Gives `entry` a freshly encrypted envelope, with a wire id of its own. */
+  #setEnvelope(entry: OutboxEntry, message: EncryptedMessage): void {
+    entry.env = encodeEnvelope(message)
+    entry.envId = newMessageId(this.#rng)
+  }
+
   /** Starts a session if needed, encrypts, and stores the envelope with the ratchet step atomically. */
   async #encryptForOutbox(entry: OutboxEntry): Promise<Uint8Array | undefined> {
     const peer = entry.to
@@ -745,7 +759,7 @@ export class Paloma implements AppActions {
       const sealed = await stores.transaction(
         (s) => encryptMessage(peer, entry.payload, s, this.#opts()),
         (msg) => {
-          entry.env = encodeEnvelope(msg)
+          this.#setEnvelope(entry, msg)
           return [[OUTBOX + entry.id, encode(stripUndefined(entry))]]
         },
       )
@@ -848,7 +862,11 @@ export class Paloma implements AppActions {
         await s.sessions.storeSession(peer, record)
       }),
     )
-    for (const entry of this.#outbox.values()) if (entry.to === peer) delete entry.env
+    for (const entry of this.#outbox.values()) {
+      if (entry.to !== peer) continue
+      delete entry.env
+      delete entry.envId
+    }
     const unconfirmed = (this.#history.get(peer) ?? []).filter(
       (m) => m.direction === 'out' && m.status === 'sent',
     )
