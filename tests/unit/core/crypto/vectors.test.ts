@@ -138,6 +138,81 @@ describe('X3DH vectors', () => {
   }
 })
 
+/** ENCRYPT of a vector step, re-derived: HKDF(mk) gives key and nonce; AES-GCM over AD || header bytes. */
+async function expectMessageCiphertext(
+  step: { message_key: string; plaintext: string; header: string; ciphertext: string },
+  ad: Uint8Array,
+  info: string,
+): Promise<void> {
+  const km = hkdf(sha256, h(step.message_key), new Uint8Array(32), utf8(info), 44)
+  const ct = await webcryptoGcm(
+    km.subarray(0, 32),
+    km.subarray(32),
+    h(step.plaintext),
+    concatBytes(ad, h(step.header)),
+  )
+  expect(toHex(ct)).toBe(step.ciphertext)
+}
+
+interface VectorCase {
+  shared_key: string
+  associated_data: string
+  bob_ratchet_public: string
+  bob_ratchet_private: string
+  steps: {
+    sender: string
+    ratchet_private: string
+    ratchet_public: string
+    plaintext: string
+    header: string
+    ciphertext: string
+  }[]
+}
+
+/**
+ * Plays a ratchet vector through the module on both sides: every header and ciphertext must come out as
+ * recorded and decrypt. Each side's randomness is served in order: a new chain's ratchet key (32 bytes) and,
+ * with header encryption, each header's nonce (12 bytes, the first bytes of the recorded header).
+ */
+async function replayThroughModule(c: VectorCase, headerEncryption: boolean): Promise<void> {
+  const ad = h(c.associated_data)
+  const steps = c.steps
+  const queue: Record<string, string[]> = { alice: [], bob: [] }
+  for (const [i, s] of steps.entries()) {
+    if (i > 0 && steps[i - 1]!.sender !== s.sender) queue[s.sender]!.push(s.ratchet_private)
+    if (headerEncryption) queue[s.sender]!.push(s.header.slice(0, 24))
+  }
+  const rngFor = (side: string) => (n: number) => {
+    const next = h(queue[side]!.shift() ?? '')
+    expect(next.length).toBe(n)
+    return next
+  }
+  const first = steps[0]!
+  const alicePair = { publicKey: h(first.ratchet_public), privateKey: h(first.ratchet_private) }
+  const bobPair = { publicKey: h(c.bob_ratchet_public), privateKey: h(c.bob_ratchet_private) }
+  const states: Record<string, RatchetState> = {
+    alice: initRatchetInitiator(
+      h(c.shared_key),
+      bobPair.publicKey,
+      alicePair,
+      await moduleX25519(alicePair.privateKey, bobPair.publicKey),
+      headerEncryption,
+    ),
+    bob: initRatchetResponder(h(c.shared_key), bobPair, headerEncryption),
+  }
+  for (const s of steps) {
+    const receiver = s.sender === 'alice' ? 'bob' : 'alice'
+    const sender = states[s.sender]!
+    if (!sender.sendingChainKey) await startSendingChain(sender, rngFor(s.sender))
+    const { header, ciphertext } = ratchetEncrypt(sender, h(s.plaintext), ad, rngFor(s.sender))
+    expect(toHex(header)).toBe(s.header)
+    expect(toHex(ciphertext)).toBe(s.ciphertext)
+    const pt = await ratchetDecrypt(states[receiver]!, header, ciphertext, ad, rngFor(receiver))
+    expect(toHex(pt)).toBe(s.plaintext)
+  }
+  expect(queue.alice!.length + queue.bob!.length).toBe(0)
+}
+
 describe('Double Ratchet vectors', () => {
   it('has the documented shape', () => {
     expect(ratchetVectors.root_info).toBe(ROOT_INFO)
@@ -177,61 +252,14 @@ describe('Double Ratchet vectors', () => {
           expect(s.chain_key).toBe(toHex(hmac(sha256, h(prev!.chain_key), Uint8Array.of(2))))
         }
         expect(s.message_key).toBe(toHex(hmac(sha256, h(s.chain_key), Uint8Array.of(1))))
-        const km = hkdf(
-          sha256,
-          h(s.message_key),
-          new Uint8Array(32),
-          utf8(ratchetVectors.message_key_info),
-          44,
-        )
-        const ct = await webcryptoGcm(
-          km.subarray(0, 32),
-          km.subarray(32),
-          h(s.plaintext),
-          concatBytes(ad, h(s.header)),
-        )
-        expect(toHex(ct)).toBe(s.ciphertext)
+        await expectMessageCiphertext(s, ad, ratchetVectors.message_key_info)
         prev = s
       }
     })
 
     for (const provider of PROVIDERS)
       it(`case ${ci}: replayed through the module on both sides (${provider.name} provider)`, () =>
-        under(provider, async () => {
-          const ad = h(c.associated_data)
-          const steps = c.steps
-          // Each side's future ratchet keys, in order, served by the rng as it ratchets.
-          const queue: Record<string, string[]> = { alice: [], bob: [] }
-          for (const [i, s] of steps.entries()) {
-            if (i > 0 && steps[i - 1]!.sender !== s.sender) queue[s.sender]!.push(s.ratchet_private)
-          }
-          const rngFor = (side: string) => (n: number) => {
-            expect(n).toBe(32)
-            return h(queue[side]!.shift() ?? '00'.repeat(31) + '09')
-          }
-          const first = steps[0]!
-          const alicePair = { publicKey: h(first.ratchet_public), privateKey: h(first.ratchet_private) }
-          const bobPair = { publicKey: h(c.bob_ratchet_public), privateKey: h(c.bob_ratchet_private) }
-          const states: Record<string, RatchetState> = {
-            alice: initRatchetInitiator(
-              h(c.shared_key),
-              bobPair.publicKey,
-              alicePair,
-              await moduleX25519(alicePair.privateKey, bobPair.publicKey),
-            ),
-            bob: initRatchetResponder(h(c.shared_key), bobPair),
-          }
-          for (const s of steps) {
-            const receiver = s.sender === 'alice' ? 'bob' : 'alice'
-            const sender = states[s.sender]!
-            if (!sender.sendingChainKey) await startSendingChain(sender, rngFor(s.sender))
-            const { header, ciphertext } = ratchetEncrypt(sender, h(s.plaintext), ad)
-            expect(toHex(header)).toBe(s.header)
-            expect(toHex(ciphertext)).toBe(s.ciphertext)
-            const pt = await ratchetDecrypt(states[receiver]!, header, ciphertext, ad, rngFor(receiver))
-            expect(toHex(pt)).toBe(s.plaintext)
-          }
-        }))
+        under(provider, () => replayThroughModule(c, false)))
   }
 })
 
@@ -292,57 +320,13 @@ describe('Double Ratchet with header encryption: vectors', () => {
         // HENCRYPT: nonce || AES-256-GCM(hk, nonce, header, AD); the header names the sender's ratchet key.
         expect(toHex(await webcryptoGcmOpen(h(s.header_key), h(s.header), ad))).toBe(s.plain_header)
         expect(s.plain_header).toContain(s.ratchet_public)
-        const km = hkdf(sha256, h(s.message_key), new Uint8Array(32), utf8(MESSAGE_KEY_INFO), 44)
-        const ct = await webcryptoGcm(
-          km.subarray(0, 32),
-          km.subarray(32),
-          h(s.plaintext),
-          concatBytes(ad, h(s.header)),
-        )
-        expect(toHex(ct)).toBe(s.ciphertext)
+        await expectMessageCiphertext(s, ad, ratchetHeVectors.message_key_info)
         prev = s
       }
     })
 
     for (const provider of PROVIDERS)
       it(`case ${ci}: replayed through the module on both sides (${provider.name} provider)`, () =>
-        under(provider, async () => {
-          const ad = h(c.associated_data)
-          const steps = c.steps
-          // Each side's randomness, in order: a new chain's ratchet key (32 bytes), each header's nonce (12).
-          const queue: Record<string, string[]> = { alice: [], bob: [] }
-          for (const [i, s] of steps.entries()) {
-            if (i > 0 && steps[i - 1]!.sender !== s.sender) queue[s.sender]!.push(s.ratchet_private)
-            queue[s.sender]!.push(s.header.slice(0, 24))
-          }
-          const rngFor = (side: string) => (n: number) => {
-            const next = h(queue[side]!.shift() ?? '')
-            expect(next.length).toBe(n)
-            return next
-          }
-          const first = steps[0]!
-          const alicePair = { publicKey: h(first.ratchet_public), privateKey: h(first.ratchet_private) }
-          const bobPair = { publicKey: h(c.bob_ratchet_public), privateKey: h(c.bob_ratchet_private) }
-          const states: Record<string, RatchetState> = {
-            alice: initRatchetInitiator(
-              h(c.shared_key),
-              bobPair.publicKey,
-              alicePair,
-              await moduleX25519(alicePair.privateKey, bobPair.publicKey),
-              true,
-            ),
-            bob: initRatchetResponder(h(c.shared_key), bobPair, true),
-          }
-          for (const s of steps) {
-            const receiver = s.sender === 'alice' ? 'bob' : 'alice'
-            const sender = states[s.sender]!
-            if (!sender.sendingChainKey) await startSendingChain(sender, rngFor(s.sender))
-            const { header, ciphertext } = ratchetEncrypt(sender, h(s.plaintext), ad, rngFor(s.sender))
-            expect(toHex(header)).toBe(s.header)
-            expect(toHex(ciphertext)).toBe(s.ciphertext)
-            const pt = await ratchetDecrypt(states[receiver]!, header, ciphertext, ad, rngFor(receiver))
-            expect(toHex(pt)).toBe(s.plaintext)
-          }
-        }))
+        under(provider, () => replayThroughModule(c, true)))
   }
 })
