@@ -335,9 +335,14 @@ async function decryptPreKeyMessage(
         equalBytes(s.remoteIdentityKey, pkm.identityKey),
     )
   if (existing) {
+    // Every field outside the inner message must be the one the session was built from: none is covered
+    // by its AEAD, so a copy altered there would otherwise decrypt.
     const ids = existing.receivedPreKey
     if (ids?.signedPreKeyId !== pkm.signedPreKeyId || ids.oneTimePreKeyId !== pkm.oneTimePreKeyId) {
       throw new DecryptionFailedError('prekey message names other prekeys than its session was built from')
+    }
+    if (pkm.headerEncryption !== (existing.ratchet.headerKeys !== null)) {
+      throw new DecryptionFailedError('prekey message changes header encryption of its session')
     }
     const plaintext = await ratchetDecrypt(
       existing.ratchet,

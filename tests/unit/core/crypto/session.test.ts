@@ -347,6 +347,21 @@ describe('sessions', () => {
       expect(await recv(bob, alice, m, opts)).toBe('y'.repeat(100))
     })
 
+    it('a later prekey message whose header-encryption flag was altered is rejected (found by the soak)', async () => {
+      const { alice, bob, opts } = await hePair('he-flag')
+      const m1 = await send(alice, bob, 'one', opts)
+      const m2 = await send(alice, bob, 'two', opts)
+      expect(await recv(bob, alice, m1, opts)).toBe('one')
+      const before = (await bob.stores.sessions.loadSession('alice'))!.serialize()
+      const fields = decode(m2.body) as Record<string, unknown>
+      delete fields.he // as a bit flip in the key name does: the flag reads as absent
+      await expect(
+        decryptMessage('alice', { type: 'prekey', body: encode(fields) }, bob.stores, opts),
+      ).rejects.toBeInstanceOf(DecryptionFailedError)
+      expect((await bob.stores.sessions.loadSession('alice'))!.serialize()).toEqual(before)
+      expect(await recv(bob, alice, m2, opts)).toBe('two')
+    })
+
     it('a tampered encrypted header is rejected and leaves the session untouched', async () => {
       const { alice, bob, opts } = await hePair('he-tamper')
       expect(await recv(bob, alice, await send(alice, bob, 'hi', opts), opts)).toBe('hi')
