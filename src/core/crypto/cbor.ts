@@ -238,6 +238,20 @@ export function expectBytes(map: CborMap, key: string, len: number, what: string
   return new Uint8Array(v)
 }
 
+/**
+ * Checks an X25519 public key field: 32 bytes in canonical form (RFC 7748: the top bit clear and the value
+ * below p = 2^255 - 19). X25519 ignores the top bit and reduces mod p, so a key with the top bit flipped, or
+ * plus p, is the same key to DH while comparing unequal as bytes; keys that identify a session or a used
+ * X3DH base key must therefore have one spelling. Every implementation outputs canonical public keys.
+ */
+export function expectX25519Public(map: CborMap, key: string, what: string): Uint8Array {
+  const k = expectBytes(map, key, 32, what)
+  const top = k[31] as number
+  const belowP = top < 0x7f || k.subarray(1, 31).some((b) => b !== 0xff) || (k[0] as number) < 0xed
+  if (top & 0x80 || !belowP) throw new InvalidRecordError(`${what}.${key}: not a canonical X25519 public key`)
+  return k
+}
+
 /** Checks an optional byte-string field (absent or null gives null). */
 export function expectOptionalBytes(map: CborMap, key: string, len: number, what: string): Uint8Array | null {
   if (map[key] === undefined || map[key] === null) return null

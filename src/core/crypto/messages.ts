@@ -7,7 +7,15 @@
  * prekey id or null, m: ratchet message bytes, he: true when the session encrypts headers (absent otherwise)}.
  * @module
  */
-import { decodeRecord, encodeCbor, expectBool, expectBytes, expectOptionalUint, expectUint } from './cbor.ts'
+import {
+  decodeRecord,
+  encodeCbor,
+  expectBool,
+  expectBytes,
+  expectOptionalUint,
+  expectUint,
+  expectX25519Public,
+} from './cbor.ts'
 import { KEY_LENGTH, MAX_COUNTER, MAX_MESSAGE_BYTES, RECORD_VERSION } from './constants.ts'
 import { InvalidRecordError } from './errors.ts'
 import { MAX_ENCRYPTED_HEADER_BYTES } from './ratchet.ts'
@@ -66,7 +74,7 @@ export function decodePreKeyMessage(bytes: Uint8Array): PreKeyMessage {
   const m = decodeRecord(bytes, w, MAX_MESSAGE_BYTES)
   return {
     identityKey: expectBytes(m, 'ik', KEY_LENGTH, w),
-    baseKey: expectBytes(m, 'ek', KEY_LENGTH, w),
+    baseKey: expectX25519Public(m, 'ek', w),
     signedPreKeyId: expectUint(m, 'spk', MAX_COUNTER, w),
     oneTimePreKeyId: expectOptionalUint(m, 'opk', MAX_COUNTER, w),
     headerEncryption: m.he === undefined ? false : expectTrue(m, 'he', w),

@@ -27,7 +27,15 @@
  * @module
  */
 import { compareBytes, concatBytes, equalBytes, toHex, wipe } from './bytes.ts'
-import { decodeRecord, encodeCbor, expectArray, expectBytes, expectMap, expectUint } from './cbor.ts'
+import {
+  decodeRecord,
+  encodeCbor,
+  expectArray,
+  expectBytes,
+  expectMap,
+  expectUint,
+  expectX25519Public,
+} from './cbor.ts'
 import {
   KEY_LENGTH,
   MAX_COUNTER,
@@ -233,7 +241,7 @@ export function encodeHeader(header: Header): Uint8Array {
 export function decodeHeader(bytes: Uint8Array): Header {
   const m = decodeRecord(bytes, 'header', MAX_HEADER_BYTES)
   return {
-    dh: expectBytes(m, 'dh', KEY_LENGTH, 'header'),
+    dh: expectX25519Public(m, 'dh', 'header'),
     pn: expectUint(m, 'pn', MAX_COUNTER, 'header'),
     n: expectUint(m, 'n', MAX_COUNTER, 'header'),
   }

@@ -22,6 +22,7 @@ describe('codecs validate every field', () => {
       encode([1, dh, 0, 0]),
       Uint8Array.of(0xa4, 0x61),
       new Uint8Array(65),
+      encode({ v: 1, dh: Uint8Array.from(dh, (b, i) => (i === 31 ? b | 0x80 : b)), pn: 0, n: 0 }),
     ]
     for (const b of bad) expect(() => decodeHeader(b)).toThrow(InvalidRecordError)
   })
@@ -41,6 +42,18 @@ describe('codecs validate every field', () => {
     expect(decodePreKeyMessage(encode({ ...ok, he: true })).headerEncryption).toBe(true)
     expect(() => decodePreKeyMessage(encode({ ...ok, he: false }))).toThrow(InvalidRecordError)
     expect(() => decodePreKeyMessage(encode({ ...ok, he: 1 }))).toThrow(InvalidRecordError)
+    // Base keys must be canonical X25519 public keys: top bit clear, value below 2^255 - 19.
+    const topBit = new Uint8Array(32).fill(1)
+    topBit[31] = 0x81
+    const p = new Uint8Array(32).fill(0xff)
+    p[0] = 0xed
+    p[31] = 0x7f
+    const belowP = p.slice()
+    belowP[0] = 0xec
+    for (const ek of [topBit, p]) {
+      expect(() => decodePreKeyMessage(encode({ ...ok, ek }))).toThrow(InvalidRecordError)
+    }
+    expect(decodePreKeyMessage(encode({ ...ok, ek: belowP })).baseKey).toEqual(belowP)
   })
 
   it('session records', () => {

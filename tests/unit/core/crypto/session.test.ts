@@ -77,6 +77,12 @@ describe('sessions', () => {
     const fresh = createInMemoryStores(bob.identity)
     const stores = { ...bob.stores, sessions: fresh.sessions }
     await expect(decryptMessage('alice', m1, stores, opts)).rejects.toBeInstanceOf(DuplicateMessageError)
+    // X25519 ignores the top bit of a public key: the same base key spelled with it set is refused, or the
+    // replay would pass the used-base-key check and decrypt again (found by the 10^6-step soak).
+    const fields = decode(m1.body) as { ek: Uint8Array }
+    fields.ek[31]! |= 0x80
+    const respelled = { type: 'prekey' as const, body: encode(fields) }
+    await expect(decryptMessage('alice', respelled, stores, opts)).rejects.toBeInstanceOf(InvalidRecordError)
   })
 
   it('unknown signed or one-time prekey ids are typed errors', async () => {
