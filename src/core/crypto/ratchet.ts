@@ -248,7 +248,7 @@ export function decodeHeader(bytes: Uint8Array): Header {
 }
 
 /** The header as sent: plain, or opened with the session's header keys. */
-export function readHeader(state: RatchetState, headerBytes: Uint8Array, associatedData: Uint8Array): Header {
+function readHeader(state: RatchetState, headerBytes: Uint8Array, associatedData: Uint8Array): Header {
   return state.headerKeys ? openHeader(state, headerBytes, associatedData) : decodeHeader(headerBytes)
 }
 
