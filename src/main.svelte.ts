@@ -7,7 +7,7 @@ import App from './ui/App.svelte'
 import './ui/app.css'
 import { pickStrings } from './ui/i18n.ts'
 import { parseConfig } from './app/config.ts'
-import { Paloma } from './app/paloma.ts'
+import { paloma, type Paloma } from './app/paloma.ts'
 import type { AppActions, AppSnapshot } from './app/types.ts'
 import { openPalomaDB } from './storage/db.ts'
 import { IdbVaultBackend } from './storage/vault.ts'
@@ -15,14 +15,13 @@ import { IdbVaultBackend } from './storage/vault.ts'
 const { lang, t } = pickStrings(navigator.languages)
 document.documentElement.lang = lang
 
-const state = $state<{ snapshot: AppSnapshot }>({
-  snapshot: {
-    phase: 'starting',
-    state: 'connecting',
-    contacts: [],
-    messages: [],
-    settings: { readReceipts: true, presence: true },
-  },
+// Snapshots are immutable values: held raw, not deeply proxied.
+let snapshot = $state.raw<AppSnapshot>({
+  phase: 'starting',
+  state: 'connecting',
+  contacts: [],
+  messages: [],
+  settings: { readReceipts: true, presence: true },
 })
 
 let app: Paloma | undefined
@@ -54,7 +53,7 @@ mount(App, {
     t,
     actions,
     get snapshot() {
-      return state.snapshot
+      return snapshot
     },
   },
 })
@@ -86,8 +85,7 @@ async function boot(): Promise<void> {
   const persisted = navigator.storage?.persist
     ? await navigator.storage.persist().catch(() => false)
     : undefined
-  app = new Paloma({
-    config,
+  app = paloma({ config })({
     backend: new IdbVaultBackend(db),
     platform: {
       isNetworkUp: () => navigator.onLine,
@@ -97,8 +95,10 @@ async function boot(): Promise<void> {
       persisted,
     },
   })
-  app.subscribe((s) => (state.snapshot = s))
-  ;(globalThis as { paloma?: Paloma }).paloma = app
+  app.subscribe((s) => (snapshot = s))
+  // Tests and benchmarks drive the service directly; only test builds (`vite build --mode test`) have
+  // this hook: in a production build the branch and the module are gone.
+  if (import.meta.env.MODE === 'test') (await import('./test-hook.ts')).installTestHook(app)
 
   // Only one tab per profile runs the node: the vault and the libp2p identity are single-writer.
   const gotLock = await new Promise<boolean>((resolve) => {
@@ -121,5 +121,5 @@ async function boot(): Promise<void> {
 boot().catch((err: unknown) => {
   console.error(err)
   if (app !== undefined) app.fail('failed', (err as Error).message)
-  else state.snapshot = { ...state.snapshot, phase: 'failed', error: (err as Error).message }
+  else snapshot = { ...snapshot, phase: 'failed', error: (err as Error).message }
 })

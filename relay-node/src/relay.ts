@@ -17,10 +17,10 @@ import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
 import { kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
-import { multiaddr } from '@multiformats/multiaddr'
 import { DHT_PROTOCOL } from '../../src/net/protocols.ts'
 import { dhtSelectors, dhtValidators } from '../../src/net/dht-records.ts'
 import { PeerKeeper } from '../../src/net/peer-keeper.ts'
+import { relayTarget } from '../../src/net/addresses.ts'
 import { mailbox } from './mailbox/index.ts'
 import { prekeyService } from './prekeys/index.ts'
 
@@ -109,10 +109,7 @@ export async function createRelay(options: RelayOptions = {}): Promise<Relay> {
     },
   })
   if ((opts.peers ?? []).length > 0) {
-    const keeper = new PeerKeeper(
-      node,
-      (opts.peers ?? []).map((a) => multiaddr(a)),
-    )
+    const keeper = new PeerKeeper(node, (opts.peers ?? []).map(relayTarget))
     keeper.start()
     node.addEventListener('stop', () => keeper.stop(), { once: true })
   }

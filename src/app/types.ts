@@ -41,9 +41,10 @@ export interface AppSnapshot {
   notice?: 'not-persistent'
   me?: { peerId: string; name: string; fingerprint: string; inviteLink?: string }
   state: ConnectionState
-  contacts: ContactView[]
+  contacts: readonly ContactView[]
   active?: string
-  messages: ChatMessage[]
+  /** The open conversation, oldest first (an immutable array: replaced, never changed). */
+  messages: readonly ChatMessage[]
   settings: Settings
   /** Safety number with the active contact (60 digits). */
   safetyNumber?: string

@@ -1,31 +1,51 @@
 /**
  * Paloma's chat protocol (`/paloma/chat/1.0.0`) over libp2p streams.
  *
- * One long-lived stream per peer carries length-prefixed chat frames both ways; each `msg` is answered
- * with an `ack` once the receiving app has taken it. The stream prefers the direct WebRTC connection and
- * may run on a relayed (limited) one while that is being set up. Frames are opaque to this layer beyond
- * their codec: what goes inside `text` is the application's business.
+ * One long-lived stream per peer carries length-prefixed chat frames both ways. `deliver()` sends an
+ * envelope and resolves once the peer acknowledged it, which the peer does only after its handler
+ * resolved (the envelope is stored, or deliberately dropped): the same promise `deposit()` gives for a
+ * relay mailbox. `post()` sends one without waiting (typing, presence). The stream prefers the direct
+ * WebRTC connection and may run on a relayed (limited) one while that is being set up. Envelopes are
+ * opaque here.
  */
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
-import type { Multiaddr } from '@multiformats/multiaddr'
-import {
-  decodeChatFrame,
-  encodeChatFrame,
-  MAX_CHAT_FRAME_BYTES,
-  type ChatFrame,
-} from '../core/protocol/chat.ts'
+import { decodeChatFrame, encodeChatFrame, MAX_CHAT_FRAME_BYTES } from '../core/protocol/chat.ts'
+import { PalomaError } from '../core/errors.ts'
 import { CHAT_PROTOCOL } from './protocols.ts'
 import type { PalomaLibp2p } from './node.ts'
 
-export interface ChatEvents {
-  /** A frame arrived from `peer`. */
-  frame: { peer: PeerId; frame: ChatFrame; connection: Connection }
-  /** A frame could not be decoded; the stream it came on was closed. */
-  error: { peer: PeerId; error: Error }
+export const CHAT_ERROR_CODES = [
+  /** No stream could be opened to the peer. */
+  'UNREACHABLE',
+  /** The peer did not acknowledge in time. */
+  'TIMEOUT',
+  /** The stream closed before the peer acknowledged. */
+  'CLOSED',
+] as const
+export type ChatErrorCode = (typeof CHAT_ERROR_CODES)[number]
+
+/** A direct delivery that did not complete; the envelope must be taken as not received. */
+export class ChatError extends PalomaError<ChatErrorCode> {
+  override name = 'ChatError'
 }
 
-type Listener<K extends keyof ChatEvents> = (detail: ChatEvents[K]) => void
+/**
+ * Takes an envelope from `from`. Resolving acknowledges it (the sender's `deliver()` resolves); throwing
+ * leaves it unacknowledged, so the sender tries again or another path.
+ */
+export type EnvelopeHandler = (from: string, id: string, env: Uint8Array) => Promise<void>
+
+export interface ChatInit {
+  /** How long `deliver()` waits for the acknowledgement. @default 5000 */
+  ackTimeoutMs?: number
+  /** How long opening a stream (dial included) may take. @default 20000 */
+  openTimeoutMs?: number
+}
+
+export interface DeliverOptions {
+  signal?: AbortSignal
+}
 
 interface Channel {
   lp: LengthPrefixedStream<Stream>
@@ -33,13 +53,29 @@ interface Channel {
   connection: Connection
 }
 
+/** A delivery waiting for its acknowledgement, which may come back on any stream to the peer. */
+interface Pending {
+  /** The stream it left on: if that one ends first, the delivery fails at once. */
+  ch: Channel
+  resolve(): void
+  reject(err: Error): void
+}
+
 export class ChatService {
   readonly #libp2p: PalomaLibp2p
+  readonly #onEnvelope: EnvelopeHandler
+  readonly #ackTimeoutMs: number
+  readonly #openTimeoutMs: number
   readonly #channels = new Map<string, Channel>()
-  readonly #listeners: { [K in keyof ChatEvents]: Set<Listener<K>> } = { frame: new Set(), error: new Set() }
+  readonly #opening = new Map<string, Promise<Channel>>()
+  /** By `<peer>/<envelope id>`. */
+  readonly #pending = new Map<string, Pending>()
 
-  constructor(libp2p: PalomaLibp2p) {
+  constructor(libp2p: PalomaLibp2p, onEnvelope: EnvelopeHandler, init: ChatInit = {}) {
     this.#libp2p = libp2p
+    this.#onEnvelope = onEnvelope
+    this.#ackTimeoutMs = init.ackTimeoutMs ?? 5000
+    this.#openTimeoutMs = init.openTimeoutMs ?? 20_000
   }
 
   async start(): Promise<void> {
@@ -50,36 +86,98 @@ export class ChatService {
 
   async stop(): Promise<void> {
     await this.#libp2p.unhandle(CHAT_PROTOCOL)
-    for (const ch of this.#channels.values()) ch.stream.abort(new Error('Chat service stopped'))
+    const stopped = new ChatError('CLOSED', 'chat service stopped')
+    for (const ch of this.#channels.values()) ch.stream.abort(stopped)
+    for (const p of [...this.#pending.values()]) p.reject(stopped)
     this.#channels.clear()
   }
 
-  on<K extends keyof ChatEvents>(event: K, listener: Listener<K>): () => void {
-    this.#listeners[event].add(listener)
-    return () => this.#listeners[event].delete(listener)
+  /**
+   * Sends `env` to `peer` and resolves once the peer acknowledged it.
+   * @throws ChatError `UNREACHABLE` (no stream), `TIMEOUT` (no acknowledgement in time, or `signal`
+   *   aborted), `CLOSED` (the stream ended first).
+   */
+  async deliver(peer: PeerId, id: string, env: Uint8Array, options: DeliverOptions = {}): Promise<void> {
+    const ch = await this.#channel(peer)
+    const key = `${peer.toString()}/${id}`
+    if (this.#pending.has(key)) throw new ChatError('CLOSED', `envelope ${id} is already being delivered`)
+    const acked = new Promise<void>((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer)
+        options.signal?.removeEventListener('abort', onAbort)
+        this.#pending.delete(key)
+      }
+      const onAbort = () => {
+        done()
+        reject(new ChatError('TIMEOUT', 'delivery aborted'))
+      }
+      const timer = setTimeout(() => {
+        done()
+        reject(new ChatError('TIMEOUT', `no acknowledgement within ${this.#ackTimeoutMs} ms`))
+      }, this.#ackTimeoutMs)
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+      this.#pending.set(key, {
+        ch,
+        resolve: () => {
+          done()
+          resolve()
+        },
+        reject: (err) => {
+          done()
+          reject(err)
+        },
+      })
+    })
+    try {
+      await this.#write(peer, ch, encodeChatFrame({ t: 'env', id, env }))
+    } catch (err) {
+      this.#pending.get(key)?.reject(err as Error)
+    }
+    return acked
   }
 
-  /**
-   * Sends one frame to `peer`, opening a stream if needed. `via` is an address to dial when no usable
-   * connection exists (a WebRTC address makes the connection direct).
-   */
-  async send(peer: PeerId, frame: ChatFrame, via?: Multiaddr): Promise<void> {
-    const ch = await this.#channel(peer, via)
+  /** Sends `env` to `peer` without waiting for an acknowledgement. @throws ChatError `UNREACHABLE`, `CLOSED` */
+  async post(peer: PeerId, id: string, env: Uint8Array): Promise<void> {
+    const ch = await this.#channel(peer)
+    await this.#write(peer, ch, encodeChatFrame({ t: 'env', id, env }))
+  }
+
+  async #write(peer: PeerId, ch: Channel, bytes: Uint8Array): Promise<void> {
     try {
-      await ch.lp.write(encodeChatFrame(frame))
+      await ch.lp.write(bytes)
     } catch (err) {
+      this.#close(
+        ch,
+        new ChatError('CLOSED', `chat stream failed: ${(err as Error).message}`, { cause: err }),
+      )
       this.#drop(peer, ch)
-      throw err
+      throw new ChatError('CLOSED', `chat stream to ${peer.toString()} failed`, { cause: err })
     }
   }
 
-  async #channel(peer: PeerId, via?: Multiaddr): Promise<Channel> {
+  #channel(peer: PeerId): Promise<Channel> {
     const existing = this.#channels.get(peer.toString())
-    if (existing != null && existing.stream.status === 'open') return existing
-    const signal = AbortSignal.timeout(20_000)
-    const connection = await this.#libp2p.dial(via ?? peer, { signal })
-    const stream = await connection.newStream(CHAT_PROTOCOL, { runOnLimitedConnection: true, signal })
-    return this.#adopt(stream, connection)
+    if (existing !== undefined && existing.stream.status === 'open') return Promise.resolve(existing)
+    // Concurrent sends share one stream instead of racing to open several.
+    let opening = this.#opening.get(peer.toString())
+    if (opening === undefined) {
+      opening = this.#open(peer).finally(() => this.#opening.delete(peer.toString()))
+      this.#opening.set(peer.toString(), opening)
+    }
+    return opening
+  }
+
+  async #open(peer: PeerId): Promise<Channel> {
+    const signal = AbortSignal.timeout(this.#openTimeoutMs)
+    try {
+      const connection = await this.#libp2p.dial(peer, { signal })
+      const stream = await connection.newStream(CHAT_PROTOCOL, { runOnLimitedConnection: true, signal })
+      return this.#adopt(stream, connection)
+    } catch (err) {
+      throw new ChatError('UNREACHABLE', `no chat stream to ${peer.toString()}: ${(err as Error).message}`, {
+        cause: err,
+      })
+    }
   }
 
   #adopt(stream: Stream, connection: Connection): Channel {
@@ -89,7 +187,7 @@ export class ChatService {
     const previous = this.#channels.get(peer.toString())
     // A direct connection replaces a relayed one; otherwise the newest stream wins.
     if (
-      previous == null ||
+      previous === undefined ||
       previous.stream.status !== 'open' ||
       previous.connection.limits != null ||
       connection.limits == null
@@ -101,20 +199,31 @@ export class ChatService {
   }
 
   async #readLoop(peer: PeerId, ch: Channel): Promise<void> {
+    const from = peer.toString()
     try {
       while (ch.stream.status === 'open') {
-        const bytes = await ch.lp.read()
-        const frame = decodeChatFrame(bytes.subarray())
-        for (const l of this.#listeners.frame) l({ peer, frame, connection: ch.connection })
+        const frame = decodeChatFrame((await ch.lp.read()).subarray())
+        if (frame.t === 'ack') {
+          this.#pending.get(`${from}/${frame.id}`)?.resolve()
+          continue
+        }
+        const { id } = frame
+        this.#onEnvelope(from, id, frame.env).then(
+          () => this.#write(peer, ch, encodeChatFrame({ t: 'ack', id })).catch(() => {}),
+          () => {}, // not taken: no ack, the sender tries again
+        )
       }
     } catch (err) {
-      if ((err as Error).name === 'ChatFrameError') {
-        for (const l of this.#listeners.error) l({ peer, error: err as Error })
-        ch.stream.abort(err as Error)
-      }
+      // A malformed frame ends the stream; so does the peer going away. Either way, pending deliveries fail.
+      if ((err as Error).name === 'ChatFrameError') ch.stream.abort(err as Error)
     } finally {
+      this.#close(ch, new ChatError('CLOSED', 'the chat stream ended before the acknowledgement'))
       this.#drop(peer, ch)
     }
+  }
+
+  #close(ch: Channel, err: ChatError): void {
+    for (const p of [...this.#pending.values()]) if (p.ch === ch) p.reject(err)
   }
 
   #drop(peer: PeerId, ch: Channel): void {

@@ -15,8 +15,8 @@ import { identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
 import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT } from '@libp2p/kad-dht'
 import type { Identify } from '@libp2p/identify'
-import type { Connection, PrivateKey } from '@libp2p/interface'
-import { multiaddr } from '@multiformats/multiaddr'
+import type { PrivateKey } from '@libp2p/interface'
+import { relayTarget } from './addresses.ts'
 import { DHT_PROTOCOL } from './protocols.ts'
 import { dhtSelectors, dhtValidators } from './dht-records.ts'
 import { PeerKeeper } from './peer-keeper.ts'
@@ -44,8 +44,8 @@ export interface PalomaNode {
 export async function createPalomaNode(init: PalomaNodeInit): Promise<PalomaNode> {
   if (init.relays.length === 0)
     throw new Error('No relay configured: add at least one relay multiaddr to config.json')
-  const relayAddrs = init.relays.map((r) => multiaddr(r))
-  const reservations = Math.max(1, Math.min(init.reservations ?? 2, relayAddrs.length))
+  const relays = init.relays.map(relayTarget)
+  const reservations = Math.max(1, Math.min(init.reservations ?? 2, relays.length))
   const libp2p = await createLibp2p({
     privateKey: init.privateKey,
     start: false,
@@ -71,13 +71,8 @@ export async function createPalomaNode(init: PalomaNodeInit): Promise<PalomaNode
       }),
     },
   })
-  const relays = new PeerKeeper(libp2p, relayAddrs)
-  libp2p.addEventListener('start', () => relays.start())
-  libp2p.addEventListener('stop', () => relays.stop())
-  return { libp2p, relays }
-}
-
-/** True when a connection runs over WebRTC directly between the two peers (the relay only signalled it). */
-export function isDirectWebRTC(connection: Connection): boolean {
-  return connection.limits == null && connection.remoteAddr.getComponents().some((c) => c.name === 'webrtc')
+  const keeper = new PeerKeeper(libp2p, relays)
+  libp2p.addEventListener('start', () => keeper.start())
+  libp2p.addEventListener('stop', () => keeper.stop())
+  return { libp2p, relays: keeper }
 }

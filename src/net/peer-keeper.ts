@@ -8,7 +8,6 @@
  */
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { peerIdFromString } from '@libp2p/peer-id'
 
 export interface PeerKeeperInit {
   /** How often to look for dropped connections. @default 2000 */
@@ -32,15 +31,16 @@ export class PeerKeeper {
   readonly #maxBackoffMs: number
   #timer: ReturnType<typeof setInterval> | undefined
 
-  constructor(node: Libp2p, addrs: Multiaddr[], init: PeerKeeperInit = {}) {
+  /** @param targets the peers to keep, each with the address to dial (see `relayTarget` in addresses.ts). */
+  constructor(
+    node: Libp2p,
+    targets: ReadonlyArray<{ addr: Multiaddr; peer: PeerId }>,
+    init: PeerKeeperInit = {},
+  ) {
     this.#node = node
     this.#intervalMs = init.intervalMs ?? 2000
     this.#maxBackoffMs = init.maxBackoffMs ?? 30_000
-    this.#targets = addrs.map((addr) => {
-      const id = addr.getComponents().findLast((c) => c.name === 'p2p')?.value
-      if (id == null) throw new Error(`Relay address ${addr.toString()} must end in /p2p/<peer id>`)
-      return { addr, peer: peerIdFromString(id), failures: 0, nextAttempt: 0, dialing: false }
-    })
+    this.#targets = targets.map((t) => ({ ...t, failures: 0, nextAttempt: 0, dialing: false }))
   }
 
   start(): void {

@@ -3,7 +3,7 @@
  * outbox) on an in-memory vault, exactly what the browser runs minus IndexedDB and the UI.
  */
 import { afterEach } from 'vitest'
-import { Paloma, type Platform } from '../../src/app/paloma.ts'
+import { paloma, type Paloma, type PalomaInit, type Platform } from '../../src/app/paloma.ts'
 import { startRelay, type RelayProcess } from './relay-process.ts'
 import { setCryptoProvider } from '../../src/core/crypto/primitives.ts'
 import { nodeCryptoProvider } from '../../src/platform/node-crypto.ts'
@@ -27,12 +27,11 @@ export function person(
   relays: string[],
   backend = new MemoryVaultBackend(),
   platform: Platform = {},
+  init: Partial<PalomaInit> = {},
 ): Person {
   const make = () =>
-    new Paloma({
-      config: { relays, iceServers: [], allowPrivateAddresses: true },
+    paloma({ config: { relays, iceServers: [], allowPrivateAddresses: true }, kdf: TEST_KDF, ...init })({
       backend,
-      kdf: TEST_KDF,
       platform: { inviteBase: 'http://paloma.test/', ...platform },
     })
   const p: Person = {

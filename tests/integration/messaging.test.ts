@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest'
 import { aliceAndBob, PASSPHRASE, until, useScene } from '../helpers/people.ts'
-import { peerIdFromString } from '@libp2p/peer-id'
-import { countOneTimePreKeys } from '../../src/net/prekeys-client.ts'
 
 const scene = useScene()
 
@@ -49,7 +47,7 @@ describe('messaging between two people (Node peers, real relay process)', () => 
 describe('sessions', () => {
   it('starts sessions with a one-time prekey served once by the home relay', async () => {
     const { relay: r, alice, bob, invite } = await aliceAndBob(scene)
-    const count = () => countOneTimePreKeys(bob.app.node!.libp2p, r.multiaddr)
+    const count = () => bob.app.network!.countPreKeys(r.multiaddr)
     await expect.poll(count, { timeout: 20_000, interval: 1000 }).toBe(50)
 
     await alice.app.addContact(invite)
@@ -100,7 +98,7 @@ describe('restores', () => {
     const invite = alice.app.snapshot().me!.inviteLink!
     // The backup is taken before the app uploads its one-time prekeys (2 s after start).
     const backup = await alice.app.exportBackup('backup passphrase', true)
-    const count = () => countOneTimePreKeys(alice.app.node!.libp2p, relay.multiaddr)
+    const count = () => alice.app.network!.countPreKeys(relay.multiaddr)
     await expect.poll(count, { timeout: 20_000, interval: 1000 }).toBe(50)
     await alice.app.stop()
 
@@ -137,9 +135,8 @@ describe('relays', () => {
     // Bob's relay is remembered: reopened, Alice's node joins it at start (for the DHT and deposits).
     const reopened = await alice.reopen()
     await reopened.unlock(PASSPHRASE)
-    const relayBId = peerIdFromString(relayB.peerId)
     await expect
-      .poll(() => reopened.node!.libp2p.getConnections(relayBId).length, { timeout: 20_000, interval: 200 })
-      .toBeGreaterThan(0)
+      .poll(() => reopened.network!.isConnected(relayB.peerId), { timeout: 20_000, interval: 200 })
+      .toBe(true)
   })
 })

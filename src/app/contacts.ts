@@ -1,0 +1,193 @@
+/**
+ * Contacts: who this person talks to, how they were added (invite link, username lookup, or they wrote
+ * first), where they are reached (their relay circuit addresses, refreshed from their profile), and the
+ * relays learned from them, which this node joins so their profiles resolve and their mail can be left.
+ *
+ * Owns the contact records and the learned-relay list. Knows nothing about sessions or messages.
+ */
+import { normalizeName } from '../core/protocol/directory.ts'
+import { parseInvite } from '../core/protocol/invite.ts'
+import { relaysOf } from '../net/addresses.ts'
+import type { PeerNetwork } from '../net/network.ts'
+import { AppError } from './errors.ts'
+import { entry, type AppRecords, type ContactRecord } from './records.ts'
+import type { Scheduler } from './scheduler.ts'
+import type { Claimant } from './types.ts'
+import type { Changes } from './view.ts'
+
+export interface Contacts {
+  get(peer: string): ContactRecord | undefined
+  all(): IterableIterator<ContactRecord>
+  /** Adds (or refreshes the relays of) the contact an invite link names. @throws InviteError */
+  addFromInvite(text: string): Promise<ContactRecord>
+  /** Everyone claiming `username` in the directory (this person excluded). @throws AppError, DirectoryError */
+  lookup(username: string): Promise<Claimant[]>
+  /** Adds the claimant picked from a lookup, with the relays of its current profile. */
+  addClaimant(claimant: Claimant): Promise<ContactRecord>
+  /** Someone not yet a contact wrote: add them, named by their directory profile if any. */
+  addStranger(peer: string): Promise<ContactRecord>
+  /** The contact, added as a stranger first if needed. */
+  ensure(peer: string): Promise<ContactRecord>
+  update(peer: string, patch: Partial<Omit<ContactRecord, 'peer' | 'added'>>): Promise<void>
+  /** Told of every contact added, after it is stored. */
+  onAdded(listener: (contact: ContactRecord) => void): void
+  /** Dials the relays learned from contacts (they join this node's view of the DHT). */
+  start(): void
+}
+
+export interface ContactsInit {
+  /** Relays learned from contacts that are remembered and joined. @default 16 */
+  maxLearnedRelays?: number
+  /** How long looking up a stranger's profile may take before they are added under their short id. @default 10000 */
+  strangerLookupMs?: number
+}
+
+export interface ContactsComponents {
+  records: AppRecords
+  network: Pick<PeerNetwork, 'peerId' | 'relays' | 'directory' | 'dialRelay'>
+  changes: Changes
+  scheduler: Scheduler
+  now(): number
+  contacts: readonly ContactRecord[]
+  learnedRelays: readonly string[]
+}
+
+export function contacts(init: ContactsInit = {}) {
+  return (components: ContactsComponents): Contacts => new ContactBook(components, init)
+}
+
+class ContactBook implements Contacts {
+  readonly #c: ContactsComponents
+  readonly #maxLearned: number
+  readonly #strangerLookupMs: number
+  readonly #contacts = new Map<string, ContactRecord>()
+  readonly #learned: Set<string>
+  readonly #added = new Set<(c: ContactRecord) => void>()
+  readonly #adding = new Map<string, Promise<ContactRecord>>()
+
+  constructor(components: ContactsComponents, init: ContactsInit) {
+    this.#c = components
+    this.#maxLearned = init.maxLearnedRelays ?? 16
+    this.#strangerLookupMs = init.strangerLookupMs ?? 10_000
+    for (const c of components.contacts) this.#contacts.set(c.peer, c)
+    this.#learned = new Set(components.learnedRelays)
+  }
+
+  start(): void {
+    for (const relay of this.#learned) this.#dial(relay)
+  }
+
+  get(peer: string): ContactRecord | undefined {
+    return this.#contacts.get(peer)
+  }
+
+  all(): IterableIterator<ContactRecord> {
+    return this.#contacts.values()
+  }
+
+  onAdded(listener: (contact: ContactRecord) => void): void {
+    this.#added.add(listener)
+  }
+
+  async addFromInvite(text: string): Promise<ContactRecord> {
+    const invite = parseInvite(text)
+    return this.#add(invite.peer, invite.name ?? invite.peer.slice(-8), invite.relays)
+  }
+
+  async lookup(username: string): Promise<Claimant[]> {
+    let name: string
+    try {
+      name = normalizeName(username)
+    } catch (err) {
+      throw new AppError('NOT_INVITE_OR_NAME', `neither an invite link nor a username: ${username}`, {
+        cause: err,
+      })
+    }
+    const claimants = await this.#c.network.directory.lookupName(name)
+    return claimants
+      .filter((c) => c.peerId !== this.#c.network.peerId)
+      .map((c) => ({ peerId: c.peerId, name: c.name, fingerprint: c.fingerprint }))
+  }
+
+  async addClaimant(claimant: Claimant): Promise<ContactRecord> {
+    const profile = await this.#c.network.directory.resolvePeer(claimant.peerId)
+    return this.#add(claimant.peerId, profile.name ?? claimant.name, profile.relays)
+  }
+
+  ensure(peer: string): Promise<ContactRecord> {
+    const known = this.#contacts.get(peer)
+    return known === undefined ? this.addStranger(peer) : Promise.resolve(known)
+  }
+
+  addStranger(peer: string): Promise<ContactRecord> {
+    // Several envelopes from the same stranger arrive together: look their profile up once.
+    let adding = this.#adding.get(peer)
+    if (adding === undefined) {
+      adding = this.#addStranger(peer).finally(() => this.#adding.delete(peer))
+      this.#adding.set(peer, adding)
+    }
+    return adding
+  }
+
+  async #addStranger(peer: string): Promise<ContactRecord> {
+    let name = peer.slice(-8)
+    let relays: string[] = []
+    try {
+      const profile = await this.#c.network.directory.resolvePeer(peer, {
+        signal: AbortSignal.timeout(this.#strangerLookupMs),
+      })
+      name = profile.name ?? name
+      relays = profile.relays
+    } catch {
+      // Unknown to the directory: keep the short id as the name.
+    }
+    return this.#add(peer, name, relays)
+  }
+
+  async update(peer: string, patch: Partial<Omit<ContactRecord, 'peer' | 'added'>>): Promise<void> {
+    const c = this.#contacts.get(peer)
+    if (c === undefined) throw new AppError('UNKNOWN_CONTACT', `${peer} is not a contact`)
+    await this.#save({ ...c, ...patch })
+  }
+
+  async #add(peer: string, name: string, relays: string[]): Promise<ContactRecord> {
+    if (peer === this.#c.network.peerId) throw new AppError('OWN_INVITE', 'that is this person’s own invite')
+    const existing = this.#contacts.get(peer)
+    if (existing !== undefined) {
+      if (relays.length > 0) await this.#save({ ...existing, relays })
+      return this.#contacts.get(peer)!
+    }
+    const contact: ContactRecord = {
+      peer,
+      name,
+      relays,
+      added: this.#c.now(),
+      // Same name as someone already pinned, but another key: warn loudly (possible impersonation).
+      keyChanged: [...this.#contacts.values()].some((c) => c.name.toLowerCase() === name.toLowerCase()),
+    }
+    await this.#save(contact)
+    for (const l of this.#added) l(contact)
+    return contact
+  }
+
+  async #save(c: ContactRecord): Promise<void> {
+    await this.#c.records.write([entry.contact(c)])
+    this.#contacts.set(c.peer, c)
+    this.#c.changes.contact(c.peer)
+    await this.#learn(relaysOf(c.relays))
+  }
+
+  /** Remembers contacts' relays (the newest are kept) and connects to the new ones. */
+  async #learn(relays: string[]): Promise<void> {
+    const fresh = relays.filter((r) => !this.#learned.has(r) && !this.#c.network.relays.includes(r))
+    if (fresh.length === 0) return
+    for (const r of fresh) this.#learned.add(r)
+    while (this.#learned.size > this.#maxLearned) this.#learned.delete(this.#learned.values().next().value!)
+    await this.#c.records.putLearnedRelays([...this.#learned])
+    for (const r of fresh) this.#dial(r)
+  }
+
+  #dial(relay: string): void {
+    if (this.#c.scheduler.running) void this.#c.network.dialRelay(relay).catch(() => {})
+  }
+}

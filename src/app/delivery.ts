@@ -1,0 +1,126 @@
+/**
+ * Routes: how one envelope reaches a contact. Over the direct chat stream when a connection to them is
+ * open (acknowledged once they stored it); otherwise deposited in their mailbox on their relays
+ * (acknowledged once a relay stored it). Also opens direct WebRTC connections, at most one attempt per
+ * contact per `directRedialMs`.
+ *
+ * Knows envelopes only as bytes; knows nothing about sessions, the outbox's order or the UI.
+ */
+import { newMessageId } from '../core/messages.ts'
+import { relaysOf } from '../net/addresses.ts'
+import { MailboxError } from '../net/mailbox-client.ts'
+import type { PeerNetwork } from '../net/network.ts'
+import type { Contacts } from './contacts.ts'
+
+/** Relay answers the sender should see on the message (docs/mailbox.md), while the outbox retries. */
+export const SHOWN_REFUSALS = ['TOO_LARGE', 'RECIPIENT_QUOTA', 'SENDER_QUOTA', 'RATE_LIMITED'] as const
+export type ShownRefusal = (typeof SHOWN_REFUSALS)[number]
+
+export type Route = 'direct' | 'mailbox'
+
+/** The path that acknowledged, or none (with the relays' refusal when every relay refused). */
+export type SendOutcome = { route: Route } | { route: undefined; refusal?: ShownRefusal }
+
+export interface Delivery {
+  send(peer: string, envId: string, envelope: Uint8Array): Promise<SendOutcome>
+  /** Sends over an open connection without waiting for an acknowledgement; false when none is open. */
+  post(peer: string, envelope: Uint8Array): Promise<boolean>
+  /** Tries to open a direct WebRTC connection to `peer` (rate-limited; never throws). */
+  connectDirect(peer: string): Promise<void>
+}
+
+export interface DeliveryInit {
+  /** Relays of the contact an envelope is deposited on. @default 2 */
+  mailboxCopies?: number
+  /** How long one deposit may take. @default 10000 */
+  depositTimeoutMs?: number
+  /** Least time between two attempts to open a direct connection to the same contact. @default 30000 */
+  directRedialMs?: number
+}
+
+export interface DeliveryComponents {
+  network: Pick<PeerNetwork, 'isConnected' | 'deliver' | 'post' | 'deposit' | 'connectDirect' | 'isDirect'>
+  contacts: Pick<Contacts, 'get'>
+  now(): number
+  rng(n: number): Uint8Array
+}
+
+export function delivery(init: DeliveryInit = {}) {
+  return (components: DeliveryComponents): Delivery => new Router(components, init)
+}
+
+function shownRefusal(err: unknown): ShownRefusal | undefined {
+  return err instanceof MailboxError ? SHOWN_REFUSALS.find((c) => c === err.code) : undefined
+}
+
+class Router implements Delivery {
+  readonly #c: DeliveryComponents
+  readonly #copies: number
+  readonly #depositTimeoutMs: number
+  readonly #redialMs: number
+  readonly #dialing = new Map<string, Promise<void>>()
+  readonly #lastDial = new Map<string, number>()
+
+  constructor(components: DeliveryComponents, init: DeliveryInit) {
+    this.#c = components
+    this.#copies = init.mailboxCopies ?? 2
+    this.#depositTimeoutMs = init.depositTimeoutMs ?? 10_000
+    this.#redialMs = init.directRedialMs ?? 30_000
+  }
+
+  async send(peer: string, envId: string, envelope: Uint8Array): Promise<SendOutcome> {
+    if (this.#c.network.isConnected(peer)) {
+      try {
+        await this.#c.network.deliver(peer, envId, envelope)
+        return { route: 'direct' }
+      } catch {
+        // not acknowledged: the mailbox takes it
+      }
+    }
+    const outcome = await this.#deposit(peer, envId, envelope)
+    if (outcome.route === undefined) void this.connectDirect(peer)
+    return outcome
+  }
+
+  async #deposit(peer: string, envId: string, envelope: Uint8Array): Promise<SendOutcome> {
+    const relays = relaysOf(this.#c.contacts.get(peer)?.relays ?? []).slice(0, this.#copies)
+    if (relays.length === 0) return { route: undefined }
+    const results = await Promise.allSettled(
+      relays.map((r) =>
+        this.#c.network.deposit(r, { to: peer, id: envId, envelope }, { timeoutMs: this.#depositTimeoutMs }),
+      ),
+    )
+    if (results.some((r) => r.status === 'fulfilled')) return { route: 'mailbox' }
+    const refusal = results
+      .map((r) => (r.status === 'rejected' ? shownRefusal(r.reason) : undefined))
+      .find((code) => code !== undefined)
+    return refusal === undefined ? { route: undefined } : { route: undefined, refusal }
+  }
+
+  async post(peer: string, envelope: Uint8Array): Promise<boolean> {
+    if (!this.#c.network.isConnected(peer)) return false
+    try {
+      await this.#c.network.post(peer, newMessageId(this.#c.rng), envelope)
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  connectDirect(peer: string): Promise<void> {
+    const running = this.#dialing.get(peer)
+    if (running !== undefined) return running
+    const now = this.#c.now()
+    if (this.#c.network.isDirect(peer) || now - (this.#lastDial.get(peer) ?? -Infinity) < this.#redialMs)
+      return Promise.resolve()
+    const circuits = this.#c.contacts.get(peer)?.relays ?? []
+    if (circuits.length === 0) return Promise.resolve()
+    this.#lastDial.set(peer, now)
+    const dialing = this.#c.network
+      .connectDirect(peer, circuits)
+      .catch(() => {}) // stays on the relays; the next attempt comes after directRedialMs
+      .finally(() => this.#dialing.delete(peer))
+    this.#dialing.set(peer, dialing)
+    return dialing
+  }
+}

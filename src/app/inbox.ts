@@ -1,0 +1,133 @@
+/**
+ * The receive pipeline: every envelope from a contact, whatever path it took (the direct chat stream or a
+ * relay mailbox), is decrypted, deduplicated and stored with its ratchet step in one transaction, and
+ * only then acknowledged; what it carries is applied afterwards, in arrival order per sender.
+ *
+ * Envelopes that cannot be decrypted are acknowledged too (dropped, not retried forever); when the
+ * reason is a lost session, the sender is asked to start over. Also keeps this person's mailbox
+ * subscription open on each of their relays, reopening it with backoff whenever it ends.
+ */
+import {
+  DecryptionFailedError,
+  DuplicateMessageError,
+  NoSessionError,
+  UnknownPreKeyError,
+} from '../core/crypto/index.ts'
+import type { ChatMessage } from '../core/messages.ts'
+import type { Payload } from '../core/protocol/payload.ts'
+import type { MailboxSubscription, PeerNetwork } from '../net/network.ts'
+import type { Conversations } from './conversations.ts'
+import { KeyedLock } from './keyed-lock.ts'
+import type { Scheduler } from './scheduler.ts'
+import type { SessionReset } from './session-reset.ts'
+import type { Sessions } from './sessions.ts'
+
+/** What a decrypted payload does, applied after the envelope was acknowledged. */
+export type ApplyPayload = (from: string, payload: Payload, shown: ChatMessage | undefined) => Promise<void>
+
+export interface Inbox {
+  /** Takes one envelope from `from`; resolves once the outcome is durable (the path may acknowledge it). */
+  receive(from: string, id: string, envelope: Uint8Array): Promise<void>
+  /** Relays whose mailbox subscription is open now. */
+  openMailboxes(): string[]
+  start(): void
+  stop(): Promise<void>
+}
+
+export interface InboxInit {
+  /** First delay before reopening a mailbox subscription that ended, doubled up to `retryMaxMs`. @default 1000 */
+  retryMinMs?: number
+  /** @default 60000 */
+  retryMaxMs?: number
+}
+
+export interface InboxComponents {
+  network: Pick<PeerNetwork, 'relays' | 'openMailbox'>
+  sessions: Pick<Sessions, 'decrypt'>
+  conversations: Pick<Conversations, 'hasIncoming' | 'shown' | 'entry'>
+  resets: Pick<SessionReset, 'request'>
+  apply: ApplyPayload
+  scheduler: Scheduler
+  /** Told of envelopes dropped for a reason other than a duplicate. @default console.warn */
+  log?(message: string, err: unknown): void
+}
+
+export function inbox(init: InboxInit = {}) {
+  return (components: InboxComponents): Inbox => new Receiver(components, init)
+}
+
+class Receiver implements Inbox {
+  readonly #c: InboxComponents
+  readonly #minMs: number
+  readonly #maxMs: number
+  readonly #applying = new KeyedLock()
+  readonly #mailboxes = new Map<string, MailboxSubscription>()
+
+  constructor(components: InboxComponents, init: InboxInit) {
+    this.#c = components
+    this.#minMs = init.retryMinMs ?? 1000
+    this.#maxMs = init.retryMaxMs ?? 60_000
+  }
+
+  async receive(from: string, _id: string, envelope: Uint8Array): Promise<void> {
+    let shown: ChatMessage | undefined
+    let payload: Payload
+    try {
+      payload = await this.#c.sessions.decrypt(from, envelope, (p) => {
+        // Dedupe by (sender, message id): a message sent again after a reset is shown once.
+        if (p.k !== 'text' || this.#c.conversations.hasIncoming(from, p.id)) return []
+        shown = { id: p.id, peer: from, direction: 'in', text: p.text, ts: p.ts, status: 'delivered' }
+        return [this.#c.conversations.entry(shown)]
+      })
+    } catch (err) {
+      // Nothing to decrypt it with (restored from a backup, or a one-time prekey made after the backup):
+      // ask the sender to start over and send again what we have not confirmed.
+      if (
+        err instanceof NoSessionError ||
+        err instanceof DecryptionFailedError ||
+        err instanceof UnknownPreKeyError
+      )
+        void this.#c.resets.request(from).catch(() => {})
+      else if (!(err instanceof DuplicateMessageError))
+        (this.#c.log ?? console.warn)(`Dropped an envelope from ${from}`, err)
+      return
+    }
+    if (shown !== undefined) this.#c.conversations.shown(shown) // on screen as soon as it is durable
+    const applied = payload
+    void this.#applying
+      .run(from, () => this.#c.apply(from, applied, shown))
+      .catch((err) => (this.#c.log ?? console.warn)('Could not apply a message', err))
+  }
+
+  openMailboxes(): string[] {
+    return [...this.#mailboxes.keys()]
+  }
+
+  start(): void {
+    for (const relay of this.#c.network.relays) void this.#keepMailbox(relay)
+  }
+
+  /** Closes the subscriptions (call after the scheduler stopped, so none reopens). */
+  async stop(): Promise<void> {
+    await Promise.all([...this.#mailboxes.values()].map((m) => m.close().catch(() => {})))
+  }
+
+  /** Holds a subscription to this person's mailbox on `relay`, reopening it whenever it ends. */
+  async #keepMailbox(relay: string): Promise<void> {
+    let delay = this.#minMs
+    while (this.#c.scheduler.running) {
+      try {
+        const sub = await this.#c.network.openMailbox(relay, (e) => this.receive(e.from, e.id, e.envelope))
+        if (!this.#c.scheduler.running) return void (await sub.close())
+        this.#mailboxes.set(relay, sub)
+        delay = this.#minMs
+        await sub.closed
+      } catch {
+        // relay unreachable: retry below
+      }
+      this.#mailboxes.delete(relay)
+      if (!(await this.#c.scheduler.sleep(delay))) return
+      delay = Math.min(this.#maxMs, delay * 2)
+    }
+  }
+}

@@ -1,0 +1,309 @@
+/**
+ * One unlocked account at work: its network and every component of the app, wired together, started in
+ * order and stopped together on lock.
+ *
+ * Each component gets only what it declares in its `…Components`; this file is the one place that knows
+ * them all. The order of `start()`: the network, the learned relays, presence, the profile and prekeys,
+ * the mailboxes, then whatever waits in the outbox. `stop()` announces "offline", stops every timer,
+ * closes the mailboxes, then the network.
+ */
+import { safetyNumber } from '../core/crypto/index.ts'
+import type { ChatMessage } from '../core/messages.ts'
+import { fingerprint, publicKeyFromPeerIdString } from '../core/protocol/directory.ts'
+import { inviteUrl } from '../core/protocol/invite.ts'
+import { encodePayload, type Payload } from '../core/protocol/payload.ts'
+import type { EnvelopeHandler, PeerNetwork } from '../net/network.ts'
+import type { Unlocked } from './account.ts'
+import { contacts, type Contacts, type ContactsInit } from './contacts.ts'
+import { conversations, type Conversations } from './conversations.ts'
+import { delivery, type Delivery, type DeliveryInit } from './delivery.ts'
+import { AppError } from './errors.ts'
+import { inbox, type ApplyPayload, type Inbox, type InboxInit } from './inbox.ts'
+import { outbox, type Outbox, type OutboxInit } from './outbox.ts'
+import { prekeyUpkeep, type PrekeyUpkeep, type PrekeyUpkeepInit } from './prekey-upkeep.ts'
+import { presence, type Presence, type PresenceInit } from './presence.ts'
+import { receipts, type Receipts, type ReceiptsInit } from './receipts.ts'
+import { createScheduler, type Scheduler } from './scheduler.ts'
+import { sessionReset, type SessionReset, type SessionResetInit } from './session-reset.ts'
+import { sessions, type Sessions, type SessionsInit } from './sessions.ts'
+import { settingsStore, type SettingsStore } from './settings.ts'
+import type { View } from './view.ts'
+
+/** Options of every component (tests shorten timers; production uses the defaults). */
+export interface MessengerInit {
+  contacts?: ContactsInit
+  sessions?: SessionsInit
+  delivery?: DeliveryInit
+  outbox?: OutboxInit
+  inbox?: InboxInit
+  receipts?: ReceiptsInit
+  presence?: PresenceInit
+  resets?: SessionResetInit
+  prekeys?: PrekeyUpkeepInit
+}
+
+/** What the host provides (the browser, a Node peer, a test). */
+export interface Platform {
+  /** Whether the device has a network (navigator.onLine). */
+  isNetworkUp?(): boolean
+  /** Whether the person is looking at the app (document.visibilityState === 'visible'). */
+  isVisible?(): boolean
+  /** Raise a system notification. */
+  notify?(title: string, body: string): void
+  /** Base URL for invite links (the app's own address). */
+  inviteBase?: string
+  /** Whether the browser granted persistent storage (undefined: not asked / not supported). */
+  persisted?: boolean
+}
+
+/** Makes the network of an unlocked account; every envelope that arrives on it goes to `onEnvelope`. */
+export type NetworkFactory = (init: {
+  unlocked: Unlocked
+  onEnvelope: EnvelopeHandler
+}) => Promise<PeerNetwork>
+
+export interface MessengerComponents {
+  unlocked: Unlocked
+  createNetwork: NetworkFactory
+  view: View
+  platform: Platform
+  now(): number
+  rng(n: number): Uint8Array
+}
+
+export class Messenger {
+  readonly network: PeerNetwork
+  readonly scheduler: Scheduler
+  readonly settings: SettingsStore
+  readonly contacts: Contacts
+  readonly conversations: Conversations
+  readonly sessions: Sessions
+  readonly delivery: Delivery
+  readonly outbox: Outbox
+  readonly receipts: Receipts
+  readonly presence: Presence
+  readonly resets: SessionReset
+  readonly inbox: Inbox
+  readonly upkeep: PrekeyUpkeep
+  readonly #view: View
+  readonly #me: string
+  readonly #identityKey: Uint8Array
+  #safety: { peer: string; digits?: string } | undefined
+
+  /** Builds every component of `components.unlocked`'s account and starts them. */
+  static async start(components: MessengerComponents, init: MessengerInit = {}): Promise<Messenger> {
+    const { records } = components.unlocked
+    const [loaded, settings, learnedRelays] = await Promise.all([
+      records.load(),
+      records.settings(),
+      records.learnedRelays(),
+    ])
+    let receive: EnvelopeHandler = async () => {
+      throw new AppError('NOT_CONNECTED', 'still starting')
+    }
+    const network = await components.createNetwork({
+      unlocked: components.unlocked,
+      onEnvelope: (from, id, env) => receive(from, id, env),
+    })
+    const m = new Messenger(components, network, { ...loaded, settings, learnedRelays }, init)
+    receive = (from, id, env) => m.inbox.receive(from, id, env)
+    await m.#start()
+    return m
+  }
+
+  private constructor(
+    c: MessengerComponents,
+    network: PeerNetwork,
+    state: Awaited<ReturnType<Unlocked['records']['load']>> & {
+      settings: Awaited<ReturnType<Unlocked['records']['settings']>>
+      learnedRelays: string[]
+    },
+    init: MessengerInit,
+  ) {
+    const { records, stores, identity, account } = c.unlocked
+    const { now, rng, platform } = c
+    const changes = c.view
+    this.#view = c.view
+    this.network = network
+    this.#me = network.peerId
+    this.#identityKey = identity.publicKey
+    const scheduler = (this.scheduler = createScheduler())
+    this.settings = settingsStore(state.settings)({ records, changes })
+    const settings = this.settings
+    this.contacts = contacts(init.contacts)({
+      records,
+      network,
+      changes,
+      scheduler,
+      now,
+      contacts: state.contacts,
+      learnedRelays: state.learnedRelays,
+    })
+    this.conversations = conversations()({
+      records,
+      changes,
+      now,
+      rng,
+      isVisible: platform.isVisible,
+      notify: platform.notify,
+      messages: state.messages,
+    })
+    this.sessions = sessions(init.sessions)({ stores, network, contacts: this.contacts, now, rng })
+    this.delivery = delivery(init.delivery)({ network, contacts: this.contacts, now, rng })
+    this.outbox = outbox(init.outbox)({
+      records,
+      sessions: this.sessions,
+      delivery: this.delivery,
+      conversations: this.conversations,
+      scheduler,
+      now,
+      rng,
+      entries: state.outbox,
+    })
+    this.receipts = receipts(init.receipts)({
+      outbox: this.outbox,
+      conversations: this.conversations,
+      settings,
+      scheduler,
+    })
+    this.presence = presence(init.presence)({
+      network,
+      sessions: this.sessions,
+      delivery: this.delivery,
+      contacts: this.contacts,
+      settings,
+      scheduler,
+      changes,
+      now,
+    })
+    this.resets = sessionReset(init.resets)({
+      sessions: this.sessions,
+      outbox: this.outbox,
+      conversations: this.conversations,
+      contacts: this.contacts,
+      now,
+    })
+    this.inbox = inbox(init.inbox)({
+      network,
+      sessions: this.sessions,
+      conversations: this.conversations,
+      resets: this.resets,
+      apply: this.#apply,
+      scheduler,
+    })
+    this.upkeep = prekeyUpkeep(init.prekeys)({
+      records,
+      stores,
+      identity,
+      network,
+      scheduler,
+      name: account.name,
+      now,
+      rng,
+    })
+    this.conversations.onRead((peer, ids) => this.receipts.queue(peer, 'read', ids))
+    network.on('connection', ({ peer, open }) => {
+      if (open && this.contacts.get(peer) !== undefined) void this.outbox.flush()
+      changes.state()
+    })
+    network.on('addresses', () => changes.state())
+    changes.attach({
+      me: {
+        peerId: this.#me,
+        name: account.name,
+        fingerprint: fingerprint(identity.publicKey),
+        inviteLink: inviteUrl(platform.inviteBase ?? 'https://paloma.invalid/', {
+          peer: this.#me,
+          name: account.name,
+          relays: network.ownCircuits(),
+        }),
+      },
+      contacts: this.contacts,
+      conversations: this.conversations,
+      presence: this.presence,
+      network,
+      settings,
+      safetyNumber: () =>
+        this.#safety?.peer === this.conversations.active ? this.#safety?.digits : undefined,
+    })
+  }
+
+  async #start(): Promise<void> {
+    await this.network.start()
+    this.contacts.start()
+    this.presence.start()
+    this.upkeep.start()
+    this.inbox.start()
+    void this.outbox.flush()
+  }
+
+  async stop(): Promise<void> {
+    await this.presence.stop().catch(() => {})
+    this.scheduler.stop()
+    await this.inbox.stop()
+    await this.network.stop()
+  }
+
+  /** What a decrypted payload does, once its envelope was acknowledged. */
+  readonly #apply: ApplyPayload = async (from: string, p: Payload, shown: ChatMessage | undefined) => {
+    const contact = await this.contacts.ensure(from)
+    this.presence.heard(from)
+    switch (p.k) {
+      case 'text':
+        this.presence.stopTyping(from)
+        if (shown === undefined) break
+        this.receipts.queue(from, 'delivered', [shown.id])
+        await this.conversations.received(shown, contact.name)
+        break
+      case 'receipt':
+        await this.receipts.apply(from, p)
+        break
+      case 'presence':
+      case 'typing':
+        await this.presence.apply(from, p)
+        break
+      case 'reset':
+        await this.resets.accept(from)
+        break
+    }
+    this.#view.contact(from)
+  }
+
+  // ------------------------------------------------------------------------------ actions
+
+  async openChat(peer: string): Promise<void> {
+    if (this.contacts.get(peer) === undefined)
+      throw new AppError('UNKNOWN_CONTACT', `${peer} is not a contact`)
+    this.#safety = { peer }
+    this.conversations.open(peer)
+    void this.delivery.connectDirect(peer)
+    await this.conversations.markRead()
+    const digits = (await safetyNumber(this.#identityKey, publicKeyFromPeerIdString(peer))).digits
+    if (this.#safety?.peer === peer) this.#safety = { peer, digits }
+    this.#view.state()
+  }
+
+  async send(text: string): Promise<void> {
+    const peer = this.conversations.active
+    if (peer === undefined) throw new AppError('NO_CHAT_OPEN', 'open a chat first')
+    if (text.trim() === '') return
+    const message = this.conversations.compose(peer, text)
+    const payload = encodePayload({ k: 'text', id: message.id, ts: message.ts, text })
+    // The message and its outbox entry are durable before any network step.
+    await this.outbox.enqueue(peer, payload, { shown: message })
+    void this.outbox.flush()
+  }
+
+  setTyping(on: boolean): void {
+    const peer = this.conversations.active
+    if (peer !== undefined) this.presence.setTyping(peer, on)
+  }
+
+  /** The device's network came back (or went away): redial relays now and retry the outbox. */
+  networkChanged(): void {
+    this.network.redialRelays()
+    this.outbox.resetBackoff()
+    void this.outbox.flush()
+    this.#view.state()
+  }
+}

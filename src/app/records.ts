@@ -1,0 +1,299 @@
+/**
+ * The schema of everything the app keeps in the vault: record names, their shapes, their versions and
+ * the migrations between versions, in one place. Every record is decoded with the strict CBOR rules and
+ * checked field by field: a damaged record or one written by a newer Paloma is an `AppError('BAD_RECORD')`
+ * naming the record, never a value of the wrong shape.
+ *
+ * | name                                  | record            | backup    |
+ * | ------------------------------------- | ----------------- | --------- |
+ * | `identity/account`                    | AccountRecord     | always    |
+ * | `identity/settings`                   | Settings          | always    |
+ * | `identity/contact/<peer>`             | ContactRecord     | always    |
+ * | `identity/relays-learned`             | string[]          | always    |
+ * | `identity/opk-next`                   | number            | always    |
+ * | `history/msg/<peer>/<in|out>/<id>`    | ChatMessage       | on request|
+ * | `outbox/<id>`                         | OutboxEntry       | never     |
+ * | `state/opk-reset`                     | true              | never     |
+ * | `state/schema`                        | number            | never     |
+ *
+ * The crypto stores' records (`identity/spk|opk|basekey|trust/…`, `session/…`) are named by
+ * `src/storage/protocol-stores.ts`. Backups follow the prefixes (src/core/vault/names.ts).
+ */
+import { decode, encode } from 'cborg'
+import { STRICT_CBOR_DECODE_OPTIONS } from '../core/cbor.ts'
+import { MESSAGE_STATUSES, type ChatMessage } from '../core/messages.ts'
+import type { Vault } from '../storage/vault.ts'
+import { AppError } from './errors.ts'
+import type { Settings } from './types.ts'
+
+/** Version of the record layout this code writes; `state/schema` holds the version a vault is at. */
+export const SCHEMA_VERSION = 1
+
+export const ACCOUNT = 'identity/account'
+export const SETTINGS = 'identity/settings'
+export const CONTACT_PREFIX = 'identity/contact/'
+export const LEARNED_RELAYS = 'identity/relays-learned'
+export const OPK_NEXT = 'identity/opk-next'
+export const HISTORY_PREFIX = 'history/msg/'
+export const OUTBOX_PREFIX = 'outbox/'
+export const OPK_RESET = 'state/opk-reset'
+export const SCHEMA = 'state/schema'
+
+export const DEFAULT_SETTINGS: Settings = { readReceipts: true, presence: true }
+
+export interface AccountRecord {
+  name: string
+  /** The Ed25519 private key (libp2p protobuf): the PeerId and the messaging identity. */
+  key: Uint8Array
+  created: number
+}
+
+export interface ContactRecord {
+  peer: string
+  name: string
+  /** Their relay circuit addresses (where they are reached and their mail is left). */
+  relays: string[]
+  added: number
+  /** Added under a name an earlier contact had, with another key: shown with a warning until accepted. */
+  keyChanged: boolean
+  lastSeen?: number
+}
+
+export interface OutboxEntry {
+  /** The message's id (its status follows this entry); for receipts and resets, an id of its own. */
+  id: string
+  to: string
+  /** Plaintext payload (encrypted at rest in the vault), kept to re-encrypt after a session reset. */
+  payload: Uint8Array
+  /** The end-to-end encrypted envelope, once encrypted. */
+  env?: Uint8Array
+  /**
+   * The envelope's id on the wire (direct acks, mailbox deposits): new for every envelope made, so a
+   * message encrypted again after a session reset is not taken by a relay for a retry of the first
+   * envelope, which it remembers as delivered. Entries written before this field use `id`.
+   */
+  envId?: string
+  created: number
+}
+
+export type RecordEntry = readonly [name: string, bytes: Uint8Array]
+
+// ------------------------------------------------------------------------------------------ checks
+
+type Fields = Record<string, unknown>
+
+function bad(name: string, what: string): never {
+  throw new AppError('BAD_RECORD', `vault record ${name}: ${what}`)
+}
+
+function decodeMap(name: string, bytes: Uint8Array): Fields {
+  let raw: unknown
+  try {
+    raw = decode(bytes, STRICT_CBOR_DECODE_OPTIONS)
+  } catch (err) {
+    throw new AppError('BAD_RECORD', `vault record ${name}: not valid CBOR`, { cause: err })
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof Uint8Array)
+    bad(name, 'expected a map')
+  return raw as Fields
+}
+
+const str = (name: string, v: unknown, field: string): string =>
+  typeof v === 'string' ? v : bad(name, `${field}: expected a string`)
+const time = (name: string, v: unknown, field: string): number =>
+  typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : bad(name, `${field}: expected a time`)
+const bytes = (name: string, v: unknown, field: string): Uint8Array =>
+  v instanceof Uint8Array ? v : bad(name, `${field}: expected bytes`)
+const strings = (name: string, v: unknown, field: string): string[] =>
+  Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : bad(name, `${field}: expected strings`)
+const flag = (name: string, v: unknown, field: string): boolean =>
+  typeof v === 'boolean' ? v : bad(name, `${field}: expected a boolean`)
+
+/** Records of this version or older are read; a newer one was written by a newer Paloma. */
+function version(name: string, m: Fields): number {
+  const v = m.v ?? 1 // records of the first release carry no version
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) bad(name, 'bad version')
+  if (v > SCHEMA_VERSION) bad(name, `written by a newer version of Paloma (v${v})`)
+  return v
+}
+
+/** Encodes a record with its version, leaving out absent optional fields (CBOR has no undefined). */
+function encodeRecord(fields: object): Uint8Array {
+  const out: Fields = { v: SCHEMA_VERSION }
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = v
+  return encode(out)
+}
+
+// ------------------------------------------------------------------------------------------ codecs
+
+export function decodeAccount(b: Uint8Array): AccountRecord {
+  const m = decodeMap(ACCOUNT, b)
+  version(ACCOUNT, m)
+  return {
+    name: str(ACCOUNT, m.name, 'name'),
+    key: bytes(ACCOUNT, m.key, 'key'),
+    created: time(ACCOUNT, m.created, 'created'),
+  }
+}
+
+export function decodeSettings(b: Uint8Array): Settings {
+  const m = decodeMap(SETTINGS, b)
+  version(SETTINGS, m)
+  const s = { ...DEFAULT_SETTINGS }
+  // Settings added later default when absent, so older vaults keep working.
+  for (const key of Object.keys(DEFAULT_SETTINGS) as Array<keyof Settings>) {
+    if (m[key] !== undefined) s[key] = flag(SETTINGS, m[key], key)
+  }
+  return s
+}
+
+export function decodeContact(name: string, b: Uint8Array): ContactRecord {
+  const m = decodeMap(name, b)
+  version(name, m)
+  return {
+    peer: str(name, m.peer, 'peer'),
+    name: str(name, m.name, 'name'),
+    relays: strings(name, m.relays, 'relays'),
+    added: time(name, m.added, 'added'),
+    keyChanged: flag(name, m.keyChanged, 'keyChanged'),
+    ...(m.lastSeen === undefined ? {} : { lastSeen: time(name, m.lastSeen, 'lastSeen') }),
+  }
+}
+
+export function decodeMessage(name: string, b: Uint8Array): ChatMessage {
+  const m = decodeMap(name, b)
+  version(name, m)
+  const direction = m.direction === 'in' || m.direction === 'out' ? m.direction : bad(name, 'direction')
+  const status = MESSAGE_STATUSES.find((s) => s === m.status) ?? bad(name, 'status')
+  return {
+    id: str(name, m.id, 'id'),
+    peer: str(name, m.peer, 'peer'),
+    direction,
+    text: str(name, m.text, 'text'),
+    ts: time(name, m.ts, 'ts'),
+    status,
+  }
+}
+
+export function decodeOutboxEntry(name: string, b: Uint8Array): OutboxEntry {
+  const m = decodeMap(name, b)
+  version(name, m)
+  return {
+    id: str(name, m.id, 'id'),
+    to: str(name, m.to, 'to'),
+    payload: bytes(name, m.payload, 'payload'),
+    ...(m.env === undefined ? {} : { env: bytes(name, m.env, 'env') }),
+    ...(m.envId === undefined ? {} : { envId: str(name, m.envId, 'envId') }),
+    created: time(name, m.created, 'created'),
+  }
+}
+
+/** The vault entries of each record, for one atomic write with other records. */
+export const entry = {
+  account: (a: AccountRecord): RecordEntry => [ACCOUNT, encodeRecord(a)],
+  settings: (s: Settings): RecordEntry => [SETTINGS, encodeRecord(s)],
+  contact: (c: ContactRecord): RecordEntry => [CONTACT_PREFIX + c.peer, encodeRecord(c)],
+  /** A message as history keeps it: its delivery problem is shown, not stored. */
+  message: (m: ChatMessage): RecordEntry => [
+    `${HISTORY_PREFIX}${m.peer}/${m.direction}/${m.id}`,
+    encodeRecord({
+      id: m.id,
+      peer: m.peer,
+      direction: m.direction,
+      text: m.text,
+      ts: m.ts,
+      status: m.status,
+    }),
+  ],
+  outbox: (e: OutboxEntry): RecordEntry => [OUTBOX_PREFIX + e.id, encodeRecord(e)],
+}
+
+/** What an unlock reads in one decrypting pass over the vault. */
+export interface LoadedState {
+  contacts: ContactRecord[]
+  messages: ChatMessage[]
+  outbox: OutboxEntry[]
+}
+
+/**
+ * Migrations, oldest first: `MIGRATIONS[n]` takes a vault from schema n to n + 1. Schema 0 is a vault of
+ * the first release (no `state/schema` record, records without `v`): its records already have the
+ * version-1 shape, so the step only records the version.
+ */
+const MIGRATIONS: ReadonlyArray<(vault: Vault) => Promise<void>> = [async () => {}]
+
+/** The app's records in one vault: typed reads and writes, and the schema version kept current. */
+export class AppRecords {
+  readonly vault: Vault
+
+  constructor(vault: Vault) {
+    this.vault = vault
+  }
+
+  /** Brings the vault to {@link SCHEMA_VERSION}. @throws AppError `BAD_RECORD` for a newer vault. */
+  async migrate(): Promise<void> {
+    const stored = await this.vault.get(SCHEMA)
+    let at = stored === undefined ? 0 : decode(stored, STRICT_CBOR_DECODE_OPTIONS)
+    if (typeof at !== 'number' || !Number.isSafeInteger(at) || at < 0) bad(SCHEMA, 'bad schema version')
+    if (at > SCHEMA_VERSION) bad(SCHEMA, `written by a newer version of Paloma (schema ${at})`)
+    for (; at < SCHEMA_VERSION; at++) {
+      await MIGRATIONS[at]!(this.vault)
+      await this.vault.put(SCHEMA, encode(at + 1))
+    }
+  }
+
+  async account(): Promise<AccountRecord | undefined> {
+    const b = await this.vault.get(ACCOUNT)
+    return b === undefined ? undefined : decodeAccount(b)
+  }
+
+  async settings(): Promise<Settings> {
+    const b = await this.vault.get(SETTINGS)
+    return b === undefined ? { ...DEFAULT_SETTINGS } : decodeSettings(b)
+  }
+
+  async learnedRelays(): Promise<string[]> {
+    const b = await this.vault.get(LEARNED_RELAYS)
+    return b === undefined ? [] : strings(LEARNED_RELAYS, decode(b, STRICT_CBOR_DECODE_OPTIONS), 'relays')
+  }
+
+  putLearnedRelays(relays: readonly string[]): Promise<void> {
+    return this.vault.put(LEARNED_RELAYS, encode([...relays]))
+  }
+
+  /** Reserves `count` one-time prekey ids never handed out before (across relays and restarts). */
+  async reservePreKeyIds(count: number): Promise<number> {
+    const b = await this.vault.get(OPK_NEXT)
+    const first = b === undefined ? 1 : time(OPK_NEXT, decode(b, STRICT_CBOR_DECODE_OPTIONS), 'next id')
+    await this.vault.put(OPK_NEXT, encode(first + count))
+    return first
+  }
+
+  /** Whether the relays' one-time prekeys must all be replaced (set after a restore). */
+  async preKeyResetPending(): Promise<boolean> {
+    return (await this.vault.get(OPK_RESET)) !== undefined
+  }
+
+  setPreKeyReset(pending: boolean): Promise<void> {
+    return pending ? this.vault.put(OPK_RESET, encode(true)) : this.vault.delete(OPK_RESET)
+  }
+
+  /** Contacts, history and the outbox, in one decrypting pass. */
+  async load(): Promise<LoadedState> {
+    const state: LoadedState = { contacts: [], messages: [], outbox: [] }
+    for (const [name, b] of await this.vault.entries()) {
+      if (name.startsWith(CONTACT_PREFIX)) state.contacts.push(decodeContact(name, b))
+      else if (name.startsWith(HISTORY_PREFIX)) state.messages.push(decodeMessage(name, b))
+      else if (name.startsWith(OUTBOX_PREFIX)) state.outbox.push(decodeOutboxEntry(name, b))
+    }
+    return state
+  }
+
+  write(entries: readonly RecordEntry[]): Promise<void> {
+    return entries.length === 1 ? this.vault.put(...entries[0]!) : this.vault.putMany(entries)
+  }
+
+  deleteOutbox(id: string): Promise<void> {
+    return this.vault.delete(OUTBOX_PREFIX + id)
+  }
+}

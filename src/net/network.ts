@@ -1,0 +1,278 @@
+/**
+ * A Paloma peer's network, as the app sees it: one object over the libp2p node, the chat protocol, the
+ * relay services (mailbox, one-time prekeys) and the directory on the DHT.
+ *
+ * The app layer depends on the {@link PeerNetwork} interface only, so its components run in unit tests
+ * against an in-memory twin (`tests/support/twins.ts`) and in the browser and Node against
+ * {@link createPeerNetwork}. Peers and relays are named by strings (PeerIds, multiaddrs); every address
+ * is parsed and built in `addresses.ts`. Knows nothing about sessions, storage or the UI.
+ */
+import type { PeerId, PrivateKey } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import {
+  circuitAddress,
+  isCircuit,
+  isDirectWebRTC,
+  parseAddress,
+  peerOf,
+  webrtcAddresses,
+} from './addresses.ts'
+import { ChatService, type DeliverOptions, type EnvelopeHandler } from './chat.ts'
+import { Directory, type DirectoryInit } from './directory.ts'
+import {
+  deposit,
+  openMailbox,
+  type DepositRequest,
+  type MailboxCallOptions,
+  type MailboxEnvelope,
+  type MailboxSubscription,
+  type OpenMailboxOptions,
+} from './mailbox-client.ts'
+import { createPalomaNode, type PalomaNode } from './node.ts'
+import {
+  countOneTimePreKeys,
+  takeOneTimePreKey,
+  uploadOneTimePreKeys,
+  type OneTimePreKeyPublic,
+  type PreKeysCallOptions,
+  type UploadOptions,
+  type UploadResult,
+} from './prekeys-client.ts'
+
+export type { EnvelopeHandler } from './chat.ts'
+export type { MailboxEnvelope, MailboxSubscription, DepositRequest } from './mailbox-client.ts'
+export type { VerifiedProfile, NameClaimant, PublishInput, PublishedProfile } from './directory.ts'
+
+/** What the app needs of the directory: one-shot operations (the app owns when to publish). */
+export type DirectoryOps = Pick<Directory, 'publish' | 'withdraw' | 'resolvePeer' | 'lookupName'>
+
+export interface NetworkEvents {
+  /** A connection to `peer` (a contact, a relay) opened or closed. */
+  connection: { peer: string; open: boolean }
+  /** This node's own addresses changed (a reservation was made or lost). */
+  addresses: undefined
+}
+
+/** One open connection, for diagnostics. */
+export interface ConnectionInfo {
+  peer: string
+  addr: string
+  /** Relayed (limited) connection. */
+  limited: boolean
+  /** Direct WebRTC between the two peers. */
+  direct: boolean
+}
+
+export interface PeerNetwork {
+  readonly peerId: string
+  /** The configured relay addresses (each ending in /p2p/<relay>). */
+  readonly relays: readonly string[]
+  start(): Promise<void>
+  stop(): Promise<void>
+  on<K extends keyof NetworkEvents>(event: K, listener: (detail: NetworkEvents[K]) => void): () => void
+  /** Whether a relay reservation is held: others can reach this node. */
+  isReachable(): boolean
+  /** Where others reach this node and leave its mail: one circuit address per configured relay. */
+  ownCircuits(): string[]
+  isConnected(peer: string): boolean
+  /** A direct WebRTC connection to `peer` is open. */
+  isDirect(peer: string): boolean
+  connections(): ConnectionInfo[]
+  /** Opens a direct WebRTC connection to `peer`, signalled through one of the relays behind `circuits`. */
+  connectDirect(peer: string, circuits: readonly string[], options?: { signal?: AbortSignal }): Promise<void>
+  /** Connects to a relay (one learned from a contact); failures are reported, not retried. */
+  dialRelay(relay: string, options?: { signal?: AbortSignal }): Promise<void>
+  /** Redials the configured relays now (the device's network came back). */
+  redialRelays(): void
+  /** Sends an envelope over the chat protocol; resolves once `peer` acknowledged it. */
+  deliver(peer: string, id: string, env: Uint8Array, options?: DeliverOptions): Promise<void>
+  /** Sends an envelope over the chat protocol without waiting for an acknowledgement. */
+  post(peer: string, id: string, env: Uint8Array): Promise<void>
+  deposit(relay: string, request: DepositRequest, options?: MailboxCallOptions): Promise<void>
+  openMailbox(
+    relay: string,
+    onEnvelope: (e: MailboxEnvelope) => Promise<void>,
+    options?: OpenMailboxOptions,
+  ): Promise<MailboxSubscription>
+  takePreKey(
+    relay: string,
+    owner: string,
+    options?: PreKeysCallOptions,
+  ): Promise<OneTimePreKeyPublic | undefined>
+  countPreKeys(relay: string, options?: PreKeysCallOptions): Promise<number>
+  uploadPreKeys(relay: string, records: readonly Uint8Array[], options?: UploadOptions): Promise<UploadResult>
+  readonly directory: DirectoryOps
+}
+
+export interface PeerNetworkInit {
+  privateKey: PrivateKey
+  /** Relay multiaddrs, each ending in /p2p/<relay peer id>. */
+  relays: string[]
+  /** STUN/TURN servers for WebRTC. @default [] */
+  iceServers?: RTCIceServer[]
+  /** Dial loopback and private addresses (local development and tests). @default false */
+  allowPrivateAddresses?: boolean
+  /** Takes every envelope that arrives over the chat protocol; resolving acknowledges it. */
+  onEnvelope: EnvelopeHandler
+  /** How long a direct delivery waits for its acknowledgement. @default 5000 */
+  ackTimeoutMs?: number
+  /** How long opening a direct WebRTC connection may take. @default 15000 */
+  directDialTimeoutMs?: number
+  directory?: DirectoryInit
+}
+
+/** A libp2p-backed {@link PeerNetwork}: what the browser and Node peers run. */
+export async function createPeerNetwork(init: PeerNetworkInit): Promise<PeerNetwork> {
+  const node = await createPalomaNode({
+    privateKey: init.privateKey,
+    relays: init.relays,
+    iceServers: init.iceServers,
+    allowPrivateAddresses: init.allowPrivateAddresses,
+  })
+  return new Libp2pNetwork(node, init)
+}
+
+type Listeners = { [K in keyof NetworkEvents]: Set<(detail: NetworkEvents[K]) => void> }
+
+class Libp2pNetwork implements PeerNetwork {
+  readonly peerId: string
+  readonly relays: readonly string[]
+  readonly directory: DirectoryOps
+  readonly #node: PalomaNode
+  readonly #chat: ChatService
+  readonly #directDialTimeoutMs: number
+  readonly #listeners: Listeners = { connection: new Set(), addresses: new Set() }
+
+  constructor(node: PalomaNode, init: PeerNetworkInit) {
+    this.#node = node
+    this.peerId = node.libp2p.peerId.toString()
+    this.relays = [...init.relays]
+    this.#chat = new ChatService(node.libp2p, init.onEnvelope, { ackTimeoutMs: init.ackTimeoutMs })
+    this.directory = new Directory(node.libp2p, init.privateKey, init.directory)
+    this.#directDialTimeoutMs = init.directDialTimeoutMs ?? 15_000
+    const libp2p = node.libp2p
+    libp2p.addEventListener('connection:open', (e) =>
+      this.#emit('connection', { peer: e.detail.remotePeer.toString(), open: true }),
+    )
+    libp2p.addEventListener('connection:close', (e) =>
+      this.#emit('connection', { peer: e.detail.remotePeer.toString(), open: false }),
+    )
+    libp2p.addEventListener('self:peer:update', () => this.#emit('addresses', undefined))
+  }
+
+  #emit<K extends keyof NetworkEvents>(event: K, detail: NetworkEvents[K]): void {
+    for (const l of this.#listeners[event]) l(detail)
+  }
+
+  on<K extends keyof NetworkEvents>(event: K, listener: (detail: NetworkEvents[K]) => void): () => void {
+    this.#listeners[event].add(listener)
+    return () => this.#listeners[event].delete(listener)
+  }
+
+  async start(): Promise<void> {
+    await this.#chat.start()
+    await this.#node.libp2p.start()
+  }
+
+  async stop(): Promise<void> {
+    await this.#chat.stop().catch(() => {})
+    await this.#node.libp2p.stop()
+  }
+
+  isReachable(): boolean {
+    const libp2p = this.#node.libp2p
+    return libp2p.status === 'started' && libp2p.getMultiaddrs().some((a) => isCircuit(a))
+  }
+
+  ownCircuits(): string[] {
+    return this.relays.map((r) => circuitAddress(r, this.peerId))
+  }
+
+  #connections(peer: string) {
+    let id: PeerId
+    try {
+      id = peerIdFromString(peer)
+    } catch {
+      return []
+    }
+    return this.#node.libp2p.getConnections(id).filter((c) => c.status === 'open')
+  }
+
+  isConnected(peer: string): boolean {
+    return this.#connections(peer).length > 0
+  }
+
+  isDirect(peer: string): boolean {
+    return this.#connections(peer).some(isDirectWebRTC)
+  }
+
+  connections(): ConnectionInfo[] {
+    return this.#node.libp2p.getConnections().map((c) => ({
+      peer: c.remotePeer.toString(),
+      addr: c.remoteAddr.toString(),
+      limited: c.limits != null,
+      direct: isDirectWebRTC(c),
+    }))
+  }
+
+  async connectDirect(
+    peer: string,
+    circuits: readonly string[],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<void> {
+    let last: unknown = new Error(`no relay address known for ${peer}`)
+    for (const target of webrtcAddresses(peer, circuits)) {
+      const timeout = AbortSignal.timeout(this.#directDialTimeoutMs)
+      const signal = options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout])
+      try {
+        await this.#node.libp2p.dial(target, { signal })
+        return
+      } catch (err) {
+        last = err // try the next relay
+      }
+    }
+    throw last
+  }
+
+  async dialRelay(relay: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const addr = parseAddress(relay)
+    if (addr === undefined || peerOf(addr) === undefined) throw new Error(`not a relay address: ${relay}`)
+    await this.#node.libp2p.dial(addr, { signal: options.signal ?? AbortSignal.timeout(10_000) })
+  }
+
+  redialRelays(): void {
+    this.#node.relays.retryNow()
+  }
+
+  deliver(peer: string, id: string, env: Uint8Array, options?: DeliverOptions): Promise<void> {
+    return this.#chat.deliver(peerIdFromString(peer), id, env, options)
+  }
+
+  post(peer: string, id: string, env: Uint8Array): Promise<void> {
+    return this.#chat.post(peerIdFromString(peer), id, env)
+  }
+
+  deposit(relay: string, request: DepositRequest, options?: MailboxCallOptions): Promise<void> {
+    return deposit(this.#node.libp2p, relay, request, options)
+  }
+
+  openMailbox(
+    relay: string,
+    onEnvelope: (e: MailboxEnvelope) => Promise<void>,
+    options?: OpenMailboxOptions,
+  ): Promise<MailboxSubscription> {
+    return openMailbox(this.#node.libp2p, relay, onEnvelope, options)
+  }
+
+  takePreKey(relay: string, owner: string, options?: PreKeysCallOptions) {
+    return takeOneTimePreKey(this.#node.libp2p, relay, owner, options)
+  }
+
+  countPreKeys(relay: string, options?: PreKeysCallOptions): Promise<number> {
+    return countOneTimePreKeys(this.#node.libp2p, relay, options)
+  }
+
+  uploadPreKeys(relay: string, records: readonly Uint8Array[], options?: UploadOptions) {
+    return uploadOneTimePreKeys(this.#node.libp2p, relay, records, options)
+  }
+}
