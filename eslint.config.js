@@ -8,7 +8,7 @@ import globals from 'globals'
 const IO_PACKAGES = ['libp2p', '@libp2p/*', '@multiformats/*', 'idb', 'it-*', 'node:*', 'svelte', 'svelte/*']
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'test-results/**', 'playwright-report/**', '.data/**'] },
+  { ignores: ['dist/**', 'dist-test/**', 'node_modules/**', 'test-results/**', 'playwright-report/**', '.data/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   ...svelte.configs.recommended,

@@ -1,7 +1,7 @@
 /**
  * Shared set-up for browser benchmarks: a relay process, the built app served against it, Chromium, and
  * people created through the real UI. Measurements then drive the app service in the page
- * (`globalThis.paloma`), the same object the UI calls.
+ * (`globalThis.paloma`, which only test builds have), the same object the UI calls.
  */
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { join, resolve } from 'node:path'
@@ -21,7 +21,7 @@ export interface Lab {
 
 export async function lab(): Promise<Lab> {
   const relay = await startRelay()
-  const web = await serveStatic(join(root, 'dist'), {
+  const web = await serveStatic(join(root, 'dist-test'), {
     config: { relays: [relay.multiaddr], iceServers: [], allowPrivateAddresses: true },
   })
   const browser = await chromium.launch({

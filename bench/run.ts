@@ -11,6 +11,16 @@ const run = (args: string[]) => {
   if (r.status !== 0) process.exitCode = 1
 }
 run([resolve(root, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'error'])
+run([
+  resolve(root, 'node_modules/vite/bin/vite.js'),
+  'build',
+  '--mode',
+  'test',
+  '--outDir',
+  'dist-test',
+  '--logLevel',
+  'error',
+])
 for (const name of ['foundation', 'messaging', 'crypto', 'vault', 'directory', 'mailbox']) {
   const file = resolve(root, `bench/${name}.ts`)
   if (existsSync(file)) run([file])

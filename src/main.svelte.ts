@@ -96,9 +96,10 @@ async function boot(): Promise<void> {
     },
   })
   app.subscribe((s) => (snapshot = s))
-  // Tests and benchmarks drive the service directly; only test builds (`vite build --mode test`) have
-  // this hook: in a production build the branch and the module are gone.
-  if (import.meta.env.MODE === 'test') (await import('./test-hook.ts')).installTestHook(app)
+  // Tests and benchmarks drive the service directly through this hook, which only test builds
+  // (`vite build --mode test`) contain: in a production build the branch is gone, so no script on the
+  // page can reach the unlocked service through a global.
+  if (import.meta.env.MODE === 'test') (globalThis as { paloma?: Paloma }).paloma = app
 
   // Only one tab per profile runs the node: the vault and the libp2p identity are single-writer.
   const gotLock = await new Promise<boolean>((resolve) => {

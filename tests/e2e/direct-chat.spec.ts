@@ -28,12 +28,9 @@ test('two people chat end-to-end encrypted over a direct WebRTC connection that 
 
   // The connection between the two is WebRTC, not the relayed circuit.
   const connections = await alice.page.evaluate(() => {
-    type Conn = { remoteAddr: { toString(): string }; limits?: unknown; remotePeer: { toString(): string } }
-    const app = (globalThis as unknown as { paloma: { node: { libp2p: { getConnections(): Conn[] } } } })
-      .paloma
-    return app.node.libp2p
-      .getConnections()
-      .map((c) => ({ addr: c.remoteAddr.toString(), limited: c.limits != null }))
+    type Conn = { addr: string; limited: boolean }
+    const app = (globalThis as unknown as { paloma: { network: { connections(): Conn[] } } }).paloma
+    return app.network.connections()
   })
   expect(connections.some((c) => c.addr.includes('/webrtc') && !c.limited)).toBe(true)
 

@@ -30,7 +30,8 @@ export interface Paloma {
 export const test = base.extend<{ paloma: Paloma }>({
   paloma: async ({ browser }, use) => {
     let relay = await startRelay()
-    const web = await serveStatic(resolve(import.meta.dirname, '../../dist'), {
+    // The test build: the same app, plus the hook that hands the service to tests (src/test-hook.ts).
+    const web = await serveStatic(resolve(import.meta.dirname, '../../dist-test'), {
       config: { relays: [relay.multiaddr], iceServers: [], allowPrivateAddresses: true },
     })
     const contexts: BrowserContext[] = []
