@@ -6,7 +6,7 @@
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { join, resolve } from 'node:path'
 import { serveStatic, type StaticServer } from '../scripts/static-server.ts'
-import { startRelay, type RelayProcess } from '../tests/helpers/relay-process.ts'
+import { startRelay, type RelayProcess } from '../tests/support/relays.ts'
 import { CHROMIUM_ARGS } from '../playwright.config.ts'
 
 export const PASSPHRASE = 'correct horse battery staple'

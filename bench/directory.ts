@@ -8,7 +8,7 @@
  * Run: node_modules/.bin/node bench/directory.ts
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { startRelayMesh } from '../tests/helpers/relay-process.ts'
+import { startRelayMesh } from '../tests/support/relays.ts'
 import { createPalomaNode } from '../src/net/node.ts'
 import { Directory } from '../src/net/directory.ts'
 

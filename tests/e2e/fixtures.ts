@@ -6,7 +6,7 @@
 import { test as base, expect, type BrowserContext, type Page } from '@playwright/test'
 import { resolve } from 'node:path'
 import { serveStatic, type StaticServer } from '../../scripts/static-server.ts'
-import { startRelay, type RelayProcess } from '../helpers/relay-process.ts'
+import { startRelay, type RelayProcess } from '../support/relays.ts'
 
 export const PASSPHRASE = 'correct horse battery staple'
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { PASSPHRASE, until, useScene } from '../helpers/people.ts'
+import { PASSPHRASE, until, useScene } from '../support/people.ts'
 import { WrongPassphraseError } from '../../src/core/vault/index.ts'
 
 const scene = useScene()

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { aliceAndBob, PASSPHRASE, until, useScene } from '../helpers/people.ts'
+import { aliceAndBob, PASSPHRASE, until, useScene } from '../support/people.ts'
 
 const scene = useScene()
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { aliceAndBob, until, useScene } from '../helpers/people.ts'
+import { aliceAndBob, until, useScene } from '../support/people.ts'
 import type { Platform } from '../../src/app/paloma.ts'
 
 const scene = useScene()

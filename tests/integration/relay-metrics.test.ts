@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest'
-import { useScene } from '../helpers/people.ts'
+import { useScene } from '../support/people.ts'
 
 const scene = useScene()
 

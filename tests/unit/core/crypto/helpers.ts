@@ -1,5 +1,4 @@
 // Shared fixtures for the crypto tests: a seeded deterministic rng and ready-made parties.
-import { sha256 } from '@noble/hashes/sha2.js'
 import {
   createInMemoryStores,
   createPreKeyBundle,
@@ -10,27 +9,7 @@ import {
   type Rng,
 } from '../../../../src/core/crypto/index.ts'
 
-/** Deterministic rng: SHA-256(seed || counter) blocks. */
-export function seededRng(seed: string | number): Rng {
-  const seedBytes = new TextEncoder().encode(String(seed))
-  let counter = 0
-  let pool = new Uint8Array(0)
-  return (n: number) => {
-    while (pool.length < n) {
-      const input = new Uint8Array(seedBytes.length + 4)
-      input.set(seedBytes)
-      new DataView(input.buffer).setUint32(seedBytes.length, counter++)
-      const block = sha256(input)
-      const next = new Uint8Array(pool.length + block.length)
-      next.set(pool)
-      next.set(block, pool.length)
-      pool = next
-    }
-    const out = pool.slice(0, n)
-    pool = pool.slice(n)
-    return out
-  }
-}
+export { seededRng } from '../../../support/rng.ts'
 
 export interface Party {
   name: string

@@ -11,7 +11,7 @@ import {
   sealRecord,
   openRecord,
 } from '../../../../src/core/vault/index.ts'
-import { FAST, FAST_ARGON, seededRandom } from './helpers.ts'
+import { FAST, FAST_ARGON, seededRng } from './helpers.ts'
 
 describe('vault header', () => {
   it('unlocks with the passphrase and yields non-extractable keys', async () => {
@@ -22,7 +22,7 @@ describe('vault header', () => {
     expect(again.dek.extractable).toBe(false)
     expect(again.dek.algorithm).toMatchObject({ name: 'AES-GCM', length: 256 })
     // The re-opened DEK is the same key: it decrypts what the first one sealed.
-    const sealed = await sealRecord(keys, 'identity/x', new Uint8Array([1, 2, 3]), seededRandom())
+    const sealed = await sealRecord(keys, 'identity/x', new Uint8Array([1, 2, 3]), seededRng())
     expect((await openRecord(again, sealed.key, sealed.blob, 'identity/x')).data).toEqual(
       new Uint8Array([1, 2, 3]),
     )
@@ -75,7 +75,7 @@ describe('vault header', () => {
 
   it('re-wraps the same keys under a new passphrase', async () => {
     const { header, keys } = await createVaultHeader('old', FAST)
-    const sealed = await sealRecord(keys, 'identity/k', new Uint8Array([9]), seededRandom())
+    const sealed = await sealRecord(keys, 'identity/k', new Uint8Array([9]), seededRng())
     await expect(rewrapVaultHeader(header, 'wrong', 'new', FAST)).rejects.toBeInstanceOf(WrongPassphraseError)
     const next = await rewrapVaultHeader(header, 'old', 'new', FAST)
     await expect(openVaultHeader(next, 'old')).rejects.toBeInstanceOf(WrongPassphraseError)

@@ -12,7 +12,7 @@ import {
   newKdfParams,
   type KdfParams,
 } from '../../../../src/core/vault/index.ts'
-import { seededRandom } from './helpers.ts'
+import { seededRng } from './helpers.ts'
 
 const KNOWN_KEY = new Uint8Array(32).fill(7)
 
@@ -66,7 +66,7 @@ describe('deriveKek', () => {
 })
 
 describe('KDF cost', () => {
-  const random = seededRandom()
+  const random = seededRng()
 
   it('defaults to Argon2id at the OWASP minimum, which passes the production check', () => {
     expect(DEFAULT_KDF).toEqual({ alg: 'argon2id', m: 19456, t: 2, p: 1 })

@@ -8,10 +8,10 @@ import {
   sealRecord,
   type VaultKeys,
 } from '../../../../src/core/vault/index.ts'
-import { FAST, seededRandom } from './helpers.ts'
+import { FAST, seededRng } from './helpers.ts'
 
 const keysP: Promise<VaultKeys> = createVaultHeader('pw', FAST).then((h) => h.keys)
-const random = seededRandom(42)
+const random = seededRng(42)
 const data = new TextEncoder().encode('secret identity key')
 
 describe('records', () => {

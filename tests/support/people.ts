@@ -4,7 +4,7 @@
  */
 import { afterEach } from 'vitest'
 import { paloma, type Paloma, type PalomaInit, type Platform } from '../../src/app/paloma.ts'
-import { startRelay, type RelayProcess } from './relay-process.ts'
+import { startRelay, type RelayProcess } from './relays.ts'
 import { setCryptoProvider } from '../../src/core/crypto/primitives.ts'
 import { nodeCryptoProvider } from '../../src/platform/node-crypto.ts'
 
