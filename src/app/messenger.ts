@@ -287,6 +287,7 @@ export class Messenger {
     const peer = this.conversations.active
     if (peer === undefined) throw new AppError('NO_CHAT_OPEN', 'open a chat first')
     if (text.trim() === '') return
+    await this.receipts.flush(peer) // receipts for what they wrote go before the reply
     const message = this.conversations.compose(peer, text)
     const payload = encodePayload({ k: 'text', id: message.id, ts: message.ts, text })
     // The message and its outbox entry are durable before any network step.

@@ -35,6 +35,8 @@ export interface Outbox {
   /** Forgets the envelopes made for `peer` (their session was reset): they are encrypted again. */
   reencrypt(peer: string): void
   has(id: string): boolean
+  /** Resolves once no pass is running (the next retry may still be scheduled). */
+  settled(): Promise<void>
   /** Retries soon again, as after a first failure (the network came back). */
   resetBackoff(): void
   stats(): OutboxStats
@@ -87,6 +89,10 @@ class OutboxQueue implements Outbox {
 
   has(id: string): boolean {
     return this.#entries.has(id)
+  }
+
+  async settled(): Promise<void> {
+    while (this.#flushing !== undefined) await this.#flushing
   }
 
   stats(): OutboxStats {

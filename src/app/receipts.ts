@@ -2,7 +2,8 @@
  * Receipts: "delivered" when this device stored a contact's message, "read" when the person saw it (if
  * they share read receipts). Receipts for one contact are gathered for a few milliseconds and sent
  * together, up to MAX_RECEIPT_IDS ids per payload, through the outbox so they arrive even if the contact
- * is away now. Incoming receipts move the ticks of this person's messages forward.
+ * is away now; a message written to the contact meanwhile takes them along first, so receipts never
+ * arrive after a later reply. Incoming receipts move the ticks of this person's messages forward.
  */
 import { encodePayload, MAX_RECEIPT_IDS, type Payload } from '../core/protocol/payload.ts'
 import type { Conversations } from './conversations.ts'
@@ -15,6 +16,8 @@ type ReceiptStatus = 'delivered' | 'read'
 export interface Receipts {
   /** Queues a receipt for `peer`'s messages `ids` (a read receipt only when the person shares them). */
   queue(peer: string, status: ReceiptStatus, ids: readonly string[]): void
+  /** Queues the receipts waiting for `peer` in the outbox now (before a message to them). */
+  flush(peer: string): Promise<void>
   /** Applies a receipt from `from` to this person's messages. */
   apply(from: string, receipt: Extract<Payload, { k: 'receipt' }>): Promise<void>
 }
@@ -38,7 +41,7 @@ export function receipts(init: ReceiptsInit = {}) {
 class ReceiptBatcher implements Receipts {
   readonly #c: ReceiptsComponents
   readonly #batchMs: number
-  readonly #pending = new Map<string, Record<ReceiptStatus, Set<string>>>()
+  readonly #pending = new Map<string, { ids: Record<ReceiptStatus, Set<string>>; cancel(): void }>()
 
   constructor(components: ReceiptsComponents, init: ReceiptsInit) {
     this.#c = components
@@ -49,25 +52,30 @@ class ReceiptBatcher implements Receipts {
     if (ids.length === 0 || (status === 'read' && !this.#c.settings.current.readReceipts)) return
     let pending = this.#pending.get(peer)
     if (pending === undefined) {
-      pending = { delivered: new Set(), read: new Set() }
+      const cancel = this.#c.scheduler.after(this.#batchMs, () => void this.#send(peer))
+      pending = { ids: { delivered: new Set(), read: new Set() }, cancel }
       this.#pending.set(peer, pending)
-      this.#c.scheduler.after(this.#batchMs, () => void this.#send(peer))
     }
-    for (const id of ids) pending[status].add(id)
+    for (const id of ids) pending.ids[status].add(id)
   }
 
-  async #send(peer: string): Promise<void> {
+  async flush(peer: string): Promise<void> {
+    await this.#send(peer, false)
+  }
+
+  async #send(peer: string, flushOutbox = true): Promise<void> {
     const pending = this.#pending.get(peer)
     this.#pending.delete(peer)
     if (pending === undefined) return
+    pending.cancel()
     for (const status of ['delivered', 'read'] as const) {
-      const ids = [...pending[status]]
+      const ids = [...pending.ids[status]]
       for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) {
         const payload = encodePayload({ k: 'receipt', status, ids: ids.slice(i, i + MAX_RECEIPT_IDS) })
         await this.#c.outbox.enqueue(peer, payload)
       }
     }
-    void this.#c.outbox.flush()
+    if (flushOutbox) void this.#c.outbox.flush()
   }
 
   async apply(from: string, receipt: Extract<Payload, { k: 'receipt' }>): Promise<void> {

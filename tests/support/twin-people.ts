@@ -27,6 +27,8 @@ export async function twinPerson(
     platform?: Platform
     init?: Partial<PalomaInit>
     backend?: MemoryVaultBackend
+    /** Start from a backup file (a new device) instead of a new account. */
+    restore?: { file: Uint8Array; passphrase: string }
   } = {},
 ): Promise<TwinPerson> {
   const relays = options.relays ?? world.relays.map((r) => r.addr)
@@ -42,11 +44,12 @@ export async function twinPerson(
       platform: { inviteBase: 'http://paloma.test/', ...options.platform },
       now: world.now,
     })
+  let peerId = ''
   const p: TwinPerson = {
     app: make(),
     backend,
     get peerId() {
-      return p.app.peerId!
+      return peerId
     },
     async reopen() {
       await p.app.stop()
@@ -57,8 +60,13 @@ export async function twinPerson(
     },
   }
   await p.app.open()
-  if (!(await backend.keys()).length) await p.app.createAccount(name, PASSPHRASE)
+  if (options.restore !== undefined)
+    await p.app.importBackup(options.restore.file, options.restore.passphrase, PASSPHRASE)
+  else if ((await backend.keys()).length === 0) await p.app.createAccount(name, PASSPHRASE)
   else await p.app.unlock(PASSPHRASE)
+  peerId = p.app.peerId!
+  // Reachable from the start, as a person is once the app says Online: the profile is in the directory.
+  await world.published(p.peerId)
   return p
 }
 

@@ -78,6 +78,7 @@ export class TwinWorld {
   readonly #links = new Set<string>()
   /** Profile publications that reached the directory, in order. */
   readonly publications: Array<{ peer: string; profile: VerifiedProfile }> = []
+  readonly #waiting = new Set<() => void>()
   /** While true, every directory operation fails as if no relay answered. */
   directoryDown = false
   now: () => number
@@ -100,6 +101,25 @@ export class TwinWorld {
   private constructor(relays: TwinRelay[], now: () => number) {
     this.relays = relays
     this.now = now
+  }
+
+  /** Resolves once `peer` has published `count` profiles in all. */
+  published(peer: string, count = 1): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.publications.filter((p) => p.peer === peer).length < count) return
+        this.#waiting.delete(check)
+        resolve()
+      }
+      this.#waiting.add(check)
+      check()
+    })
+  }
+
+  /** Called by the directory twin after each publication. */
+  notePublication(peer: string, profile: VerifiedProfile): void {
+    this.publications.push({ peer, profile })
+    for (const check of [...this.#waiting]) check()
   }
 
   relay(addrOrPeer: string): TwinRelay | undefined {
@@ -364,7 +384,7 @@ class TwinDirectory implements DirectoryOps {
       expires: now + 72 * 3600_000,
     }
     this.#world.profiles.set(peerId, profile)
-    this.#world.publications.push({ peer: peerId, profile })
+    this.#world.notePublication(peerId, profile)
     return { ...profile, replicas: 1 }
   }
 

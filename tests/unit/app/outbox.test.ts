@@ -1,0 +1,209 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { conversations } from '../../../src/app/conversations.ts'
+import type { Delivery, SendOutcome } from '../../../src/app/delivery.ts'
+import { outbox, type Outbox } from '../../../src/app/outbox.ts'
+import { AppRecords, type OutboxEntry, type RecordEntry } from '../../../src/app/records.ts'
+import { createScheduler, type Scheduler } from '../../../src/app/scheduler.ts'
+import type { Sessions } from '../../../src/app/sessions.ts'
+import type { Changes } from '../../../src/app/view.ts'
+import { MemoryVaultBackend, Vault } from '../../../src/storage/vault.ts'
+import { seededRng } from '../../support/rng.ts'
+import { TEST_KDF } from '../../support/people.ts'
+
+const ALICE = 'alice'
+const BOB = 'bob'
+const quiet: Changes = { contact() {}, conversation() {}, state() {} }
+
+/** Sessions that "encrypt" by tagging the payload with a counter, and write what they are given. */
+function twinSessions(records: AppRecords, opts: { ready?: Set<string> } = {}) {
+  let steps = 0
+  const ready = opts.ready ?? new Set([ALICE, BOB])
+  const s: Sessions & { steps(): number } = {
+    steps: () => steps,
+    has: async (peer) => ready.has(peer),
+    ensure: async (peer) => ready.has(peer),
+    async encrypt(peer, payload, extra: (e: Uint8Array) => RecordEntry[] = () => []) {
+      const env = new Uint8Array([++steps, ...payload])
+      await records.write(extra(env))
+      return env
+    },
+    decrypt: async () => {
+      throw new Error('not used')
+    },
+    adoptTheirs: async () => {},
+    exclusive: (_peer, fn) => fn(),
+  }
+  return s
+}
+
+/** A route that answers from a script: per contact, the outcomes of successive sends. */
+function scriptedDelivery(script: Record<string, SendOutcome[]>) {
+  const sends: Array<{ peer: string; envId: string; env: Uint8Array }> = []
+  const d: Delivery & { sends: typeof sends } = {
+    sends,
+    async send(peer, envId, env) {
+      sends.push({ peer, envId, env })
+      return script[peer]?.shift() ?? { route: 'direct' }
+    },
+    post: async () => true,
+    connectDirect: async () => {},
+  }
+  return d
+}
+
+const text = (s: string) => new TextEncoder().encode(s)
+
+describe('outbox', () => {
+  let scheduler: Scheduler
+  let vault: Vault
+  let records: AppRecords
+
+  beforeEach(async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+    scheduler = createScheduler()
+    vault = await Vault.create(new MemoryVaultBackend(), 'correct horse battery', TEST_KDF)
+    records = new AppRecords(vault)
+  })
+  afterEach(() => {
+    scheduler.stop()
+    vi.useRealTimers()
+  })
+
+  function make(delivery: Delivery, sessions = twinSessions(records), entries: OutboxEntry[] = []) {
+    const convs = conversations()({ records, changes: quiet, now: Date.now, rng: seededRng(1), messages: [] })
+    const box: Outbox = outbox({ retryMinMs: 1000, retryMaxMs: 8000 })({
+      records,
+      sessions,
+      delivery,
+      conversations: convs,
+      scheduler,
+      now: Date.now,
+      rng: seededRng(2),
+      entries,
+    })
+    return { box, convs, sessions }
+  }
+
+  it('is durable before any network step, and marks the message sent once a route acknowledged it', async () => {
+    const delivery = scriptedDelivery({})
+    const { box, convs } = make(delivery)
+    const m = convs.compose(BOB, 'hola')
+    await box.enqueue(BOB, text('hola'), { shown: m })
+    expect(delivery.sends).toHaveLength(0)
+    expect((await records.load()).outbox.map((e) => e.id)).toEqual([m.id])
+    expect((await records.load()).messages.map((x) => x.status)).toEqual(['pending'])
+
+    await box.flush()
+    expect(delivery.sends.map((s) => s.peer)).toEqual([BOB])
+    expect(convs.history(BOB).map((x) => x.status)).toEqual(['sent'])
+    const stored = await records.load()
+    expect(stored.outbox).toEqual([])
+    expect(stored.messages.map((x) => x.status)).toEqual(['sent'])
+  })
+
+  it('retries with exponential backoff, capped, sending the same envelope every time', async () => {
+    const fail: SendOutcome = { route: undefined }
+    const delivery = scriptedDelivery({ [BOB]: [fail, fail, fail, fail, fail] })
+    const { box, convs, sessions } = make(delivery)
+    await box.enqueue(BOB, text('wait for me'), { shown: convs.compose(BOB, 'wait for me') })
+    await box.flush()
+    const at = [Date.now()]
+    for (const gap of [1000, 2000, 4000, 8000, 8000]) {
+      const before = delivery.sends.length
+      await vi.advanceTimersByTimeAsync(gap - 1)
+      await box.settled()
+      expect(delivery.sends.length).toBe(before)
+      await vi.advanceTimersByTimeAsync(1)
+      await box.settled()
+      expect(delivery.sends.length).toBe(before + 1)
+      at.push(Date.now())
+    }
+    expect(box.stats().nextRetry).toBeUndefined()
+    // One ratchet step in all: every retry carried the same envelope under the same wire id.
+    expect(sessions.steps()).toBe(1)
+    expect(new Set(delivery.sends.map((s) => s.envId)).size).toBe(1)
+    expect(convs.history(BOB)[0]!.status).toBe('sent')
+    expect(at.slice(1).map((t, i) => t - at[i]!)).toEqual([1000, 2000, 4000, 8000, 8000])
+  })
+
+  it('keeps each contact in order: a failed entry holds back the later ones; other contacts go on', async () => {
+    const delivery = scriptedDelivery({ [BOB]: [{ route: undefined }] })
+    const { box, convs } = make(delivery)
+    for (const [peer, t] of [
+      [BOB, 'b1'],
+      [ALICE, 'a1'],
+      [BOB, 'b2'],
+    ] as const) {
+      await box.enqueue(peer, text(t), { shown: convs.compose(peer, t) })
+      vi.advanceTimersByTime(1)
+    }
+    await box.flush()
+    expect(convs.history(ALICE).map((m) => m.status)).toEqual(['sent'])
+    expect(convs.history(BOB).map((m) => m.status)).toEqual(['pending', 'pending'])
+    await vi.advanceTimersByTimeAsync(1000)
+    await box.settled()
+    expect(convs.history(BOB).map((m) => [m.text, m.status])).toEqual([
+      ['b1', 'sent'],
+      ['b2', 'sent'],
+    ])
+    const toBob = delivery.sends.filter((s) => s.peer === BOB).map((s) => s.env.at(-1))
+    expect(toBob).toEqual(['1'.charCodeAt(0), '1'.charCodeAt(0), '2'.charCodeAt(0)])
+  })
+
+  it('shows why relays refused while it retries, and clears it once delivered', async () => {
+    const delivery = scriptedDelivery({ [BOB]: [{ route: undefined, refusal: 'RECIPIENT_QUOTA' }] })
+    const { box, convs } = make(delivery)
+    await box.enqueue(BOB, text('big'), { shown: convs.compose(BOB, 'big') })
+    await box.flush()
+    expect(convs.history(BOB)[0]!.problem).toBe('RECIPIENT_QUOTA')
+    await vi.advanceTimersByTimeAsync(1000)
+    await box.settled()
+    expect(convs.history(BOB)[0]!.problem).toBeUndefined()
+    expect(convs.history(BOB)[0]!.status).toBe('sent')
+  })
+
+  it('waits without a session, then makes the envelope once one can be made', async () => {
+    const ready = new Set<string>()
+    const delivery = scriptedDelivery({})
+    const { box, convs, sessions } = make(delivery, twinSessions(records, { ready }))
+    await box.enqueue(BOB, text('first'), { shown: convs.compose(BOB, 'first') })
+    await box.flush()
+    expect(delivery.sends).toHaveLength(0)
+    expect(sessions.steps()).toBe(0)
+    ready.add(BOB)
+    await vi.advanceTimersByTimeAsync(1000)
+    await box.settled()
+    expect(delivery.sends).toHaveLength(1)
+    expect(convs.history(BOB)[0]!.status).toBe('sent')
+  })
+
+  it('after a reset, encrypts again under a new wire id', async () => {
+    const delivery = scriptedDelivery({ [BOB]: [{ route: undefined }] })
+    const { box, convs, sessions } = make(delivery)
+    await box.enqueue(BOB, text('again'), { shown: convs.compose(BOB, 'again') })
+    await box.flush()
+    box.reencrypt(BOB)
+    await vi.advanceTimersByTimeAsync(1000)
+    await box.settled()
+    expect(sessions.steps()).toBe(2)
+    expect(delivery.sends.map((s) => s.env[0])).toEqual([1, 2])
+    expect(new Set(delivery.sends.map((s) => s.envId)).size).toBe(2)
+  })
+
+  it('picks up what a previous tab left in the vault', async () => {
+    const first = make(scriptedDelivery({ [BOB]: [{ route: undefined }] }))
+    await first.box.enqueue(BOB, text('left behind'), { shown: first.convs.compose(BOB, 'left behind') })
+    await first.box.flush()
+    scheduler.stop()
+
+    scheduler = createScheduler()
+    const delivery = scriptedDelivery({})
+    const { entries } = { entries: (await records.load()).outbox }
+    const again = make(delivery, twinSessions(records), entries)
+    await again.box.flush()
+    expect(delivery.sends).toHaveLength(1)
+    // The envelope made by the first tab is the one sent: no second ratchet step for it.
+    expect(delivery.sends[0]!.env[0]).toBe(1)
+    expect((await records.load()).outbox).toEqual([])
+  })
+})
