@@ -32,6 +32,8 @@ export interface PrekeyUpkeep {
   topUp(): Promise<void>
   /** Rotates the signed prekey if due; publishes when it changed. */
   rotate(): Promise<void>
+  /** Resolves once no publication, top-up or rotation is running. */
+  settled(): Promise<void>
 }
 
 export interface PrekeyUpkeepInit {
@@ -84,6 +86,7 @@ class Upkeep implements PrekeyUpkeep {
   #publishing: Promise<void> | undefined
   #again = false
   #publishedSpk: number | undefined
+  readonly #running = new Set<Promise<unknown>>()
 
   constructor(components: PrekeyUpkeepComponents, init: PrekeyUpkeepInit) {
     this.#c = components
@@ -109,13 +112,22 @@ class Upkeep implements PrekeyUpkeep {
       if (!this.#relayIds.has(peer) || !scheduler.running) return
       // A relay came back (restart, network change): its DHT may have lost our record, so publish again.
       if (!open && !network.isConnected(peer)) this.#lost.add(peer)
-      else if (open && this.#lost.delete(peer)) void this.publish()
+      else if (open && this.#lost.delete(peer)) this.#track(this.publish())
     })
-    void this.publish()
-    scheduler.after(this.#i.firstTopUpMs, () => void this.topUp())
-    scheduler.every(this.#i.topUpCheckMs, () => void this.topUp())
-    scheduler.every(this.#i.rotationCheckMs, () => void this.rotate().catch(() => {}))
-    scheduler.every(this.#i.republishMs, () => void this.publish())
+    this.#track(this.publish())
+    scheduler.after(this.#i.firstTopUpMs, () => this.#track(this.topUp()))
+    scheduler.every(this.#i.topUpCheckMs, () => this.#track(this.topUp()))
+    scheduler.every(this.#i.rotationCheckMs, () => this.#track(this.rotate()))
+    scheduler.every(this.#i.republishMs, () => this.#track(this.publish()))
+  }
+
+  #track(task: Promise<unknown>): void {
+    const t = task.catch(() => {}).finally(() => this.#running.delete(t))
+    this.#running.add(t)
+  }
+
+  async settled(): Promise<void> {
+    while (this.#running.size > 0) await Promise.all([...this.#running])
   }
 
   publish(): Promise<void> {

@@ -37,8 +37,13 @@ describe('real-time around messages', () => {
     await bob.app.openChat(aliceId)
     await alice.app.send('second')
     await until(alice.app, (s) => s.messages.filter((m) => m.status === 'delivered').length === 2)
-    await new Promise((r) => setTimeout(r, 1500))
-    expect(alice.app.snapshot().messages.map((m) => m.status)).toEqual(['delivered', 'delivered'])
+    // Bob's receipts go before his reply: once the reply is here, any read receipt would be too.
+    await bob.app.send('reply')
+    await until(alice.app, (s) => s.messages.find((m) => m.text === 'reply'))
+    expect(alice.app.snapshot().messages.filter((m) => m.direction === 'out').map((m) => m.status)).toEqual([
+      'delivered',
+      'delivered',
+    ])
   })
 
   it('shows presence, typing and last seen to contacts over a direct connection, and honours the opt-out', async () => {
@@ -54,7 +59,9 @@ describe('real-time around messages', () => {
 
     await bob.app.updateSettings({ presence: false })
     bob.app.setTyping(true)
-    await new Promise((r) => setTimeout(r, 1500))
+    // Bob's read receipt for this message leaves after his typing would have: once it is here, so is that.
+    await alice.app.send('are you typing?')
+    await until(alice.app, (s) => s.messages.find((m) => m.text === 'are you typing?' && m.status === 'read'))
     expect(alice.app.snapshot().contacts.find((c) => c.peerId === bobId)?.typing).toBe(false)
 
     await bob.app.updateSettings({ presence: true })

@@ -1,0 +1,146 @@
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import {
+  DecryptionFailedError,
+  DuplicateMessageError,
+  NoSessionError,
+} from '../../../src/core/crypto/index.ts'
+import type { ChatMessage } from '../../../src/core/messages.ts'
+import type { Payload } from '../../../src/core/protocol/payload.ts'
+import { inbox } from '../../../src/app/inbox.ts'
+import { entry, type RecordEntry } from '../../../src/app/records.ts'
+import { createScheduler, type Scheduler } from '../../../src/app/scheduler.ts'
+import type { MailboxEnvelope, MailboxSubscription } from '../../../src/net/network.ts'
+
+/** Envelopes here are the payload itself (or an error the twin session throws for it). */
+type Script = Payload | Error
+const scheduler = createScheduler()
+afterEach(() => vi.useRealTimers())
+
+const RELAY = '/dns4/r.test/tcp/443/wss/p2p/12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK'
+
+function make(
+  opts: {
+    relays?: string[]
+    scheduler?: Scheduler
+    openMailbox?: (relay: string, h: (e: MailboxEnvelope) => Promise<void>) => Promise<MailboxSubscription>
+  } = {},
+) {
+  const scripts = new Map<number, Script>()
+  const written: RecordEntry[][] = []
+  const shown: ChatMessage[] = []
+  const applied: Array<[string, string, boolean]> = []
+  const resets: string[] = []
+  const logged: unknown[] = []
+  const box = inbox({ retryMinMs: 1000, retryMaxMs: 4000 })({
+    network: {
+      relays: opts.relays ?? [],
+      openMailbox: opts.openMailbox ?? (async () => Promise.reject(new Error('not used'))),
+    },
+    sessions: {
+      async decrypt(_from, env, records = () => []) {
+        const s = scripts.get(env[0]!)
+        if (s instanceof Error) throw s
+        written.push(records(s!))
+        return s!
+      },
+    },
+    conversations: {
+      hasIncoming: (peer, id) => shown.some((m) => m.peer === peer && m.id === id),
+      shown: (m) => void shown.push(m),
+      entry: entry.message,
+    },
+    resets: { request: async (peer) => void resets.push(peer) },
+    scheduler: opts.scheduler ?? scheduler,
+    apply: async (from, p, m) => {
+      await new Promise((r) => setTimeout(r, p.k === 'text' && p.text === 'slow' ? 20 : 0))
+      applied.push([from, p.k === 'text' ? p.text : p.k, m !== undefined])
+    },
+    log: (_m, err) => void logged.push(err),
+  })
+  const env = (n: number, s: Script) => (scripts.set(n, s), new Uint8Array([n]))
+  return { box, env, written, shown, applied, resets, logged }
+}
+
+const text = (id: string, t = id): Payload => ({ k: 'text', id, ts: 1, text: t })
+
+describe('inbox', () => {
+  it('stores a message with its ratchet step, shows it, and applies it after', async () => {
+    const { box, env, written, shown, applied } = make()
+    await box.receive('bob', 'e1', env(1, text('m1', 'hola')))
+    expect(written[0]!.map(([name]) => name)).toEqual(['history/msg/bob/in/m1'])
+    expect(shown.map((m) => [m.text, m.status])).toEqual([['hola', 'delivered']])
+    await vi.waitFor(() => expect(applied).toEqual([['bob', 'hola', true]]))
+  })
+
+  it('shows a message sent again (re-encrypted after a reset) once', async () => {
+    const { box, env, shown, applied } = make()
+    await box.receive('bob', 'e1', env(1, text('m1')))
+    await box.receive('bob', 'e2', env(2, text('m1')))
+    expect(shown).toHaveLength(1)
+    // Still applied (its receipt goes out again), but as already shown.
+    await vi.waitFor(() =>
+      expect(applied).toEqual([
+        ['bob', 'm1', true],
+        ['bob', 'm1', false],
+      ]),
+    )
+  })
+
+  it('takes (acknowledges) a replayed envelope without showing or logging it', async () => {
+    const { box, env, shown, logged, resets } = make()
+    await expect(box.receive('bob', 'e1', env(1, new DuplicateMessageError()))).resolves.toBeUndefined()
+    expect([shown, logged, resets]).toEqual([[], [], []])
+  })
+
+  it('asks the sender to start over when it has no session or cannot decrypt', async () => {
+    const { box, env, resets } = make()
+    await box.receive('bob', 'e1', env(1, new NoSessionError('bob')))
+    await box.receive('carol', 'e2', env(2, new DecryptionFailedError()))
+    expect(resets).toEqual(['bob', 'carol'])
+  })
+
+  it('drops (and logs) an envelope that is malformed, without asking for a reset', async () => {
+    const { box, env, resets, logged } = make()
+    await box.receive('bob', 'e1', env(1, new TypeError('bad')))
+    expect(resets).toEqual([])
+    expect(logged).toHaveLength(1)
+  })
+
+  it('applies each sender’s payloads in arrival order', async () => {
+    const { box, env, applied } = make()
+    await box.receive('bob', 'e1', env(1, text('a', 'slow')))
+    await box.receive('bob', 'e2', env(2, text('b', 'fast')))
+    await vi.waitFor(() => expect(applied.map((a) => a[1])).toEqual(['slow', 'fast']))
+  })
+
+  it('reopens a mailbox subscription that ended, with backoff, and stops when the scheduler stops', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+    const own = createScheduler()
+    const opened: number[] = []
+    let end: (e?: Error) => void = () => {}
+    const { box } = make({
+      scheduler: own,
+      relays: [RELAY],
+      openMailbox: async () => {
+        opened.push(Date.now())
+        if (opened.length <= 2) throw new Error('unreachable')
+        const closed = new Promise<Error | undefined>((r) => (end = r))
+        return { synced: Promise.resolve(), closed, close: async () => end() }
+      },
+    })
+    const t0 = Date.now()
+    box.start()
+    await vi.advanceTimersByTimeAsync(0)
+    await vi.advanceTimersByTimeAsync(1000)
+    await vi.advanceTimersByTimeAsync(2000)
+    expect(opened.map((t) => t - t0)).toEqual([0, 1000, 3000])
+    expect(box.openMailboxes()).toEqual([RELAY])
+    end(new Error('relay restarted')) // the subscription ends: reopened after the first delay again
+    await vi.advanceTimersByTimeAsync(1000)
+    expect(opened).toHaveLength(4)
+    own.stop()
+    await box.stop()
+    await vi.advanceTimersByTimeAsync(10_000)
+    expect(opened).toHaveLength(4)
+  })
+})
