@@ -18,6 +18,7 @@ import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { base58btc } from 'multiformats/bases/base58'
 import { STRICT_CBOR_DECODE_OPTIONS as DECODE_OPTIONS } from '../cbor.ts'
+import { PalomaError } from '../errors.ts'
 
 /** DHT namespace of profile records: keys are `/paloma-profile/<PeerId string>`. */
 export const PROFILE_NAMESPACE = 'paloma-profile'
@@ -57,73 +58,107 @@ const utf8Decoder = new TextDecoder('utf-8', { fatal: true })
 
 // ---------------------------------------------------------------------------------------------- errors
 
+/**
+ * Every failure of the directory: the record and name rules here, and the DHT operations of
+ * src/net/directory.ts (which adds the last three classes). One class per failure, one code per class.
+ */
+export const DIRECTORY_ERROR_CODES = [
+  /** {@link MalformedRecordError} */
+  'MALFORMED_RECORD',
+  /** {@link RecordTooLargeError} */
+  'RECORD_TOO_LARGE',
+  /** {@link WrongNamespaceError} */
+  'WRONG_NAMESPACE',
+  /** {@link IdentityMismatchError} */
+  'IDENTITY_MISMATCH',
+  /** {@link BadSignatureError} */
+  'BAD_SIGNATURE',
+  /** {@link ExpiredRecordError} */
+  'EXPIRED_RECORD',
+  /** {@link FutureRecordError} */
+  'FUTURE_RECORD',
+  /** {@link StaleRecordError} */
+  'STALE_RECORD',
+  /** {@link InvalidNameError}: the username breaks the naming rules ({@link NAME_PATTERN}). */
+  'INVALID_NAME',
+  /** The directory was given a key that is not the node's own Ed25519 key (a programming error). */
+  'WRONG_KEY',
+  /** `DirectoryUnavailableError` (src/net/directory.ts): no relay answered in time. */
+  'DIRECTORY_UNAVAILABLE',
+  /** `ProfileNotFoundError` (src/net/directory.ts) */
+  'PROFILE_NOT_FOUND',
+  /** `ProfileWithdrawnError` (src/net/directory.ts): the owner deleted the account. */
+  'PROFILE_WITHDRAWN',
+] as const
+export type DirectoryErrorCode = (typeof DIRECTORY_ERROR_CODES)[number]
+
 /** Base class of every directory failure. */
-export class DirectoryError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options)
+export class DirectoryError extends PalomaError<DirectoryErrorCode> {
+  constructor(code: DirectoryErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options)
     this.name = 'DirectoryError'
   }
 }
 /** The record bytes are not a well-formed profile record (CBOR, fields, sizes, version). */
 export class MalformedRecordError extends DirectoryError {
-  constructor(message = 'malformed profile record', options?: { cause?: unknown }) {
-    super(message, options)
+  constructor(message = 'malformed profile record', options?: ErrorOptions) {
+    super('MALFORMED_RECORD', message, options)
     this.name = 'MalformedRecordError'
   }
 }
 /** The record is larger than {@link MAX_PROFILE_BYTES} (or its bundle than {@link MAX_BUNDLE_BYTES}). */
 export class RecordTooLargeError extends DirectoryError {
   constructor(message = `profile record too large: at most ${MAX_PROFILE_BYTES} bytes`) {
-    super(message)
+    super('RECORD_TOO_LARGE', message)
     this.name = 'RecordTooLargeError'
   }
 }
 /** The DHT key is not `/paloma-profile/<Ed25519 PeerId>`. */
 export class WrongNamespaceError extends DirectoryError {
   constructor(message = `expected a key /${PROFILE_NAMESPACE}/<Ed25519 PeerId>`) {
-    super(message)
+    super('WRONG_NAMESPACE', message)
     this.name = 'WrongNamespaceError'
   }
 }
 /** The record's `peer` key is not the identity the DHT key names. */
 export class IdentityMismatchError extends DirectoryError {
   constructor(message = 'the record is signed by another identity than the one its key names') {
-    super(message)
+    super('IDENTITY_MISMATCH', message)
     this.name = 'IdentityMismatchError'
   }
 }
 /** The signature does not verify under the record's identity key. */
 export class BadSignatureError extends DirectoryError {
   constructor(message = 'profile record signature does not verify: forged or corrupted') {
-    super(message)
+    super('BAD_SIGNATURE', message)
     this.name = 'BadSignatureError'
   }
 }
 /** The record's `expires` is in the past. The owner must republish. */
 export class ExpiredRecordError extends DirectoryError {
   constructor(message = 'profile record has expired') {
-    super(message)
+    super('EXPIRED_RECORD', message)
     this.name = 'ExpiredRecordError'
   }
 }
 /** The record's `issued` is further in the future than the tolerated clock skew. */
 export class FutureRecordError extends DirectoryError {
   constructor(message = 'profile record is issued in the future: check the clock of the publisher') {
-    super(message)
+    super('FUTURE_RECORD', message)
     this.name = 'FutureRecordError'
   }
 }
 /** A valid record older (lower `seq`) than one already seen for the same key: a replay. */
 export class StaleRecordError extends DirectoryError {
   constructor(message = 'profile record is older than one already seen (replay)') {
-    super(message)
+    super('STALE_RECORD', message)
     this.name = 'StaleRecordError'
   }
 }
 /** A username does not satisfy the naming rules. */
 export class InvalidNameError extends DirectoryError {
   constructor(message = 'usernames are 3 to 32 characters: letters a-z, digits, "_", "." or "-"') {
-    super(message)
+    super('INVALID_NAME', message)
     this.name = 'InvalidNameError'
   }
 }
