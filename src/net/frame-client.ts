@@ -103,7 +103,7 @@ export class FrameClient<F extends { t: string }, C extends string, E extends Er
       return this.#init.encodeFrame(frame)
     } catch (err) {
       if (err instanceof FrameError) {
-        throw this.#error(err.reason === 'FRAME_TOO_LARGE' ? 'TOO_LARGE' : 'BAD_FRAME', err.message, {
+        throw this.#error(err.code === 'FRAME_TOO_LARGE' ? 'TOO_LARGE' : 'BAD_FRAME', err.message, {
           cause: err,
         })
       }

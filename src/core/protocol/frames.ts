@@ -10,6 +10,7 @@
  */
 import { decode as cborDecode, encode as cborEncode } from 'cborg'
 import { STRICT_CBOR_DECODE_OPTIONS } from '../cbor.ts'
+import { PalomaError } from '../errors.ts'
 
 /** Largest length prefix, in bytes (a varint of 5 bytes covers 2^35 - 1, far above any frame cap). */
 export const MAX_VARINT_BYTES = 5
@@ -17,21 +18,24 @@ export const MAX_VARINT_BYTES = 5
 /** The base58btc alphabet of PeerId strings. */
 export const BASE58BTC_PATTERN = /^[1-9A-HJ-NP-Za-km-z]+$/
 
-export type FrameErrorReason = 'BAD_FRAME' | 'FRAME_TOO_LARGE' | 'UNSUPPORTED_VERSION'
+export const FRAME_ERROR_CODES = [
+  /** The frame could not be decoded or failed validation. */
+  'BAD_FRAME',
+  /** The frame (or a length prefix, or one of its fields) is larger than the protocol allows. */
+  'FRAME_TOO_LARGE',
+  /** The frame's `v` is a version this peer does not speak. */
+  'UNSUPPORTED_VERSION',
+] as const
+export type FrameErrorCode = (typeof FRAME_ERROR_CODES)[number]
 
-/** A frame that could not be encoded or decoded. `reason` says which rule it broke. */
-export class FrameError extends Error {
+/** A frame that could not be encoded or decoded. `code` says which rule it broke. */
+export class FrameError extends PalomaError<FrameErrorCode> {
   override name = 'FrameError'
-  readonly reason: FrameErrorReason
-  constructor(message: string, reason: FrameErrorReason = 'BAD_FRAME', options?: ErrorOptions) {
-    super(message, options)
-    this.reason = reason
-  }
 }
 
 export type FrameErrorClass = new (
+  code: FrameErrorCode,
   message: string,
-  reason?: FrameErrorReason,
   options?: ErrorOptions,
 ) => FrameError
 
@@ -102,9 +106,9 @@ export class FrameCodec<F extends { t: string }> {
     this.#fields = init.fields as Record<string, (m: Record<string, unknown>) => F>
   }
 
-  /** @throws the protocol's error with `reason`. */
-  fail(message: string, reason: FrameErrorReason = 'BAD_FRAME'): never {
-    throw new this.#error(message, reason)
+  /** @throws the protocol's error with `code`. */
+  fail(message: string, code: FrameErrorCode = 'BAD_FRAME'): never {
+    throw new this.#error(code, message)
   }
 
   /** A string of 1 to `max` characters, matching `pattern` when given. */
@@ -129,7 +133,7 @@ export class FrameCodec<F extends { t: string }> {
     value: unknown,
     max: number,
     noun: string,
-    tooMany: FrameErrorReason = 'BAD_FRAME',
+    tooMany: FrameErrorCode = 'BAD_FRAME',
   ): unknown[] {
     if (!Array.isArray(value)) this.fail(`${field}: expected an array, got ${describe(value)}`)
     if (value.length === 0 || value.length > max) {
@@ -197,7 +201,7 @@ export class FrameCodec<F extends { t: string }> {
     try {
       raw = cborDecode(bytes, STRICT_CBOR_DECODE_OPTIONS)
     } catch (err) {
-      throw new this.#error(`frame: not valid CBOR (${(err as Error).message})`, 'BAD_FRAME', { cause: err })
+      throw new this.#error('BAD_FRAME', `frame: not valid CBOR (${(err as Error).message})`, { cause: err })
     }
     return this.validate(raw)
   }

@@ -17,7 +17,7 @@ import {
   LengthPrefixedReader,
   describe,
   isIntegerIn,
-  type FrameErrorReason,
+  type FrameErrorCode,
 } from './frames.ts'
 
 /** libp2p protocol id. */
@@ -113,9 +113,9 @@ export type MailboxFrame =
   PutFrame | OkFrame | ErrFrame | SubFrame | EnvFrame | SyncedFrame | AckFrame | NackFrame
 export type MailboxFrameType = MailboxFrame['t']
 
-export type MailboxFrameErrorReason = FrameErrorReason
+export type MailboxFrameErrorCode = FrameErrorCode
 
-/** A frame that could not be encoded or decoded. `reason` says which rule it broke. */
+/** A frame that could not be encoded or decoded. `code` (a FrameErrorCode) says which rule it broke. */
 export class MailboxFrameError extends FrameError {
   override name = 'MailboxFrameError'
 }

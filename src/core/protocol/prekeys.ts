@@ -25,7 +25,7 @@ import {
   describe,
   isCborMap,
   isIntegerIn,
-  type FrameErrorReason,
+  type FrameErrorCode,
 } from './frames.ts'
 import { concatBytes, equalBytes } from '../crypto/bytes.ts'
 import { ed25519Sign, ed25519Verify } from '../crypto/primitives.ts'
@@ -122,9 +122,9 @@ export interface ErrFrame {
 }
 export type PreKeysFrame = UploadFrame | OkFrame | TakeFrame | OpkFrame | NoneFrame | CountFrame | ErrFrame
 
-export type PreKeysFrameErrorReason = FrameErrorReason
+export type PreKeysFrameErrorCode = FrameErrorCode
 
-/** A frame that could not be encoded or decoded. `reason` says which rule it broke. */
+/** A frame that could not be encoded or decoded. `code` (a FrameErrorCode) says which rule it broke. */
 export class PreKeysFrameError extends FrameError {
   override name = 'PreKeysFrameError'
 }
