@@ -2,21 +2,20 @@
  * Wire codec of the relay mailbox protocol (`/paloma/mailbox/1.0.0`): store-and-forward of
  * end-to-end encrypted envelopes on a relay until the recipient fetches and acknowledges them.
  *
- * Owns the frame shapes, their field validation and every protocol limit; the CBOR encoding, the
- * unsigned-varint length prefix and the frame reader are the shared ones of `frames.ts`. It knows
+ * Owns the frame shapes, their field validation and every protocol limit; the strict CBOR kit is
+ * src/core/cbor.ts, the unsigned-varint length prefix and the frame reader are the shared ones of `frames.ts`. It knows
  * nothing about libp2p, streams or storage: the relay service and the client feed it bytes and get
  * validated frames back. Identities never travel in frames the relay trusts: the sender
  * and the recipient of a subscription are the Noise-authenticated PeerId of the connection.
  *
  * See docs/mailbox.md for the normative description.
  */
+import { expectArray, expectBytes, expectInteger, expectString } from '../cbor.ts'
 import {
   BASE58BTC_PATTERN,
   FrameCodec,
   FrameError,
   LengthPrefixedReader,
-  describe,
-  isIntegerIn,
   type FrameErrorCode,
 } from './frames.ts'
 
@@ -124,33 +123,30 @@ const ID_PATTERN = /^[\x21-\x7e]+$/ // printable ASCII, no space
 const ERROR_CODES = new Set<string>(MAILBOX_ERROR_CODES)
 
 function checkBytes(field: string, value: unknown, max: number): Uint8Array {
-  if (!(value instanceof Uint8Array)) codec.fail(`${field}: expected bytes, got ${describe(value)}`)
-  if (value.byteLength > max) {
-    codec.fail(`${field}: expected at most ${max} bytes, got ${value.byteLength}`, 'FRAME_TOO_LARGE')
-  }
-  return value
+  return expectBytes(value, field, codec.check, { max, tooLarge: true })
 }
 
 function checkSeq(field: string, value: unknown): number {
-  if (!isIntegerIn(value, 1)) {
-    codec.fail(`${field}: expected a positive safe integer, got ${describe(value)} ${String(value)}`)
-  }
-  return value
+  return expectInteger(value, field, codec.check, { min: 1, expected: 'a positive safe integer' })
 }
 
 function checkSeqs(t: 'ack' | 'nack', value: unknown): number[] {
-  const seqs = codec.list(`${t}.seqs`, value, MAX_ACK_SEQS, 'sequence numbers')
+  const seqs = expectArray(value, `${t}.seqs`, codec.check, {
+    min: 1,
+    max: MAX_ACK_SEQS,
+    noun: 'sequence numbers',
+  })
   return seqs.map((s, i) => checkSeq(`${t}.seqs[${i}]`, s))
 }
 
 /** Validates a PeerId string's shape (the relay additionally parses it). */
 export function checkPeerIdString(field: string, value: unknown): string {
-  return codec.string(field, value, MAX_PEER_ID_LENGTH, BASE58BTC_PATTERN)
+  return expectString(value, field, codec.check, { max: MAX_PEER_ID_LENGTH, pattern: BASE58BTC_PATTERN })
 }
 
 /** Validates a message id: 1 to MAX_ID_LENGTH printable ASCII characters without spaces. */
 export function checkMessageId(field: string, value: unknown): string {
-  return codec.string(field, value, MAX_ID_LENGTH, ID_PATTERN)
+  return expectString(value, field, codec.check, { max: MAX_ID_LENGTH, pattern: ID_PATTERN })
 }
 
 const codec: FrameCodec<MailboxFrame> = new FrameCodec<MailboxFrame>({
@@ -176,10 +172,9 @@ const codec: FrameCodec<MailboxFrame> = new FrameCodec<MailboxFrame>({
     sub: () => ({ t: 'sub' }),
     synced: () => ({ t: 'synced' }),
     env: (m) => {
-      const ts = m.ts
-      if (!isIntegerIn(ts, 0)) {
-        codec.fail(`env.ts: expected a non-negative integer of milliseconds, got ${describe(ts)}`)
-      }
+      const ts = expectInteger(m.ts, 'env.ts', codec.check, {
+        expected: 'a non-negative integer of milliseconds',
+      })
       return {
         t: 'env',
         seq: checkSeq('env.seq', m.seq),

@@ -26,13 +26,13 @@ let counter = 0
 const rng = (n: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 31 + ++counter) & 0xff)
 const key = (fill: number): Uint8Array => new Uint8Array(32).fill(fill)
 
-async function rejectsRecord(p: Promise<unknown>, reason: string, message?: RegExp): Promise<void> {
+async function rejectsRecord(p: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
   const err = await p.then(
     () => undefined,
     (e: unknown) => e,
   )
   expect(err).toBeInstanceOf(OneTimePreKeyRecordError)
-  expect((err as OneTimePreKeyRecordError).reason).toBe(reason)
+  expect((err as OneTimePreKeyRecordError).code).toBe(code)
   if (message) expect((err as Error).message).toMatch(message)
 }
 
