@@ -11,13 +11,19 @@
  * See docs/protocol.md ("Directory records") and docs/directory.md (threat model).
  * @module
  */
-import { decode as cborDecode, encode as cborEncode } from 'cborg'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { base58btc } from 'multiformats/bases/base58'
-import { STRICT_CBOR_DECODE_OPTIONS as DECODE_OPTIONS } from '../cbor.ts'
+import {
+  decodeStrictMap,
+  encodeCanonical,
+  expectBytes,
+  expectKeys,
+  requireCanonical,
+  type CborFail,
+} from '../cbor.ts'
 import { PalomaError } from '../errors.ts'
 
 /** DHT namespace of profile records: keys are `/paloma-profile/<PeerId string>`. */
@@ -52,7 +58,7 @@ const SHA2_256 = 0x12
 /** An Ed25519 PeerId is the identity multihash of the protobuf public key: these 6 bytes, then the key. */
 const ED25519_PEER_ID_PREFIX = Uint8Array.of(0x00, 0x24, 0x08, 0x01, 0x12, 0x20)
 
-const FIELDS = new Set(['v', 'peer', 'seq', 'issued', 'expires', 'name', 'relays', 'bundle', 'sig'])
+const REQUIRED_FIELDS = ['v', 'peer', 'seq', 'issued', 'expires', 'relays', 'bundle', 'sig'] as const
 const utf8 = new TextEncoder()
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true })
 
@@ -285,7 +291,7 @@ export function nameCid(name: string): CID {
 
 /** The bytes the signature covers: the domain, a zero byte, then the CBOR of every field but `sig`. */
 export function profileSigningBytes(fields: ProfileFields): Uint8Array {
-  return concat(utf8.encode(PROFILE_SIGNATURE_DOMAIN), Uint8Array.of(0), cborEncode(unsignedMap(fields)))
+  return concat(utf8.encode(PROFILE_SIGNATURE_DOMAIN), Uint8Array.of(0), encodeCanonical(unsignedMap(fields)))
 }
 
 /**
@@ -318,7 +324,7 @@ export async function signProfileRecord(
 
 /** Deterministic CBOR encoding of a record (does not check the signature). */
 export function encodeProfileRecord(record: ProfileRecord): Uint8Array {
-  return cborEncode({ ...unsignedMap(record), sig: record.sig })
+  return encodeCanonical({ ...unsignedMap(record), sig: record.sig })
 }
 
 /**
@@ -331,21 +337,10 @@ export function decodeProfileRecord(bytes: Uint8Array): ProfileRecord {
   if (bytes.length > MAX_PROFILE_BYTES) {
     throw new RecordTooLargeError(`profile record has ${bytes.length} bytes, at most ${MAX_PROFILE_BYTES}`)
   }
-  let value: unknown
-  try {
-    value = cborDecode(bytes, DECODE_OPTIONS)
-  } catch (cause) {
-    throw new MalformedRecordError('profile record is not valid CBOR', { cause })
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
-    throw new MalformedRecordError('profile record: expected a map')
-  }
-  const m = value as Record<string, unknown>
-  for (const k of Object.keys(m)) if (!FIELDS.has(k)) throw new MalformedRecordError(`unknown field "${k}"`)
+  const m = decodeStrictMap(bytes, malformed, 'profile record')
+  expectKeys(m, 'profile record', malformed, REQUIRED_FIELDS, ['name'])
   if (m.v !== PROFILE_VERSION)
     throw new MalformedRecordError(`expected version ${PROFILE_VERSION}, got ${String(m.v)}`)
-  if (!(m.sig instanceof Uint8Array) || m.sig.length !== 64)
-    throw new MalformedRecordError('sig: expected 64 bytes')
   const record = {
     v: PROFILE_VERSION,
     peer: m.peer,
@@ -354,13 +349,11 @@ export function decodeProfileRecord(bytes: Uint8Array): ProfileRecord {
     expires: m.expires,
     relays: m.relays,
     bundle: m.bundle,
-    sig: m.sig,
+    sig: expectBytes(m.sig, 'profile record.sig', malformed, { length: 64 }),
     ...('name' in m ? { name: m.name } : {}),
   } as ProfileRecord
   checkFields(record)
-  if (!equal(encodeProfileRecord(record), bytes)) {
-    throw new MalformedRecordError('profile record is not in canonical CBOR form')
-  }
+  requireCanonical({ ...unsignedMap(record), sig: record.sig }, bytes, malformed, 'profile record')
   return record
 }
 
@@ -467,6 +460,10 @@ export class SeqHighWater {
 }
 
 // ------------------------------------------------------------------------------------------- internals
+
+const malformed: CborFail = (message, failure) => {
+  throw new MalformedRecordError(message, failure?.cause === undefined ? undefined : { cause: failure.cause })
+}
 
 function unsignedMap(f: ProfileFields): Record<string, unknown> {
   const m: Record<string, unknown> = {

@@ -85,8 +85,8 @@ export async function importBackup(bytes: Uint8Array, passphrase: string): Promi
   let map
   try {
     map = decodeMap(bytes, 'backup', invalid)
-  } catch {
-    throw new InvalidBackupError()
+  } catch (cause) {
+    throw new InvalidBackupError('INVALID_BACKUP', undefined, { cause })
   }
   if (map.type !== BACKUP_TYPE) throw new InvalidBackupError()
   if (map.v !== FORMAT_VERSION) {
