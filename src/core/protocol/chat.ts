@@ -15,10 +15,12 @@ import {
   type CborFail,
   type CborMap,
 } from '../cbor.ts'
+import { MAX_MESSAGE_ID_CHARS } from '../messages.ts'
 import { MAX_ENVELOPE_BYTES } from './envelope.ts'
 import { FrameError, LengthPrefixedReader, type LengthPrefixedCodec } from './frames.ts'
 
 export { MAX_ENVELOPE_BYTES } from './envelope.ts'
+export { MAX_MESSAGE_ID_CHARS } from '../messages.ts'
 
 export const CHAT_FRAME_VERSION = 1
 /**
@@ -26,8 +28,6 @@ export const CHAT_FRAME_VERSION = 1
  * frame's own fields.
  */
 export const MAX_CHAT_FRAME_BYTES = MAX_ENVELOPE_BYTES + 4 * 1024
-/** Longest message id, in characters. */
-export const MAX_MESSAGE_ID_CHARS = 64
 
 /**
  * `env`: an end-to-end encrypted envelope (opaque here), `id` its message id.

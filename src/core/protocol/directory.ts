@@ -25,6 +25,10 @@ import {
   type CborFail,
 } from '../cbor.ts'
 import { PalomaError } from '../errors.ts'
+import { MAX_BUNDLE_BYTES } from '../crypto/constants.ts'
+
+/** Largest opaque prekey bundle carried in a record: the crypto module's bundle limit. */
+export { MAX_BUNDLE_BYTES }
 
 /** DHT namespace of profile records: keys are `/paloma-profile/<PeerId string>`. */
 export const PROFILE_NAMESPACE = 'paloma-profile'
@@ -34,8 +38,6 @@ export const PROFILE_VERSION = 1
 export const PROFILE_SIGNATURE_DOMAIN = 'paloma/profile-record/v1'
 /** Largest encoded record accepted by every node. */
 export const MAX_PROFILE_BYTES = 8 * 1024
-/** Largest opaque prekey bundle carried in a record. */
-export const MAX_BUNDLE_BYTES = 4 * 1024
 /** Most relay addresses in a record, and the longest one (characters). */
 export const MAX_RELAYS = 8
 export const MAX_RELAY_ADDR_LENGTH = 512

@@ -40,7 +40,7 @@ export type FrameErrorClass = new (
   options?: ErrorOptions,
 ) => FrameError
 
-/** Longest message of an `err` frame of a relay protocol, in characters. */
+/** Longest human-readable message in an `err` frame of a relay protocol, in characters. */
 export const MAX_ERROR_MESSAGE_LENGTH = 512
 
 /** Longest PeerId string a relay protocol accepts in a frame (base58btc; Ed25519 ids are 52 characters). */

@@ -17,13 +17,12 @@ import {
   type CborFail,
 } from '../cbor.ts'
 import { PalomaError } from '../errors.ts'
+import { MAX_RELAY_ADDR_LENGTH, MAX_RELAYS } from './directory.ts'
 
 export const INVITE_VERSION = 1
-export const MAX_INVITE_RELAYS = 8
 export const MAX_INVITE_CHARS = 4096
 /** Longest username hint in an invite, in characters. */
 export const MAX_INVITE_NAME_CHARS = 64
-const MAX_RELAY_ADDR_CHARS = 512
 const PEER_ID = /^12D3KooW[1-9A-HJ-NP-Za-km-z]{44}$/
 
 export interface Invite {
@@ -126,10 +125,10 @@ function check(invite: Invite): void {
   if (invite.name !== undefined) {
     expectString(invite.name, 'invite.name', fail, { min: 0, max: MAX_INVITE_NAME_CHARS })
   }
-  const relays = expectArray(invite.relays, 'invite.relays', fail, { max: MAX_INVITE_RELAYS, noun: 'relays' })
+  const relays = expectArray(invite.relays, 'invite.relays', fail, { max: MAX_RELAYS, noun: 'relays' })
   relays.forEach((r, i) =>
     expectString(r, `invite.relays[${i}]`, fail, {
-      max: MAX_RELAY_ADDR_CHARS,
+      max: MAX_RELAY_ADDR_LENGTH,
       pattern: /^\//,
       patternMessage: 'expected a multiaddr',
     }),

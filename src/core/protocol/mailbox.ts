@@ -18,23 +18,26 @@ import {
   LengthPrefixedReader,
   type FrameErrorCode,
 } from './frames.ts'
+import { MAX_ERROR_MESSAGE_LENGTH, MAX_PEER_ID_LENGTH } from './frames.ts'
+import { MAX_MESSAGE_ID_CHARS } from '../messages.ts'
+
+/** Message ids (printable ASCII without spaces) and PeerId strings in frames; `err` frame messages. */
+export { MAX_ERROR_MESSAGE_LENGTH, MAX_MESSAGE_ID_CHARS, MAX_PEER_ID_LENGTH }
 
 /** libp2p protocol id. */
 export const MAILBOX_PROTOCOL = '/paloma/mailbox/1.0.0'
 /** Value of the `v` field of every frame. */
 export const MAILBOX_VERSION = 1
-/** Longest message id, in characters (ids are printable ASCII without spaces). */
-export const MAX_ID_LENGTH = 64
-/** Longest PeerId string accepted in a frame (base58btc; Ed25519 ids are 52 characters). */
-export const MAX_PEER_ID_LENGTH = 128
-/** Hard protocol cap on one envelope; a relay may configure a smaller limit (answered with TOO_LARGE). */
-export const MAX_ENVELOPE_BYTES = 256 * 1024
+/**
+ * Hard protocol cap on one envelope in a mailbox frame. Relays configure a smaller limit (64 KiB by
+ * default, answered with TOO_LARGE); it stays above the `MAX_ENVELOPE_BYTES` (envelope.ts) clients produce today
+ * so that larger envelopes later need no new protocol version.
+ */
+export const MAILBOX_MAX_ENVELOPE_BYTES = 256 * 1024
 /** Most sequence numbers in one `ack` or `nack` frame. */
 export const MAX_ACK_SEQS = 1024
-/** Longest human-readable message in an `err` frame, in characters. */
-export const MAX_ERROR_MESSAGE_LENGTH = 512
 /** Largest encoded frame (CBOR body, without the length prefix). Room for a maximal envelope frame. */
-export const MAX_FRAME_BYTES = MAX_ENVELOPE_BYTES + 1024
+export const MAILBOX_MAX_FRAME_BYTES = MAILBOX_MAX_ENVELOPE_BYTES + 1024
 
 /** Error codes carried by `err` frames. */
 export const MAILBOX_ERROR_CODES = [
@@ -144,21 +147,21 @@ export function checkPeerIdString(field: string, value: unknown): string {
   return expectString(value, field, codec.check, { max: MAX_PEER_ID_LENGTH, pattern: BASE58BTC_PATTERN })
 }
 
-/** Validates a message id: 1 to MAX_ID_LENGTH printable ASCII characters without spaces. */
+/** Validates a message id: 1 to MAX_MESSAGE_ID_CHARS printable ASCII characters without spaces. */
 export function checkMessageId(field: string, value: unknown): string {
-  return expectString(value, field, codec.check, { max: MAX_ID_LENGTH, pattern: ID_PATTERN })
+  return expectString(value, field, codec.check, { max: MAX_MESSAGE_ID_CHARS, pattern: ID_PATTERN })
 }
 
 const codec: FrameCodec<MailboxFrame> = new FrameCodec<MailboxFrame>({
   version: MAILBOX_VERSION,
-  maxFrameBytes: MAX_FRAME_BYTES,
+  maxFrameBytes: MAILBOX_MAX_FRAME_BYTES,
   error: MailboxFrameError,
   fields: {
     put: (m) => ({
       t: 'put',
       to: checkPeerIdString('put.to', m.to),
       id: checkMessageId('put.id', m.id),
-      env: checkBytes('put.env', m.env, MAX_ENVELOPE_BYTES),
+      env: checkBytes('put.env', m.env, MAILBOX_MAX_ENVELOPE_BYTES),
     }),
     ok: (m) => ({ t: 'ok', id: checkMessageId('ok.id', m.id) }),
     err: (m) => {
@@ -180,7 +183,7 @@ const codec: FrameCodec<MailboxFrame> = new FrameCodec<MailboxFrame>({
         seq: checkSeq('env.seq', m.seq),
         from: checkPeerIdString('env.from', m.from),
         id: checkMessageId('env.id', m.id),
-        env: checkBytes('env.env', m.env, MAX_ENVELOPE_BYTES),
+        env: checkBytes('env.env', m.env, MAILBOX_MAX_ENVELOPE_BYTES),
         ts,
       }
     },
@@ -222,7 +225,7 @@ export function encodeFrame(frame: MailboxFrame): Uint8Array {
  * malformed length prefix, or a malformed frame.
  */
 export class FrameReader extends LengthPrefixedReader<MailboxFrame> {
-  constructor(maxFrameBytes: number = MAX_FRAME_BYTES) {
+  constructor(maxFrameBytes: number = MAILBOX_MAX_FRAME_BYTES) {
     super(codec, maxFrameBytes)
   }
 }

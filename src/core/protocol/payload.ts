@@ -26,11 +26,11 @@ import {
   type CborMap,
 } from '../cbor.ts'
 import { PalomaError } from '../errors.ts'
+import { MAX_MESSAGE_ID_CHARS } from '../messages.ts'
 
 export const PAYLOAD_VERSION = 1
 export const MAX_TEXT_CHARS = 16 * 1024
 export const MAX_RECEIPT_IDS = 256
-export const MAX_ID_CHARS = 64
 
 export type Payload =
   | { k: 'text'; id: string; ts: number; text: string }
@@ -77,7 +77,8 @@ export function decodePayload(bytes: Uint8Array): Payload {
   return validate(m)
 }
 
-const id = (value: unknown, what: string): string => expectString(value, what, fail, { max: MAX_ID_CHARS })
+const id = (value: unknown, what: string): string =>
+  expectString(value, what, fail, { max: MAX_MESSAGE_ID_CHARS })
 const time = (value: unknown, what: string): number => expectInteger(value, what, fail)
 
 /** Checks a map with `v` and returns the payload without it. */

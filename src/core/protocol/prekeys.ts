@@ -35,10 +35,15 @@ import {
   FrameCodec,
   FrameError,
   LengthPrefixedReader,
+  MAX_ERROR_MESSAGE_LENGTH,
+  MAX_PEER_ID_LENGTH,
   type FrameErrorCode,
 } from './frames.ts'
 import { concatBytes } from '../crypto/bytes.ts'
 import { ed25519Sign, ed25519Verify } from '../crypto/primitives.ts'
+
+/** PeerId strings in frames; `err` frame messages (shared with the mailbox protocol). */
+export { MAX_ERROR_MESSAGE_LENGTH, MAX_PEER_ID_LENGTH }
 
 /** libp2p protocol id. */
 export const PREKEYS_PROTOCOL = '/paloma/prekeys/1.0.0'
@@ -49,17 +54,13 @@ export const ONE_TIME_PREKEY_SIGNATURE_DOMAIN = 'paloma/one-time-prekey/v1'
 /** Most records in one `upload` frame. */
 export const MAX_UPLOAD_RECORDS = 100
 /** Largest encoded one-time prekey record (a canonical one is at most 118 bytes). */
-export const MAX_RECORD_BYTES = 160
-/** Longest PeerId string accepted in a frame (base58btc; Ed25519 ids are 52 characters). */
-export const MAX_PEER_ID_LENGTH = 128
-/** Longest human-readable message in an `err` frame, in characters. */
-export const MAX_ERROR_MESSAGE_LENGTH = 512
+export const MAX_ONE_TIME_PREKEY_RECORD_BYTES = 160
 /** Largest count in `ok` / `count` answers (a relay's per-owner cap is far below). */
 export const MAX_COUNT = 1_000_000
 /** Largest prekey id (unsigned 32-bit, as in prekey messages). */
 export const MAX_PREKEY_ID = 0xffffffff
 /** Largest encoded frame (CBOR body, without the length prefix): room for a full upload. */
-export const MAX_FRAME_BYTES = MAX_UPLOAD_RECORDS * (MAX_RECORD_BYTES + 3) + 256
+export const PREKEYS_MAX_FRAME_BYTES = MAX_UPLOAD_RECORDS * (MAX_ONE_TIME_PREKEY_RECORD_BYTES + 3) + 256
 const KEY_LENGTH = 32
 const SIGNATURE_LENGTH = 64
 
@@ -221,7 +222,7 @@ export async function signOneTimePreKey(
  * @throws OneTimePreKeyRecordError `MALFORMED`
  */
 export function decodeOneTimePreKeyUnverified(bytes: Uint8Array): OneTimePreKeyPublic & { sig: Uint8Array } {
-  expectBytes(bytes, 'record', malformed, { max: MAX_RECORD_BYTES })
+  expectBytes(bytes, 'record', malformed, { max: MAX_ONE_TIME_PREKEY_RECORD_BYTES })
   const m = decodeStrictMap(bytes, malformed, 'record')
   expectKeys(m, 'record', malformed, RECORD_FIELDS)
   if (m.v !== PREKEYS_VERSION) malformed(`record.v: expected ${PREKEYS_VERSION}, got ${String(m.v)}`)
@@ -267,7 +268,7 @@ function checkCount(field: string, value: unknown): number {
 }
 
 function checkRecordBytes(field: string, value: unknown): Uint8Array {
-  return expectBytes(value, field, codec.check, { min: 1, max: MAX_RECORD_BYTES })
+  return expectBytes(value, field, codec.check, { min: 1, max: MAX_ONE_TIME_PREKEY_RECORD_BYTES })
 }
 
 /** Validates a PeerId string's shape (the relay additionally parses it). */
@@ -281,7 +282,7 @@ export function checkPeerIdString(field: string, value: unknown): string {
 
 const codec: FrameCodec<PreKeysFrame> = new FrameCodec<PreKeysFrame>({
   version: PREKEYS_VERSION,
-  maxFrameBytes: MAX_FRAME_BYTES,
+  maxFrameBytes: PREKEYS_MAX_FRAME_BYTES,
   error: PreKeysFrameError,
   fields: {
     upload: (m) => {
@@ -342,7 +343,7 @@ export function encodeFrame(frame: PreKeysFrame): Uint8Array {
 
 /**
  * Splits a byte stream into frames: feed it chunks as they arrive, get back every complete frame.
- * Refuses a length prefix above MAX_FRAME_BYTES before buffering the body. `push` throws
+ * Refuses a length prefix above PREKEYS_MAX_FRAME_BYTES before buffering the body. `push` throws
  * PreKeysFrameError on an oversized or malformed length prefix, or a malformed frame.
  */
 export class FrameReader extends LengthPrefixedReader<PreKeysFrame> {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { decode as cborDecode, encode as cborEncode } from 'cborg'
 import {
   FrameReader,
-  MAX_FRAME_BYTES,
+  PREKEYS_MAX_FRAME_BYTES,
   MAX_PREKEY_ID,
   MAX_UPLOAD_RECORDS,
   OneTimePreKeyRecordError,
@@ -223,7 +223,11 @@ describe('prekey frames', () => {
       'BAD_FRAME',
       /at most 512/,
     )
-    rejectsFrame(() => decodeFrameBody(new Uint8Array(MAX_FRAME_BYTES + 1)), 'FRAME_TOO_LARGE', /exceeds/)
+    rejectsFrame(
+      () => decodeFrameBody(new Uint8Array(PREKEYS_MAX_FRAME_BYTES + 1)),
+      'FRAME_TOO_LARGE',
+      /exceeds/,
+    )
   })
 
   it('refuses oversized and malformed length prefixes before buffering', () => {
