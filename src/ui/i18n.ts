@@ -5,7 +5,13 @@
  * `errors` has a text for every code of every error that can reach a person, by area (src/app/codes.ts);
  * {@link errorText} picks it. The compiler checks each table has exactly the codes of its area.
  */
-import { MIN_PASSPHRASE_CHARS, userError, type UserErrorArea, type UserErrorCode } from '../app/codes.ts'
+import {
+  MIN_PASSPHRASE_CHARS,
+  userError,
+  type UserError,
+  type UserErrorArea,
+  type UserErrorCode,
+} from '../app/codes.ts'
 
 type ErrorTexts = { [A in UserErrorArea]: Record<UserErrorCode<A>, string> } & { unknown: string }
 
@@ -380,7 +386,11 @@ export function pickStrings(languages: readonly string[]): { lang: 'en' | 'es'; 
  * (src/app/codes.ts), the generic `errors.unknown` for anything else (a bug, a library's own error).
  */
 export function errorText(t: Strings, err: unknown): string {
-  const e = userError(err)
+  return userErrorText(t, userError(err))
+}
+
+/** The text of an error already reduced to its area and code (e.g. one kept in a snapshot). */
+export function userErrorText(t: Strings, e: UserError | undefined): string {
   if (e === undefined) return t.errors.unknown
   return (t.errors[e.area] as Record<string, string>)[e.code] ?? t.errors.unknown
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { errorText, pickStrings } from '../../../src/ui/i18n.ts'
+import { errorText, pickStrings, userErrorText } from '../../../src/ui/i18n.ts'
 import {
   RELAY_REFUSAL_CODES,
   USER_ERROR_CODES,
@@ -51,6 +51,10 @@ describe('error texts', () => {
     expect(errorText(en, new MailboxError('TOO_LARGE', 'x'))).toBe(en.errors.mailbox.TOO_LARGE)
     expect(errorText(es, new ConfigError('INVALID_RELAYS', 'relays'))).toBe(es.errors.config.INVALID_RELAYS)
     expect(errorText(es, new AppError('OWN_INVITE', 'own'))).toBe('Esa es tu propia invitación.')
+    // An error kept as its area and code (plain data, e.g. in a snapshot) reads the same.
+    const kept = userError(new ConfigError('INVALID_CONFIG', 'config.json'))
+    expect(kept).toEqual({ area: 'config', code: 'INVALID_CONFIG' })
+    expect(userErrorText(es, kept)).toBe(es.errors.config.INVALID_CONFIG)
   })
 
   it('never show an error’s own (English) message: anything without a user-facing code is generic', () => {
