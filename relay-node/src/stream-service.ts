@@ -258,9 +258,9 @@ export abstract class FrameStreamService<
   async #refuse(stream: Stream, err: unknown): Promise<void> {
     if (!(err instanceof FrameError)) throw err
     const code =
-      err.reason === 'FRAME_TOO_LARGE'
+      err.code === 'FRAME_TOO_LARGE'
         ? 'TOO_LARGE'
-        : err.reason === 'UNSUPPORTED_VERSION'
+        : err.code === 'UNSUPPORTED_VERSION'
           ? 'UNSUPPORTED_VERSION'
           : 'BAD_FRAME'
     await this.sendFrame(stream, { t: 'err', code, msg: err.message.slice(0, 500) })

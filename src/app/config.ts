@@ -1,6 +1,8 @@
 /**
  * Deploy-time configuration of the web app, read from `config.json` beside the static files.
  */
+import { PalomaError } from '../core/errors.ts'
+
 export interface AppConfig {
   /** Relay multiaddrs, each ending in /p2p/<relay peer id>. */
   relays: string[]
@@ -10,23 +12,41 @@ export interface AppConfig {
   allowPrivateAddresses: boolean
 }
 
-export class ConfigError extends Error {
+export const CONFIG_ERROR_CODES = [
+  /** config.json does not hold a JSON object. */
+  'INVALID_CONFIG',
+  /** `relays` is not a list of multiaddrs ending in /p2p/<peer id>. */
+  'INVALID_RELAYS',
+  /** `iceServers` is not a list. */
+  'INVALID_ICE_SERVERS',
+] as const
+export type ConfigErrorCode = (typeof CONFIG_ERROR_CODES)[number]
+
+/** config.json is unusable; `code` names the field, the message says what is expected (for operators). */
+export class ConfigError extends PalomaError<ConfigErrorCode> {
   override name = 'ConfigError'
 }
 
-/** Validates a parsed config.json, naming the first field that is wrong. */
+/** Validates a parsed config.json, naming the first field that is wrong. @throws ConfigError */
 export function parseConfig(raw: unknown): AppConfig {
-  if (typeof raw !== 'object' || raw == null) throw new ConfigError('config.json must hold a JSON object')
+  if (typeof raw !== 'object' || raw == null) {
+    throw new ConfigError('INVALID_CONFIG', 'config.json must hold a JSON object')
+  }
   const o = raw as Record<string, unknown>
   const relays = o.relays
   if (
     !Array.isArray(relays) ||
     relays.some((r) => typeof r !== 'string' || !/\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/.test(r))
   ) {
-    throw new ConfigError('config.json "relays" must be a list of multiaddrs ending in /p2p/<peer id>')
+    throw new ConfigError(
+      'INVALID_RELAYS',
+      'config.json "relays" must be a list of multiaddrs ending in /p2p/<peer id>',
+    )
   }
   const iceServers = o.iceServers ?? []
-  if (!Array.isArray(iceServers)) throw new ConfigError('config.json "iceServers" must be a list')
+  if (!Array.isArray(iceServers)) {
+    throw new ConfigError('INVALID_ICE_SERVERS', 'config.json "iceServers" must be a list')
+  }
   return {
     relays,
     iceServers: iceServers as RTCIceServer[],

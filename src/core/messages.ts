@@ -25,6 +25,12 @@ export function advanceStatus(current: MessageStatus, event: MessageStatus): Mes
   return MESSAGE_STATUSES.indexOf(event) > MESSAGE_STATUSES.indexOf(current) ? event : current
 }
 
+/**
+ * Longest message id any protocol carries, in characters: payload ids (text, receipts), chat frame and
+ * mailbox ids. {@link newMessageId} makes 32.
+ */
+export const MAX_MESSAGE_ID_CHARS = 64
+
 /** A fresh, unguessable message id (128 random bits, hex) from the given random source. */
 export function newMessageId(rng: (n: number) => Uint8Array): string {
   return Array.from(rng(16), (b) => b.toString(16).padStart(2, '0')).join('')

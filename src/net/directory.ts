@@ -29,28 +29,31 @@ import {
 import { profileHighWater } from './dht-records.ts'
 import type { PalomaLibp2p } from './node.ts'
 
-export { DirectoryError } from '../core/protocol/directory.ts'
+export { DIRECTORY_ERROR_CODES, DirectoryError, type DirectoryErrorCode } from '../core/protocol/directory.ts'
 
 /** No DHT peer answered in time: the relays are unreachable or the node has just started. */
 export class DirectoryUnavailableError extends DirectoryError {
   constructor(
     message = 'the directory is unreachable: no relay answered in time. Check the network and retry',
   ) {
-    super(message)
+    super('DIRECTORY_UNAVAILABLE', message)
     this.name = 'DirectoryUnavailableError'
   }
 }
 /** No valid profile record exists for this PeerId (never published, expired, or every copy refused). */
 export class ProfileNotFoundError extends DirectoryError {
   constructor(peerId: string) {
-    super(`no valid directory record for ${peerId}: the user may be offline for more than 48 h or unknown`)
+    super(
+      'PROFILE_NOT_FOUND',
+      `no valid directory record for ${peerId}: the user may be offline for more than 48 h or unknown`,
+    )
     this.name = 'ProfileNotFoundError'
   }
 }
 /** The owner withdrew the profile (account deleted). */
 export class ProfileWithdrawnError extends DirectoryError {
   constructor(peerId: string) {
-    super(`${peerId} deleted their account: their directory record is withdrawn`)
+    super('PROFILE_WITHDRAWN', `${peerId} deleted their account: their directory record is withdrawn`)
     this.name = 'ProfileWithdrawnError'
   }
 }
@@ -154,7 +157,7 @@ export class Directory {
    */
   constructor(libp2p: PalomaLibp2p, privateKey: PrivateKey, init: DirectoryInit = {}) {
     if (privateKey.type !== 'Ed25519' || !libp2p.peerId.equals(peerIdFromPrivateKey(privateKey))) {
-      throw new DirectoryError("the directory needs the node's own Ed25519 private key")
+      throw new DirectoryError('WRONG_KEY', "the directory needs the node's own Ed25519 private key")
     }
     this.#libp2p = libp2p
     this.#privateKey = privateKey

@@ -8,24 +8,33 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
+import { PalomaError } from '../core/errors.ts'
 import { FrameError } from '../core/protocol/frames.ts'
 import type { AbortOptions, DialProtocolOptions, DialTarget, Stream } from '@libp2p/interface'
 
 /** The client's own error codes: the relay could not be reached, went silent, or misbehaved. */
-export type FrameClientErrorCode = 'UNREACHABLE' | 'NO_RESPONSE' | 'TIMEOUT' | 'PROTOCOL'
+export const FRAME_CLIENT_ERROR_CODES = [
+  /** No stream to the relay could be opened. Retryable. */
+  'UNREACHABLE',
+  /** The relay closed the stream, or it failed, before answering. Retryable. */
+  'NO_RESPONSE',
+  /** No answer in time (or the caller aborted). Retryable. */
+  'TIMEOUT',
+  /** The relay sent something the protocol does not allow. */
+  'PROTOCOL',
+] as const
+export type FrameClientErrorCode = (typeof FRAME_CLIENT_ERROR_CODES)[number]
 
 /** The client codes after which trying again later (or on another relay) can succeed. */
 const RETRYABLE_CLIENT_CODES: ReadonlySet<string> = new Set(['UNREACHABLE', 'NO_RESPONSE', 'TIMEOUT'])
 
 /** An operation that failed; `code` is the relay's error code or one of the client's. */
-export class FrameClientError<C extends string> extends Error {
+export class FrameClientError<C extends string> extends PalomaError<C> {
   override name = 'FrameClientError'
-  readonly code: C
   /** The relay codes after which trying again later (or on another relay) can succeed. */
   protected readonly retryableCodes: ReadonlySet<string> = new Set()
   constructor(code: C, message: string, options?: ErrorOptions) {
-    super(`${code}: ${message}`, options)
-    this.code = code
+    super(code, `${code}: ${message}`, options)
   }
 
   /** Whether trying again later (or on another relay) can succeed. */
@@ -103,7 +112,7 @@ export class FrameClient<F extends { t: string }, C extends string, E extends Er
       return this.#init.encodeFrame(frame)
     } catch (err) {
       if (err instanceof FrameError) {
-        throw this.#error(err.reason === 'FRAME_TOO_LARGE' ? 'TOO_LARGE' : 'BAD_FRAME', err.message, {
+        throw this.#error(err.code === 'FRAME_TOO_LARGE' ? 'TOO_LARGE' : 'BAD_FRAME', err.message, {
           cause: err,
         })
       }

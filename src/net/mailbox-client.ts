@@ -10,6 +10,7 @@
  */
 import {
   FrameReader,
+  MAILBOX_ERROR_CODES,
   MAILBOX_PROTOCOL,
   MAX_ACK_SEQS,
   encodeFrame,
@@ -17,6 +18,7 @@ import {
   type MailboxFrame,
 } from '../core/protocol/mailbox.ts'
 import {
+  FRAME_CLIENT_ERROR_CODES,
   FrameClient,
   FrameClientError,
   send,
@@ -28,8 +30,40 @@ import {
 
 export { MAILBOX_PROTOCOL } from '../core/protocol/mailbox.ts'
 
-/** Relay error codes plus the client's own: the relay could not be reached, went silent, or misbehaved. */
-export type MailboxClientErrorCode = MailboxErrorCode | 'UNREACHABLE' | 'NO_RESPONSE' | 'TIMEOUT' | 'PROTOCOL'
+/**
+ * Every code of a {@link MailboxError}: the relay's (as they travel in `err` frames, see
+ * MAILBOX_ERROR_CODES) plus the client's own: the relay could not be reached, went silent, or misbehaved.
+ */
+export const MAILBOX_CLIENT_ERROR_CODES = [...MAILBOX_ERROR_CODES, ...FRAME_CLIENT_ERROR_CODES] as const
+export type MailboxClientErrorCode = (typeof MAILBOX_CLIENT_ERROR_CODES)[number]
+
+/**
+ * The relay refusals a sender should see on the message while the outbox keeps retrying
+ * (docs/mailbox.md): too large for the relay, the recipient's mailbox full, too many of the sender's
+ * envelopes stored, sending too fast.
+ */
+export const RELAY_REFUSAL_CODES = [
+  'TOO_LARGE',
+  'RECIPIENT_QUOTA',
+  'SENDER_QUOTA',
+  'RATE_LIMITED',
+] as const satisfies readonly MailboxErrorCode[]
+export type RelayRefusalCode = (typeof RELAY_REFUSAL_CODES)[number]
+
+/**
+ * The refusal a failed deposit carries, when it is one the sender should see.
+ * @returns the code when `err` is a {@link MailboxError} with one of {@link RELAY_REFUSAL_CODES}, else
+ *   `undefined` (the relay was unreachable, the frame was bad, or `err` is not a mailbox error).
+ * @example
+ * const results = await Promise.allSettled(relays.map((r) => deposit(node, r, request)))
+ * const refusal = results.map((r) => (r.status === 'rejected' ? relayRefusal(r.reason) : undefined)).find(Boolean)
+ */
+export function relayRefusal(err: unknown): RelayRefusalCode | undefined {
+  if (!(err instanceof MailboxError)) return undefined
+  return (RELAY_REFUSAL_CODES as readonly string[]).includes(err.code)
+    ? (err.code as RelayRefusalCode)
+    : undefined
+}
 
 /** The relay codes after which trying again later (or on another relay) can succeed. */
 const RETRYABLE: ReadonlySet<string> = new Set<MailboxErrorCode>([

@@ -14,6 +14,7 @@ import {
   FrameReader,
   MAX_UPLOAD_RECORDS,
   OneTimePreKeyRecordError,
+  PREKEYS_ERROR_CODES,
   PREKEYS_PROTOCOL,
   encodeFrame,
   verifyOneTimePreKey,
@@ -22,6 +23,7 @@ import {
   type PreKeysFrame,
 } from '../core/protocol/prekeys.ts'
 import {
+  FRAME_CLIENT_ERROR_CODES,
   FrameClient,
   FrameClientError,
   type FrameCallOptions,
@@ -34,10 +36,12 @@ export { PREKEYS_PROTOCOL } from '../core/protocol/prekeys.ts'
 export type { OneTimePreKeyPublic } from '../core/protocol/prekeys.ts'
 
 /**
- * Relay error codes plus the client's own: the relay could not be reached, went silent or misbehaved
- * (`PROTOCOL`), or served a record the owner did not sign (`BAD_RECORD`: treat as "none").
+ * Every code of a {@link PreKeysError}: the relay's (PREKEYS_ERROR_CODES, as they travel in `err` frames)
+ * plus the client's own: the relay could not be reached, went silent or misbehaved (`PROTOCOL`). The
+ * client also uses `BAD_RECORD` for a record the owner did not sign (treat as "none").
  */
-export type PreKeysClientErrorCode = PreKeysErrorCode | 'UNREACHABLE' | 'NO_RESPONSE' | 'TIMEOUT' | 'PROTOCOL'
+export const PREKEYS_CLIENT_ERROR_CODES = [...PREKEYS_ERROR_CODES, ...FRAME_CLIENT_ERROR_CODES] as const
+export type PreKeysClientErrorCode = (typeof PREKEYS_CLIENT_ERROR_CODES)[number]
 
 /** The relay codes after which trying again later (or on another relay) can succeed. */
 const RETRYABLE: ReadonlySet<string> = new Set<PreKeysErrorCode>(['RATE_LIMITED', 'INTERNAL'])

@@ -13,8 +13,14 @@
  *   identity/trust/<peer>         pinned identity key of a peer
  *   session/<peer>                SessionRecord.serialize()
  */
-import { decode, encode } from 'cborg'
 import { toString } from 'uint8arrays'
+import {
+  decodeStrictMap,
+  encodeCanonical as encode,
+  expectBytes,
+  expectInteger,
+  type CborFail,
+} from '../core/cbor.ts'
 import {
   SessionRecord,
   type IdentityKeyPair,
@@ -26,6 +32,7 @@ import {
   type SignedPreKeyRecord,
   type SignedPreKeyStore,
 } from '../core/crypto/index.ts'
+import { VaultCorruptedError } from '../core/vault/index.ts'
 import type { Vault } from './vault.ts'
 
 /** The few vault operations the stores need. */
@@ -79,6 +86,23 @@ interface KeyRecord {
   t?: number
 }
 
+/** A prekey record, decoded with the strict kit (it may come from a restored backup). */
+function readKeyRecord(bytes: Uint8Array, name: string): KeyRecord {
+  const fail: CborFail = (message, failure) => {
+    throw new VaultCorruptedError(
+      `The vault record '${name}' is damaged (${message}): restore your account from a backup.`,
+      failure?.cause === undefined ? undefined : { cause: failure.cause },
+    )
+  }
+  const m = decodeStrictMap(bytes, fail, name)
+  return {
+    id: expectInteger(m.id, `${name}.id`, fail, { max: 0xffffffff }),
+    pub: expectBytes(m.pub, `${name}.pub`, fail, { length: 32 }),
+    priv: expectBytes(m.priv, `${name}.priv`, fail, { length: 32 }),
+    ...(m.t === undefined ? {} : { t: expectInteger(m.t, `${name}.t`, fail) }),
+  }
+}
+
 function storesOver(records: Records, identity: IdentityKeyPair): ProtocolStores {
   const identityStore: IdentityKeyStore = {
     async getIdentityKeyPair() {
@@ -106,7 +130,7 @@ function storesOver(records: Records, identity: IdentityKeyPair): ProtocolStores
     async loadPreKey(id) {
       const bytes = await records.get(OPK + id)
       if (bytes === undefined) return undefined
-      const r = decode(bytes) as KeyRecord
+      const r = readKeyRecord(bytes, OPK + id)
       return { id: r.id, keyPair: { publicKey: r.pub, privateKey: r.priv } }
     },
     storePreKey: (r: OneTimePreKeyRecord) =>
@@ -114,7 +138,7 @@ function storesOver(records: Records, identity: IdentityKeyPair): ProtocolStores
     removePreKey: (id) => records.delete(OPK + id),
   }
   const readSpk = (bytes: Uint8Array): SignedPreKeyRecord => {
-    const r = decode(bytes) as KeyRecord
+    const r = readKeyRecord(bytes, 'identity/spk')
     return { id: r.id, keyPair: { publicKey: r.pub, privateKey: r.priv }, createdAt: r.t ?? 0 }
   }
   const signedPreKeys: SignedPreKeyStore = {

@@ -13,6 +13,7 @@ import {
   VaultExistsError,
   VaultLockedError,
   VaultNotFoundError,
+  checkNewPassphrase,
   createVaultHeader,
   exportBackup as encryptBackup,
   importBackup as decryptBackup,
@@ -163,7 +164,8 @@ export class Vault {
   /**
    * Creates a vault from a backup file, with a new vault passphrase. Header and records are written in
    * one atomic write, so a failed import leaves no half-made vault.
-   * @throws VaultExistsError, InvalidBackupError, WrongPassphraseError (backup passphrase)
+   * @throws VaultExistsError, InvalidPassphraseError (new passphrase: checked before the backup is
+   *   decrypted), InvalidBackupError, WrongPassphraseError (backup passphrase)
    */
   static async importBackup(
     backend: VaultBackend,
@@ -173,6 +175,7 @@ export class Vault {
     opts: KdfOptions = {},
   ): Promise<Vault> {
     if (await Vault.exists(backend)) throw new VaultExistsError()
+    checkNewPassphrase(newVaultPassphrase)
     const records = await decryptBackup(bytes, backupPassphrase)
     const { header, keys } = await createVaultHeader(newVaultPassphrase, opts)
     const random = opts.random ?? secureRandom

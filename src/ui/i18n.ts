@@ -1,7 +1,201 @@
 /**
  * UI text in English and Spanish. The browser's preferred language picks one; English is the fallback.
  * Accessible names used by tests are the English strings (see docs/testing.md).
+ *
+ * `errors` has a text for every code of every error that can reach a person, by area (src/app/codes.ts);
+ * {@link errorText} picks it. The compiler checks each table has exactly the codes of its area.
  */
+import {
+  MIN_PASSPHRASE_CHARS,
+  userError,
+  type UserError,
+  type UserErrorArea,
+  type UserErrorCode,
+} from '../app/codes.ts'
+
+type ErrorTexts = { [A in UserErrorArea]: Record<UserErrorCode<A>, string> } & { unknown: string }
+
+const NAME_RULES_EN = 'Usernames are 3 to 32 characters: letters a-z, digits, "_", "." or "-".'
+const NAME_RULES_ES =
+  'Los nombres de usuario tienen de 3 a 32 caracteres: letras a-z, cifras, "_", "." o "-".'
+
+/** Codes the mailbox and prekey relays share, with the client's own. */
+const relayEn = {
+  BAD_FRAME: 'The relay could not read the request. Update the app.',
+  UNSUPPORTED_VERSION: 'The relay speaks another version of Paloma. Update the app.',
+  UNEXPECTED_FRAME: 'The relay did not expect that request. Try again.',
+  RATE_LIMITED: 'Sending too fast. Paloma will retry.',
+  INTERNAL: 'The relay had a problem. Try again later.',
+  UNREACHABLE: 'The relay cannot be reached. Check the network.',
+  NO_RESPONSE: 'The relay did not answer. Try again.',
+  TIMEOUT: 'The relay did not answer in time. Try again.',
+  PROTOCOL: 'The relay answered something unexpected. Try again later, or update the app.',
+}
+const relayEs: typeof relayEn = {
+  BAD_FRAME: 'El relé no pudo leer la petición. Actualiza la app.',
+  UNSUPPORTED_VERSION: 'El relé usa otra versión de Paloma. Actualiza la app.',
+  UNEXPECTED_FRAME: 'El relé no esperaba esa petición. Inténtalo de nuevo.',
+  RATE_LIMITED: 'Envías demasiado rápido. Paloma lo reintentará.',
+  INTERNAL: 'El relé tuvo un problema. Inténtalo más tarde.',
+  UNREACHABLE: 'No se puede llegar al relé. Comprueba la red.',
+  NO_RESPONSE: 'El relé no respondió. Inténtalo de nuevo.',
+  TIMEOUT: 'El relé no respondió a tiempo. Inténtalo de nuevo.',
+  PROTOCOL: 'El relé respondió algo inesperado. Inténtalo más tarde o actualiza la app.',
+}
+
+const errorsEn = {
+  vault: {
+    WRONG_PASSPHRASE: 'Wrong passphrase: check it and try again. Nothing was changed.',
+    VAULT_CORRUPTED:
+      'The data of this account on this device is damaged: restore your account from a backup.',
+    VAULT_LOCKED: 'Paloma is locked: unlock it with your passphrase first.',
+    VAULT_NOT_FOUND: 'There is no account in this browser: create one, or restore a backup.',
+    VAULT_EXISTS:
+      'An account already exists in this browser: unlock it, or delete it before creating or restoring another.',
+    EMPTY_PASSPHRASE: 'Enter a passphrase.',
+    SHORT_PASSPHRASE: `Use at least ${MIN_PASSPHRASE_CHARS} characters.`,
+    INVALID_KDF_PARAMS: 'This account uses settings this version of Paloma does not accept. Update the app.',
+    INVALID_BACKUP:
+      'This file is not a Paloma backup, or it is damaged: choose the file exported from Paloma.',
+    UNSUPPORTED_BACKUP: 'This backup was made by a newer version of Paloma: update the app to restore it.',
+  },
+  directory: {
+    MALFORMED_RECORD: 'The directory returned a record that is not valid. Try again later.',
+    RECORD_TOO_LARGE: 'Your profile is too large for the directory.',
+    WRONG_NAMESPACE: 'That is not a Paloma identity.',
+    IDENTITY_MISMATCH: 'The directory returned a record of someone else. Try again later.',
+    BAD_SIGNATURE: 'A directory record had a forged or damaged signature and was ignored. Try again later.',
+    EXPIRED_RECORD: 'That person’s directory record has expired: they have not been online for a while.',
+    FUTURE_RECORD: 'A directory record is dated in the future: a clock is wrong. Check this device’s clock.',
+    STALE_RECORD: 'The directory returned an old record. Try again later.',
+    INVALID_NAME: NAME_RULES_EN,
+    WRONG_KEY: 'Paloma could not start its directory. Reload the page.',
+    DIRECTORY_UNAVAILABLE:
+      'The directory is unreachable: no relay answered in time. Check the network and try again.',
+    PROFILE_NOT_FOUND:
+      'Nobody with that identity was found: they may not have been online for more than two days.',
+    PROFILE_WITHDRAWN: 'That person deleted their account.',
+  },
+  invite: {
+    BAD_INVITE: 'This is not a valid Paloma invite link. Ask for a new one.',
+    UNSUPPORTED_INVITE: 'This invite was made by a newer version of Paloma. Update the app.',
+    BAD_INVITE_IDENTITY: 'This invite does not name a valid Paloma identity. Ask for a new one.',
+  },
+  mailbox: {
+    ...relayEn,
+    TOO_LARGE: 'The message is too large for the relays.',
+    RECIPIENT_QUOTA: 'Their mailbox on the relays is full. Paloma will retry.',
+    SENDER_QUOTA: 'You have too many undelivered messages on the relays. Paloma will retry.',
+    BAD_RECIPIENT: 'The relay does not accept that recipient.',
+  },
+  prekeys: {
+    ...relayEn,
+    TOO_LARGE: 'Too many keys at once for the relay.',
+    BAD_RECORD: 'The relay refused or served a damaged one-time key. Paloma will use another.',
+    BAD_SIGNATURE: 'The relay refused a one-time key that is not signed by this account.',
+    BAD_OWNER: 'That is not a Paloma identity.',
+    OWNER_QUOTA: 'The relay holds as many of your one-time keys as it allows.',
+  },
+  config: {
+    INVALID_CONFIG: 'This copy of Paloma is misconfigured (config.json). Tell whoever runs it.',
+    INVALID_RELAYS: 'This copy of Paloma is misconfigured (its relay list). Tell whoever runs it.',
+    INVALID_ICE_SERVERS: 'This copy of Paloma is misconfigured (its ICE servers). Tell whoever runs it.',
+  },
+  app: {
+    LOCKED: 'Paloma is locked: unlock it first.',
+    NOT_CONNECTED: 'Paloma is not connected yet. Try again in a moment.',
+    ACCOUNT_EXISTS: 'An account already exists on this device.',
+    NO_ACCOUNT: 'This vault holds no account. Restore a backup or delete it.',
+    OWN_INVITE: 'That is your own invite.',
+    UNKNOWN_CONTACT: 'That person is not one of your contacts.',
+    NO_CHAT_OPEN: 'Open a chat first.',
+    NOT_INVITE_OR_NAME: `That is neither an invite link nor a username. ${NAME_RULES_EN}`,
+    MESSAGE_TOO_LONG: 'The message is too long: split it into several.',
+    BAD_RECORD:
+      'Some data on this device is damaged or was written by a newer version of Paloma. Update the app or restore a backup.',
+  },
+  unknown: 'Something went wrong. Try again; if it keeps happening, reload Paloma.',
+} satisfies ErrorTexts
+
+const errorsEs: ErrorTexts = {
+  vault: {
+    WRONG_PASSPHRASE: 'Frase de paso incorrecta: revísala e inténtalo de nuevo. No se ha cambiado nada.',
+    VAULT_CORRUPTED:
+      'Los datos de esta cuenta en este dispositivo están dañados: restaura tu cuenta desde una copia.',
+    VAULT_LOCKED: 'Paloma está bloqueada: desbloquéala primero con tu frase de paso.',
+    VAULT_NOT_FOUND: 'No hay ninguna cuenta en este navegador: crea una o restaura una copia.',
+    VAULT_EXISTS:
+      'Ya hay una cuenta en este navegador: desbloquéala, o elimínala antes de crear o restaurar otra.',
+    EMPTY_PASSPHRASE: 'Escribe una frase de paso.',
+    SHORT_PASSPHRASE: `Usa al menos ${MIN_PASSPHRASE_CHARS} caracteres.`,
+    INVALID_KDF_PARAMS: 'Esta cuenta usa ajustes que esta versión de Paloma no acepta. Actualiza la app.',
+    INVALID_BACKUP:
+      'Este archivo no es una copia de Paloma, o está dañado: elige el archivo exportado desde Paloma.',
+    UNSUPPORTED_BACKUP:
+      'Esta copia se hizo con una versión más nueva de Paloma: actualiza la app para restaurarla.',
+  },
+  directory: {
+    MALFORMED_RECORD: 'El directorio devolvió un registro no válido. Inténtalo más tarde.',
+    RECORD_TOO_LARGE: 'Tu perfil es demasiado grande para el directorio.',
+    WRONG_NAMESPACE: 'Eso no es una identidad de Paloma.',
+    IDENTITY_MISMATCH: 'El directorio devolvió un registro de otra persona. Inténtalo más tarde.',
+    BAD_SIGNATURE:
+      'Un registro del directorio tenía una firma falsa o dañada y se ignoró. Inténtalo más tarde.',
+    EXPIRED_RECORD: 'El registro de esa persona en el directorio ha caducado: hace tiempo que no se conecta.',
+    FUTURE_RECORD:
+      'Un registro del directorio tiene fecha futura: algún reloj está mal. Comprueba el reloj de este dispositivo.',
+    STALE_RECORD: 'El directorio devolvió un registro antiguo. Inténtalo más tarde.',
+    INVALID_NAME: NAME_RULES_ES,
+    WRONG_KEY: 'Paloma no pudo iniciar su directorio. Recarga la página.',
+    DIRECTORY_UNAVAILABLE:
+      'No se puede acceder al directorio: ningún relé respondió a tiempo. Comprueba la red e inténtalo de nuevo.',
+    PROFILE_NOT_FOUND:
+      'No se encontró a nadie con esa identidad: puede que lleve más de dos días sin conectarse.',
+    PROFILE_WITHDRAWN: 'Esa persona eliminó su cuenta.',
+  },
+  invite: {
+    BAD_INVITE: 'Este no es un enlace de invitación de Paloma válido. Pide uno nuevo.',
+    UNSUPPORTED_INVITE: 'Esta invitación se hizo con una versión más nueva de Paloma. Actualiza la app.',
+    BAD_INVITE_IDENTITY: 'Esta invitación no contiene una identidad de Paloma válida. Pide una nueva.',
+  },
+  mailbox: {
+    ...relayEs,
+    TOO_LARGE: 'El mensaje es demasiado grande para los relés.',
+    RECIPIENT_QUOTA: 'Su buzón en los relés está lleno. Paloma lo reintentará.',
+    SENDER_QUOTA: 'Tienes demasiados mensajes sin entregar en los relés. Paloma lo reintentará.',
+    BAD_RECIPIENT: 'El relé no acepta ese destinatario.',
+  },
+  prekeys: {
+    ...relayEs,
+    TOO_LARGE: 'Demasiadas claves a la vez para el relé.',
+    BAD_RECORD: 'El relé rechazó o entregó una clave de un solo uso dañada. Paloma usará otra.',
+    BAD_SIGNATURE: 'El relé rechazó una clave de un solo uso que no está firmada por esta cuenta.',
+    BAD_OWNER: 'Eso no es una identidad de Paloma.',
+    OWNER_QUOTA: 'El relé ya guarda tantas claves de un solo uso tuyas como permite.',
+  },
+  config: {
+    INVALID_CONFIG: 'Esta copia de Paloma está mal configurada (config.json). Avisa a quien la administra.',
+    INVALID_RELAYS:
+      'Esta copia de Paloma está mal configurada (su lista de relés). Avisa a quien la administra.',
+    INVALID_ICE_SERVERS:
+      'Esta copia de Paloma está mal configurada (sus servidores ICE). Avisa a quien la administra.',
+  },
+  app: {
+    LOCKED: 'Paloma está bloqueada: desbloquéala primero.',
+    NOT_CONNECTED: 'Paloma aún no está conectada. Inténtalo de nuevo en un momento.',
+    ACCOUNT_EXISTS: 'Ya hay una cuenta en este dispositivo.',
+    NO_ACCOUNT: 'Este almacén no contiene ninguna cuenta. Restaura una copia o elimínalo.',
+    OWN_INVITE: 'Esa es tu propia invitación.',
+    UNKNOWN_CONTACT: 'Esa persona no está entre tus contactos.',
+    NO_CHAT_OPEN: 'Abre un chat primero.',
+    NOT_INVITE_OR_NAME: `Eso no es ni un enlace de invitación ni un nombre de usuario. ${NAME_RULES_ES}`,
+    MESSAGE_TOO_LONG: 'El mensaje es demasiado largo: divídelo en varios.',
+    BAD_RECORD:
+      'Algunos datos de este dispositivo están dañados o los escribió una versión más nueva de Paloma. Actualiza la app o restaura una copia.',
+  },
+  unknown: 'Algo salió mal. Inténtalo de nuevo; si sigue pasando, recarga Paloma.',
+}
+
 const en = {
   title: 'Paloma',
   tagline: 'Private messages, browser to browser. No accounts server, no phone number.',
@@ -21,7 +215,6 @@ const en = {
   confirmPassphrase: 'Repeat passphrase',
   createAccount: 'Create account',
   passphrasesDiffer: 'The passphrases differ.',
-  passphraseTooShort: 'Use at least 8 characters.',
   unlockTitle: 'Welcome back',
   unlockHint: 'Enter your passphrase to unlock Paloma on this device.',
   unlock: 'Unlock',
@@ -89,6 +282,7 @@ const en = {
     SENDER_QUOTA: 'You have too many undelivered messages on the relays. Retrying…',
     RATE_LIMITED: 'Sending too fast. Retrying…',
   } as Record<string, string>,
+  errors: errorsEn as ErrorTexts,
 }
 
 export type Strings = typeof en
@@ -111,7 +305,6 @@ const es: Strings = {
   confirmPassphrase: 'Repite la frase de paso',
   createAccount: 'Crear cuenta',
   passphrasesDiffer: 'Las frases de paso no coinciden.',
-  passphraseTooShort: 'Usa al menos 8 caracteres.',
   unlockTitle: 'Hola de nuevo',
   unlockHint: 'Escribe tu frase de paso para desbloquear Paloma en este dispositivo.',
   unlock: 'Desbloquear',
@@ -176,6 +369,7 @@ const es: Strings = {
     SENDER_QUOTA: 'Tienes demasiados mensajes sin entregar en los relés. Reintentando…',
     RATE_LIMITED: 'Envías demasiado rápido. Reintentando…',
   },
+  errors: errorsEs,
 }
 
 export function pickStrings(languages: readonly string[]): { lang: 'en' | 'es'; t: Strings } {
@@ -185,4 +379,18 @@ export function pickStrings(languages: readonly string[]): { lang: 'en' | 'es'; 
     if (base === 'en') return { lang: 'en', t: en }
   }
   return { lang: 'en', t: en }
+}
+
+/**
+ * The text for `err` in the person's language: by area and code for an error a person may see
+ * (src/app/codes.ts), the generic `errors.unknown` for anything else (a bug, a library's own error).
+ */
+export function errorText(t: Strings, err: unknown): string {
+  return userErrorText(t, userError(err))
+}
+
+/** The text of an error already reduced to its area and code (e.g. one kept in a snapshot). */
+export function userErrorText(t: Strings, e: UserError | undefined): string {
+  if (e === undefined) return t.errors.unknown
+  return (t.errors[e.area] as Record<string, string>)[e.code] ?? t.errors.unknown
 }

@@ -1,5 +1,9 @@
-/** A button's async action with busy and error state, shared by the forms. */
-export function runAction() {
+/**
+ * A button's async action with busy and error state, shared by the forms. A failure is shown as the
+ * text `describe` gives for it (the forms pass `(err) => errorText(t, err)`: by code, in the person's
+ * language), never as the error's own message.
+ */
+export function runAction(describe: (err: unknown) => string) {
   let busy = $state(false)
   let error = $state<string | undefined>()
   return {
@@ -9,6 +13,7 @@ export function runAction() {
     get error() {
       return error
     },
+    /** Shows `message` (already in the person's language) as the error, without running anything. */
     fail(message: string) {
       error = message
     },
@@ -19,7 +24,7 @@ export function runAction() {
         await action()
         return true
       } catch (err) {
-        error = (err as Error).message
+        error = describe(err)
         return false
       } finally {
         busy = false

@@ -38,7 +38,7 @@ export type { RateLimit } from '../rate-limit.ts'
 export interface MailboxInit extends StreamServiceInit {
   /**
    * Largest envelope accepted, in bytes; larger deposits are refused with `TOO_LARGE`. Capped by the
-   * protocol limit `MAX_ENVELOPE_BYTES` (256 KiB).
+   * protocol limit `MAILBOX_MAX_ENVELOPE_BYTES` (256 KiB).
    *
    * @default 65536
    */

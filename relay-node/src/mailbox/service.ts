@@ -9,7 +9,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import {
   FrameReader,
   MAILBOX_PROTOCOL,
-  MAX_ENVELOPE_BYTES,
+  MAILBOX_MAX_ENVELOPE_BYTES,
   encodeFrame,
   type ErrFrame,
   type MailboxFrame,
@@ -30,8 +30,8 @@ const MAX_SUBSCRIPTIONS_PER_PEER = 4
 
 function normalizeEnvelopeLimit(value: number | undefined): number {
   const limit = value ?? 64 * 1024
-  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_ENVELOPE_BYTES) {
-    throw new RangeError(`maxEnvelopeBytes: expected 1 to ${MAX_ENVELOPE_BYTES}, got ${limit}`)
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAILBOX_MAX_ENVELOPE_BYTES) {
+    throw new RangeError(`maxEnvelopeBytes: expected 1 to ${MAILBOX_MAX_ENVELOPE_BYTES}, got ${limit}`)
   }
   return limit
 }

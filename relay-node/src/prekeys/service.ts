@@ -180,7 +180,7 @@ export class PreKeyServiceImpl
       if (!(err instanceof OneTimePreKeyRecordError)) throw err
       return {
         t: 'err',
-        code: err.reason === 'BAD_SIGNATURE' ? 'BAD_SIGNATURE' : 'BAD_RECORD',
+        code: err.code === 'BAD_SIGNATURE' ? 'BAD_SIGNATURE' : 'BAD_RECORD',
         msg: `opks[${bad}]: not signed by your identity key; nothing of this upload was stored`,
       }
     }

@@ -1,41 +1,43 @@
 /**
- * Strict CBOR encoding and field validation for every record of the crypto module.
- *
- * Encoding is cborg's deterministic form (definite lengths, map keys sorted length-first then bytewise).
- * Decoding rejects indefinite lengths, undefined, NaN/Infinity, big integers and duplicate map keys, then
- * every field is checked for type, exact length and size caps; any failure is an {@link InvalidRecordError}.
+ * CBOR for every record of the crypto module: the strict kit of src/core/cbor.ts (same encoding, same
+ * decoding rules, same field checks), with fast paths for the small flat maps of the message path and
+ * the crypto module's field helpers on top; any failure is an {@link InvalidRecordError}.
  * @module
  */
-import { decode, encode } from 'cborg'
+import {
+  decodeStrict,
+  encodeCanonical,
+  expectArray as checkArray,
+  expectBoolean as checkBoolean,
+  expectBytes as checkBytes,
+  expectInteger as checkInteger,
+  expectMap as checkMap,
+  type CborFail,
+  type CborMap,
+} from '../cbor.ts'
 import { InvalidRecordError } from './errors.ts'
 import { RECORD_VERSION } from './constants.ts'
 
-const DECODE_OPTIONS = {
-  strict: true,
-  allowIndefinite: false,
-  allowUndefined: false,
-  allowInfinity: false,
-  allowNaN: false,
-  allowBigInt: false,
-  rejectDuplicateMapKeys: true,
-} as const
+export type { CborMap } from '../cbor.ts'
 
-/** A decoded CBOR map, before validation. */
-export type CborMap = Record<string, unknown>
+const invalid: CborFail = (message, failure) => {
+  throw new InvalidRecordError(message, failure?.cause === undefined ? undefined : { cause: failure.cause })
+}
 
 /**
  * Deterministic CBOR encoding. Always returns a plain, unshared Uint8Array (in Node, cborg may hand back a
  * view into a pooled Buffer, whose `slice()` does not copy).
  */
 export function encodeCbor(value: unknown): Uint8Array {
-  return encodeFlatMap(value) ?? new Uint8Array(encode(value))
+  return encodeFlatMap(value) ?? new Uint8Array(encodeCanonical(value))
 }
 
 // Fast paths for the flat maps on the message path (headers, ratchet and prekey messages): maps of at most
 // 23 entries whose keys are short lower-case ASCII names and whose values are unsigned integers below 2^32,
 // byte strings, booleans or null. The encoder writes exactly cborg's deterministic form (keys sorted
 // length-first then bytewise, minimal-length heads); the decoder accepts only such minimal, definite,
-// duplicate-free encodings and hands everything else to cborg, so what is accepted, and how, is unchanged.
+// duplicate-free encodings and hands everything else to the strict kit (decodeStrict), so what is accepted,
+// and how, is the kit's.
 // tests/unit/core/crypto/codec.test.ts checks both against cborg on random maps.
 
 const KEY_PATTERN = /^[a-z0-9]{1,23}$/
@@ -202,14 +204,7 @@ export function decodeRecord(bytes: Uint8Array, what: string, maxBytes: number):
   if (bytes.length > maxBytes) {
     throw new InvalidRecordError(`${what}: expected at most ${maxBytes} bytes, got ${bytes.length}`)
   }
-  let value: unknown = decodeFlatMap(bytes)
-  if (value === null) {
-    try {
-      value = decode(bytes, DECODE_OPTIONS)
-    } catch (cause) {
-      throw new InvalidRecordError(`${what}: not valid CBOR`, { cause })
-    }
-  }
+  const value = decodeFlatMap(bytes) ?? decodeStrict(bytes, invalid, what)
   const map = expectMap(value, what)
   if (map.v !== RECORD_VERSION) {
     throw new InvalidRecordError(`${what}: expected version ${RECORD_VERSION}, got ${String(map.v)}`)
@@ -219,21 +214,12 @@ export function decodeRecord(bytes: Uint8Array, what: string, maxBytes: number):
 
 /** Checks that `value` is a plain CBOR map. */
 export function expectMap(value: unknown, what: string): CborMap {
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
-    throw new InvalidRecordError(`${what}: expected a map`)
-  }
-  return value as CborMap
+  return checkMap(value, what, invalid)
 }
 
 /** Checks a byte-string field of exact length `len` (or any length up to `-len` when negative). */
 export function expectBytes(map: CborMap, key: string, len: number, what: string): Uint8Array {
-  const v = map[key]
-  if (!(v instanceof Uint8Array)) throw new InvalidRecordError(`${what}.${key}: expected bytes`)
-  if (len >= 0 ? v.length !== len : v.length > -len) {
-    throw new InvalidRecordError(
-      `${what}.${key}: expected ${len >= 0 ? len : `at most ${-len}`} bytes, got ${v.length}`,
-    )
-  }
+  const v = checkBytes(map[key], `${what}.${key}`, invalid, len >= 0 ? { length: len } : { max: -len })
   // Copy: decoded strings are views into the input, which the caller may reuse.
   return new Uint8Array(v)
 }
@@ -260,11 +246,7 @@ export function expectOptionalBytes(map: CborMap, key: string, len: number, what
 
 /** Checks an unsigned integer field in [0, max]. */
 export function expectUint(map: CborMap, key: string, max: number, what: string): number {
-  const v = map[key]
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max) {
-    throw new InvalidRecordError(`${what}.${key}: expected integer in [0, ${max}], got ${String(v)}`)
-  }
-  return v
+  return checkInteger(map[key], `${what}.${key}`, invalid, { max })
 }
 
 /** Checks an optional unsigned integer field (absent or null gives null). */
@@ -275,15 +257,10 @@ export function expectOptionalUint(map: CborMap, key: string, max: number, what:
 
 /** Checks a boolean field. */
 export function expectBool(map: CborMap, key: string, what: string): boolean {
-  const v = map[key]
-  if (typeof v !== 'boolean') throw new InvalidRecordError(`${what}.${key}: expected boolean`)
-  return v
+  return checkBoolean(map[key], `${what}.${key}`, invalid)
 }
 
 /** Checks an array field of at most `max` entries. */
 export function expectArray(map: CborMap, key: string, max: number, what: string): unknown[] {
-  const v = map[key]
-  if (!Array.isArray(v)) throw new InvalidRecordError(`${what}.${key}: expected array`)
-  if (v.length > max) throw new InvalidRecordError(`${what}.${key}: expected at most ${max} entries`)
-  return v
+  return checkArray(map[key], `${what}.${key}`, invalid, { max })
 }

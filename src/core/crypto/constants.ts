@@ -43,14 +43,20 @@ export const MAX_STORED_SKIPPED_KEYS = 2000
 export const MAX_PREVIOUS_SESSIONS = 5
 /** Remote ratchet public keys remembered per session to classify late replays as duplicates. */
 export const MAX_PREVIOUS_REMOTE_RATCHETS = 5
-/** Most one-time prekeys carried in one bundle. */
-export const MAX_BUNDLE_ONE_TIME_PREKEYS = 100
-/** Largest prekey bundle accepted (bytes). */
-export const MAX_BUNDLE_BYTES = 8192
+/**
+ * Most one-time prekeys carried in one bundle: a bundle with this many (and the largest ids and time)
+ * still fits in {@link MAX_BUNDLE_BYTES} (3,069 bytes; tests/unit/core/crypto/codec.test.ts).
+ */
+export const MAX_BUNDLE_ONE_TIME_PREKEYS = 64
+/**
+ * Largest prekey bundle, in bytes: what a directory profile record (at most 8 KiB, with up to 8 relay
+ * addresses) carries. The one bundle limit: src/core/protocol/directory.ts uses it too.
+ */
+export const MAX_BUNDLE_BYTES = 4096
 /** Largest message body accepted (bytes). */
 export const MAX_MESSAGE_BYTES = 1 << 20
 /** Largest serialized session record accepted (bytes). */
-export const MAX_RECORD_BYTES = 4 << 20
+export const MAX_SESSION_RECORD_BYTES = 4 << 20
 /** Largest counter value in a header (unsigned 32-bit). */
 export const MAX_COUNTER = 0xffffffff
 

@@ -17,7 +17,7 @@ import {
   KEY_LENGTH,
   MAX_COUNTER,
   MAX_PREVIOUS_SESSIONS,
-  MAX_RECORD_BYTES,
+  MAX_SESSION_RECORD_BYTES,
   RECORD_VERSION,
 } from './constants.ts'
 import { InvalidRecordError } from './errors.ts'
@@ -89,7 +89,7 @@ export class SessionRecord {
 
   /** Parses a serialized record, validating every field. @throws InvalidRecordError */
   static deserialize(bytes: Uint8Array): SessionRecord {
-    const m = decodeRecord(bytes, 'session record', MAX_RECORD_BYTES)
+    const m = decodeRecord(bytes, 'session record', MAX_SESSION_RECORD_BYTES)
     const prev = m.prev
     if (!Array.isArray(prev) || prev.length > MAX_PREVIOUS_SESSIONS) {
       throw new InvalidRecordError('session record.prev: expected a list of sessions')

@@ -1,17 +1,33 @@
 /**
- * Wire codec for frames on `/paloma/chat/1.0.0`: deterministic CBOR maps, one per length-prefixed frame.
+ * Wire codec for frames on `/paloma/chat/1.0.0`: deterministic CBOR maps `{v: 1, t, ...}`, one per
+ * length-prefixed frame (unsigned varint, the framing of frames.ts and of libp2p's `lpStream`).
  *
- * Pure: no I/O. Every decoded field is checked; anything else is a ChatFrameError naming what was wrong.
+ * Pure: no I/O. Decoding is the strict kit of src/core/cbor.ts and every field is checked; anything
+ * else is a {@link ChatFrameError} (a {@link FrameError}: `BAD_FRAME`, `FRAME_TOO_LARGE`,
+ * `UNSUPPORTED_VERSION`) naming what was wrong. {@link chatFrameReader} splits a stream into frames.
  */
-import { encode, decode } from 'cborg'
+import {
+  decodeStrictMap,
+  encodeCanonical,
+  expectBytes,
+  expectKeys,
+  expectString,
+  type CborFail,
+  type CborMap,
+} from '../cbor.ts'
+import { MAX_MESSAGE_ID_CHARS } from '../messages.ts'
+import { MAX_ENVELOPE_BYTES } from './envelope.ts'
+import { FrameError, LengthPrefixedReader, type LengthPrefixedCodec } from './frames.ts'
+
+export { MAX_ENVELOPE_BYTES } from './envelope.ts'
+export { MAX_MESSAGE_ID_CHARS } from '../messages.ts'
 
 export const CHAT_FRAME_VERSION = 1
-/** Largest encoded frame accepted, in bytes. */
-export const MAX_CHAT_FRAME_BYTES = 64 * 1024
-/** Longest message id, in characters. */
-export const MAX_MESSAGE_ID_CHARS = 64
-/** Largest end-to-end encrypted envelope carried in one frame, in bytes. */
-export const MAX_ENVELOPE_BYTES = 60 * 1024
+/**
+ * Largest encoded frame accepted, in bytes (without the length prefix): a maximal envelope plus the
+ * frame's own fields.
+ */
+export const MAX_CHAT_FRAME_BYTES = MAX_ENVELOPE_BYTES + 4 * 1024
 
 /**
  * `env`: an end-to-end encrypted envelope (opaque here), `id` its message id.
@@ -19,57 +35,82 @@ export const MAX_ENVELOPE_BYTES = 60 * 1024
  */
 export type ChatFrame = { t: 'env'; id: string; env: Uint8Array } | { t: 'ack'; id: string }
 
-export class ChatFrameError extends Error {
+/** A chat frame that could not be encoded or decoded; `code` says which rule it broke. */
+export class ChatFrameError extends FrameError {
   override name = 'ChatFrameError'
-  constructor(message = 'Malformed chat frame') {
-    super(message)
-  }
 }
 
+const fail: CborFail = (message, failure) => {
+  throw new ChatFrameError(
+    failure?.tooLarge === true ? 'FRAME_TOO_LARGE' : 'BAD_FRAME',
+    message,
+    failure?.cause === undefined ? undefined : { cause: failure.cause },
+  )
+}
+
+function tooLarge(bytes: Uint8Array): never {
+  throw new ChatFrameError(
+    'FRAME_TOO_LARGE',
+    `chat frame: ${bytes.byteLength} bytes exceeds ${MAX_CHAT_FRAME_BYTES}`,
+  )
+}
+
+/** Encodes a frame body (no length prefix: see `encodeLengthPrefixed` in frames.ts). Validates first. */
 export function encodeChatFrame(frame: ChatFrame): Uint8Array {
-  validate(frame)
-  const bytes = encode({ v: CHAT_FRAME_VERSION, ...frame })
-  if (bytes.byteLength > MAX_CHAT_FRAME_BYTES) {
-    throw new ChatFrameError(`Chat frame too large: ${bytes.byteLength} bytes, limit ${MAX_CHAT_FRAME_BYTES}`)
-  }
+  const clean = validate({ v: CHAT_FRAME_VERSION, ...frame })
+  const bytes = encodeCanonical({ v: CHAT_FRAME_VERSION, ...clean })
+  if (bytes.byteLength > MAX_CHAT_FRAME_BYTES) tooLarge(bytes)
   return bytes
 }
 
+/** Decodes one frame body (without the length prefix). @throws ChatFrameError */
 export function decodeChatFrame(bytes: Uint8Array): ChatFrame {
-  if (bytes.byteLength > MAX_CHAT_FRAME_BYTES) {
-    throw new ChatFrameError(`Chat frame too large: ${bytes.byteLength} bytes, limit ${MAX_CHAT_FRAME_BYTES}`)
-  }
-  let raw: unknown
-  try {
-    raw = decode(bytes)
-  } catch (err) {
-    throw new ChatFrameError(`Chat frame is not valid CBOR: ${(err as Error).message}`)
-  }
-  if (typeof raw !== 'object' || raw == null || Array.isArray(raw)) {
-    throw new ChatFrameError('Chat frame must be a CBOR map')
-  }
-  const { v, ...frame } = raw as Record<string, unknown>
-  if (v !== CHAT_FRAME_VERSION) throw new ChatFrameError(`Unsupported chat frame version: ${String(v)}`)
-  validate(frame)
-  return frame as ChatFrame
+  if (bytes instanceof Uint8Array && bytes.byteLength > MAX_CHAT_FRAME_BYTES) tooLarge(bytes)
+  return validate(decodeStrictMap(bytes, fail, 'chat frame'))
 }
 
-function validate(frame: Record<string, unknown>): void {
-  const id = frame.id
-  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_MESSAGE_ID_CHARS) {
-    throw new ChatFrameError(`Expected a message id of 1-${MAX_MESSAGE_ID_CHARS} characters`)
+/** The chat protocol as {@link LengthPrefixedReader} wants it. */
+export const CHAT_FRAME_CODEC: LengthPrefixedCodec<ChatFrame> = {
+  maxFrameBytes: MAX_CHAT_FRAME_BYTES,
+  decodeBody: decodeChatFrame,
+  fail(message, code) {
+    throw new ChatFrameError(code, `chat ${message}`)
+  },
+}
+
+/**
+ * A reader of the chat stream: push the chunks a stream yields, get every complete frame back. A length
+ * prefix above {@link MAX_CHAT_FRAME_BYTES} is refused before the body is buffered.
+ * @example
+ * const reader = chatFrameReader()
+ * for await (const chunk of stream) for (const frame of reader.push(chunk.subarray())) handle(frame)
+ */
+export function chatFrameReader(): LengthPrefixedReader<ChatFrame> {
+  return new LengthPrefixedReader(CHAT_FRAME_CODEC)
+}
+
+function validate(m: CborMap): ChatFrame {
+  if (m.v !== CHAT_FRAME_VERSION) {
+    throw new ChatFrameError(
+      typeof m.v === 'number' ? 'UNSUPPORTED_VERSION' : 'BAD_FRAME',
+      `chat frame.v: this peer speaks version ${CHAT_FRAME_VERSION}, got ${String(m.v)}`,
+    )
   }
-  if (frame.t === 'ack') {
-    if (Object.keys(frame).length !== 2) throw new ChatFrameError('Unexpected fields in ack frame')
-    return
+  if (m.t === 'ack') {
+    expectKeys(m, 'ack', fail, ['v', 't', 'id'])
+    return { t: 'ack', id: checkId('ack.id', m.id) }
   }
-  if (frame.t !== 'env') throw new ChatFrameError(`Unknown chat frame type: ${String(frame.t)}`)
-  if (Object.keys(frame).length !== 3) throw new ChatFrameError('Unexpected fields in env frame')
-  if (
-    !(frame.env instanceof Uint8Array) ||
-    frame.env.byteLength === 0 ||
-    frame.env.byteLength > MAX_ENVELOPE_BYTES
-  ) {
-    throw new ChatFrameError(`Expected an envelope of 1-${MAX_ENVELOPE_BYTES} bytes`)
+  if (m.t === 'env') {
+    expectKeys(m, 'env', fail, ['v', 't', 'id', 'env'])
+    return {
+      t: 'env',
+      id: checkId('env.id', m.id),
+      env: expectBytes(m.env, 'env.env', fail, { min: 1, max: MAX_ENVELOPE_BYTES, tooLarge: true }),
+    }
   }
+  return fail(`chat frame.t: unknown frame type ${JSON.stringify(String(m.t).slice(0, 16))}`)
+}
+
+function checkId(what: string, value: unknown): string {
+  return expectString(value, what, fail, { max: MAX_MESSAGE_ID_CHARS })
 }

@@ -11,13 +11,24 @@
  * See docs/protocol.md ("Directory records") and docs/directory.md (threat model).
  * @module
  */
-import { decode as cborDecode, encode as cborEncode } from 'cborg'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { base58btc } from 'multiformats/bases/base58'
-import { STRICT_CBOR_DECODE_OPTIONS as DECODE_OPTIONS } from '../cbor.ts'
+import {
+  decodeStrictMap,
+  encodeCanonical,
+  expectBytes,
+  expectKeys,
+  requireCanonical,
+  type CborFail,
+} from '../cbor.ts'
+import { PalomaError } from '../errors.ts'
+import { MAX_BUNDLE_BYTES } from '../crypto/constants.ts'
+
+/** Largest opaque prekey bundle carried in a record: the crypto module's bundle limit. */
+export { MAX_BUNDLE_BYTES }
 
 /** DHT namespace of profile records: keys are `/paloma-profile/<PeerId string>`. */
 export const PROFILE_NAMESPACE = 'paloma-profile'
@@ -27,8 +38,6 @@ export const PROFILE_VERSION = 1
 export const PROFILE_SIGNATURE_DOMAIN = 'paloma/profile-record/v1'
 /** Largest encoded record accepted by every node. */
 export const MAX_PROFILE_BYTES = 8 * 1024
-/** Largest opaque prekey bundle carried in a record. */
-export const MAX_BUNDLE_BYTES = 4 * 1024
 /** Most relay addresses in a record, and the longest one (characters). */
 export const MAX_RELAYS = 8
 export const MAX_RELAY_ADDR_LENGTH = 512
@@ -51,79 +60,113 @@ const SHA2_256 = 0x12
 /** An Ed25519 PeerId is the identity multihash of the protobuf public key: these 6 bytes, then the key. */
 const ED25519_PEER_ID_PREFIX = Uint8Array.of(0x00, 0x24, 0x08, 0x01, 0x12, 0x20)
 
-const FIELDS = new Set(['v', 'peer', 'seq', 'issued', 'expires', 'name', 'relays', 'bundle', 'sig'])
+const REQUIRED_FIELDS = ['v', 'peer', 'seq', 'issued', 'expires', 'relays', 'bundle', 'sig'] as const
 const utf8 = new TextEncoder()
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true })
 
 // ---------------------------------------------------------------------------------------------- errors
 
+/**
+ * Every failure of the directory: the record and name rules here, and the DHT operations of
+ * src/net/directory.ts (which adds the last three classes). One class per failure, one code per class.
+ */
+export const DIRECTORY_ERROR_CODES = [
+  /** {@link MalformedRecordError} */
+  'MALFORMED_RECORD',
+  /** {@link RecordTooLargeError} */
+  'RECORD_TOO_LARGE',
+  /** {@link WrongNamespaceError} */
+  'WRONG_NAMESPACE',
+  /** {@link IdentityMismatchError} */
+  'IDENTITY_MISMATCH',
+  /** {@link BadSignatureError} */
+  'BAD_SIGNATURE',
+  /** {@link ExpiredRecordError} */
+  'EXPIRED_RECORD',
+  /** {@link FutureRecordError} */
+  'FUTURE_RECORD',
+  /** {@link StaleRecordError} */
+  'STALE_RECORD',
+  /** {@link InvalidNameError}: the username breaks the naming rules ({@link NAME_PATTERN}). */
+  'INVALID_NAME',
+  /** The directory was given a key that is not the node's own Ed25519 key (a programming error). */
+  'WRONG_KEY',
+  /** `DirectoryUnavailableError` (src/net/directory.ts): no relay answered in time. */
+  'DIRECTORY_UNAVAILABLE',
+  /** `ProfileNotFoundError` (src/net/directory.ts) */
+  'PROFILE_NOT_FOUND',
+  /** `ProfileWithdrawnError` (src/net/directory.ts): the owner deleted the account. */
+  'PROFILE_WITHDRAWN',
+] as const
+export type DirectoryErrorCode = (typeof DIRECTORY_ERROR_CODES)[number]
+
 /** Base class of every directory failure. */
-export class DirectoryError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options)
+export class DirectoryError extends PalomaError<DirectoryErrorCode> {
+  constructor(code: DirectoryErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options)
     this.name = 'DirectoryError'
   }
 }
 /** The record bytes are not a well-formed profile record (CBOR, fields, sizes, version). */
 export class MalformedRecordError extends DirectoryError {
-  constructor(message = 'malformed profile record', options?: { cause?: unknown }) {
-    super(message, options)
+  constructor(message = 'malformed profile record', options?: ErrorOptions) {
+    super('MALFORMED_RECORD', message, options)
     this.name = 'MalformedRecordError'
   }
 }
 /** The record is larger than {@link MAX_PROFILE_BYTES} (or its bundle than {@link MAX_BUNDLE_BYTES}). */
 export class RecordTooLargeError extends DirectoryError {
   constructor(message = `profile record too large: at most ${MAX_PROFILE_BYTES} bytes`) {
-    super(message)
+    super('RECORD_TOO_LARGE', message)
     this.name = 'RecordTooLargeError'
   }
 }
 /** The DHT key is not `/paloma-profile/<Ed25519 PeerId>`. */
 export class WrongNamespaceError extends DirectoryError {
   constructor(message = `expected a key /${PROFILE_NAMESPACE}/<Ed25519 PeerId>`) {
-    super(message)
+    super('WRONG_NAMESPACE', message)
     this.name = 'WrongNamespaceError'
   }
 }
 /** The record's `peer` key is not the identity the DHT key names. */
 export class IdentityMismatchError extends DirectoryError {
   constructor(message = 'the record is signed by another identity than the one its key names') {
-    super(message)
+    super('IDENTITY_MISMATCH', message)
     this.name = 'IdentityMismatchError'
   }
 }
 /** The signature does not verify under the record's identity key. */
 export class BadSignatureError extends DirectoryError {
   constructor(message = 'profile record signature does not verify: forged or corrupted') {
-    super(message)
+    super('BAD_SIGNATURE', message)
     this.name = 'BadSignatureError'
   }
 }
 /** The record's `expires` is in the past. The owner must republish. */
 export class ExpiredRecordError extends DirectoryError {
   constructor(message = 'profile record has expired') {
-    super(message)
+    super('EXPIRED_RECORD', message)
     this.name = 'ExpiredRecordError'
   }
 }
 /** The record's `issued` is further in the future than the tolerated clock skew. */
 export class FutureRecordError extends DirectoryError {
   constructor(message = 'profile record is issued in the future: check the clock of the publisher') {
-    super(message)
+    super('FUTURE_RECORD', message)
     this.name = 'FutureRecordError'
   }
 }
 /** A valid record older (lower `seq`) than one already seen for the same key: a replay. */
 export class StaleRecordError extends DirectoryError {
   constructor(message = 'profile record is older than one already seen (replay)') {
-    super(message)
+    super('STALE_RECORD', message)
     this.name = 'StaleRecordError'
   }
 }
 /** A username does not satisfy the naming rules. */
 export class InvalidNameError extends DirectoryError {
   constructor(message = 'usernames are 3 to 32 characters: letters a-z, digits, "_", "." or "-"') {
-    super(message)
+    super('INVALID_NAME', message)
     this.name = 'InvalidNameError'
   }
 }
@@ -250,7 +293,7 @@ export function nameCid(name: string): CID {
 
 /** The bytes the signature covers: the domain, a zero byte, then the CBOR of every field but `sig`. */
 export function profileSigningBytes(fields: ProfileFields): Uint8Array {
-  return concat(utf8.encode(PROFILE_SIGNATURE_DOMAIN), Uint8Array.of(0), cborEncode(unsignedMap(fields)))
+  return concat(utf8.encode(PROFILE_SIGNATURE_DOMAIN), Uint8Array.of(0), encodeCanonical(unsignedMap(fields)))
 }
 
 /**
@@ -283,7 +326,7 @@ export async function signProfileRecord(
 
 /** Deterministic CBOR encoding of a record (does not check the signature). */
 export function encodeProfileRecord(record: ProfileRecord): Uint8Array {
-  return cborEncode({ ...unsignedMap(record), sig: record.sig })
+  return encodeCanonical({ ...unsignedMap(record), sig: record.sig })
 }
 
 /**
@@ -296,21 +339,10 @@ export function decodeProfileRecord(bytes: Uint8Array): ProfileRecord {
   if (bytes.length > MAX_PROFILE_BYTES) {
     throw new RecordTooLargeError(`profile record has ${bytes.length} bytes, at most ${MAX_PROFILE_BYTES}`)
   }
-  let value: unknown
-  try {
-    value = cborDecode(bytes, DECODE_OPTIONS)
-  } catch (cause) {
-    throw new MalformedRecordError('profile record is not valid CBOR', { cause })
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
-    throw new MalformedRecordError('profile record: expected a map')
-  }
-  const m = value as Record<string, unknown>
-  for (const k of Object.keys(m)) if (!FIELDS.has(k)) throw new MalformedRecordError(`unknown field "${k}"`)
+  const m = decodeStrictMap(bytes, malformed, 'profile record')
+  expectKeys(m, 'profile record', malformed, REQUIRED_FIELDS, ['name'])
   if (m.v !== PROFILE_VERSION)
     throw new MalformedRecordError(`expected version ${PROFILE_VERSION}, got ${String(m.v)}`)
-  if (!(m.sig instanceof Uint8Array) || m.sig.length !== 64)
-    throw new MalformedRecordError('sig: expected 64 bytes')
   const record = {
     v: PROFILE_VERSION,
     peer: m.peer,
@@ -319,13 +351,11 @@ export function decodeProfileRecord(bytes: Uint8Array): ProfileRecord {
     expires: m.expires,
     relays: m.relays,
     bundle: m.bundle,
-    sig: m.sig,
+    sig: expectBytes(m.sig, 'profile record.sig', malformed, { length: 64 }),
     ...('name' in m ? { name: m.name } : {}),
   } as ProfileRecord
   checkFields(record)
-  if (!equal(encodeProfileRecord(record), bytes)) {
-    throw new MalformedRecordError('profile record is not in canonical CBOR form')
-  }
+  requireCanonical({ ...unsignedMap(record), sig: record.sig }, bytes, malformed, 'profile record')
   return record
 }
 
@@ -432,6 +462,10 @@ export class SeqHighWater {
 }
 
 // ------------------------------------------------------------------------------------------- internals
+
+const malformed: CborFail = (message, failure) => {
+  throw new MalformedRecordError(message, failure?.cause === undefined ? undefined : { cause: failure.cause })
+}
 
 function unsignedMap(f: ProfileFields): Record<string, unknown> {
   const m: Record<string, unknown> = {

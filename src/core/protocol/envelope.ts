@@ -4,12 +4,10 @@
  * `t` 1 for a prekey message (it starts a session: X3DH data + the first ratchet message), 2 for a
  * ratchet message; `b` the message body (src/core/crypto/messages.ts).
  *
- * Pure: no I/O. Decoding follows the strict CBOR rules of src/core/cbor.ts; anything else is an
- * {@link EnvelopeError}.
+ * Pure: no I/O. Decoding is the strict kit of src/core/cbor.ts; anything else is an {@link EnvelopeError}.
  */
-import { decode, encode } from 'cborg'
 import type { EncryptedMessage } from '../crypto/index.ts'
-import { STRICT_CBOR_DECODE_OPTIONS } from '../cbor.ts'
+import { decodeStrictMap, encodeCanonical, expectBytes, expectKeys, type CborFail } from '../cbor.ts'
 import { PalomaError } from '../errors.ts'
 
 export const ENVELOPE_VERSION = 1
@@ -23,8 +21,16 @@ export class EnvelopeError extends PalomaError<EnvelopeErrorCode> {
   override name = 'EnvelopeError'
 }
 
+const fail: CborFail = (message, failure) => {
+  throw new EnvelopeError(
+    'BAD_ENVELOPE',
+    message,
+    failure?.cause === undefined ? undefined : { cause: failure.cause },
+  )
+}
+
 export function encodeEnvelope(m: EncryptedMessage): Uint8Array {
-  const bytes = encode({ v: ENVELOPE_VERSION, t: m.type === 'prekey' ? 1 : 2, b: m.body })
+  const bytes = encodeCanonical({ v: ENVELOPE_VERSION, t: m.type === 'prekey' ? 1 : 2, b: m.body })
   if (bytes.byteLength > MAX_ENVELOPE_BYTES) {
     throw new EnvelopeError(
       'ENVELOPE_TOO_LARGE',
@@ -41,27 +47,11 @@ export function decodeEnvelope(bytes: Uint8Array): EncryptedMessage {
       `envelope of ${bytes.byteLength} bytes exceeds ${MAX_ENVELOPE_BYTES}`,
     )
   }
-  let raw: unknown
-  try {
-    raw = decode(bytes, STRICT_CBOR_DECODE_OPTIONS)
-  } catch (err) {
-    throw new EnvelopeError('BAD_ENVELOPE', `envelope is not valid CBOR: ${(err as Error).message}`, {
-      cause: err,
-    })
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof Uint8Array) {
-    throw new EnvelopeError('BAD_ENVELOPE', 'envelope must be a CBOR map')
-  }
-  const { v, t, b, ...rest } = raw as Record<string, unknown>
-  if (v !== ENVELOPE_VERSION)
-    throw new EnvelopeError('UNSUPPORTED_ENVELOPE', `unsupported envelope version ${String(v)}`)
-  if (
-    (t !== 1 && t !== 2) ||
-    !(b instanceof Uint8Array) ||
-    b.byteLength === 0 ||
-    Object.keys(rest).length > 0
-  ) {
-    throw new EnvelopeError('BAD_ENVELOPE', 'envelope must be {v: 1, t: 1 | 2, b: bytes}')
-  }
-  return { type: t === 1 ? 'prekey' : 'message', body: b }
+  const m = decodeStrictMap(bytes, fail, 'envelope')
+  if (m.v !== ENVELOPE_VERSION)
+    throw new EnvelopeError('UNSUPPORTED_ENVELOPE', `unsupported envelope version ${String(m.v)}`)
+  expectKeys(m, 'envelope', fail, ['v', 't', 'b'])
+  if (m.t !== 1 && m.t !== 2) fail(`envelope.t: expected 1 or 2, got ${String(m.t)}`)
+  const body = expectBytes(m.b, 'envelope.b', fail, { min: 1 })
+  return { type: m.t === 1 ? 'prekey' : 'message', body }
 }

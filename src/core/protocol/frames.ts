@@ -1,15 +1,17 @@
 /**
  * What Paloma's relay protocols (`/paloma/mailbox/1.0.0`, `/paloma/prekeys/1.0.0`) share on the wire:
- * every frame is a CBOR map `{v, t, ...}` behind an unsigned-varint length prefix.
+ * every frame is a CBOR map `{v, t, ...}` behind an unsigned-varint length prefix; and the one
+ * length-prefixed reader every stream protocol uses (the chat protocol too, see chat.ts).
  *
- * Owns strict CBOR decoding, the version and type checks, the size caps, the length prefix, the
- * incremental frame reader and the small field checks. Each protocol module keeps its own frame types,
- * field validation, limits and error class (a subclass of {@link FrameError}) and builds its codec with
- * {@link FrameCodec}. Pure: knows nothing about libp2p, streams or storage.
+ * Owns the version and type checks, the size caps, the length prefix ({@link encodeLengthPrefixed},
+ * {@link LengthPrefixedReader}) and the frame error codes. CBOR decoding and the field checks are those of
+ * src/core/cbor.ts. Each relay protocol module keeps its own frame types, field validation, limits and
+ * error class (a subclass of {@link FrameError}) and builds its codec with {@link FrameCodec}. Pure: knows
+ * nothing about libp2p, streams or storage.
  * @module
  */
-import { decode as cborDecode, encode as cborEncode } from 'cborg'
-import { STRICT_CBOR_DECODE_OPTIONS } from '../cbor.ts'
+import { decodeStrict, describe, encodeCanonical, isCborMap, type CborFail, type CborMap } from '../cbor.ts'
+import { PalomaError } from '../errors.ts'
 
 /** Largest length prefix, in bytes (a varint of 5 bytes covers 2^35 - 1, far above any frame cap). */
 export const MAX_VARINT_BYTES = 5
@@ -17,47 +19,32 @@ export const MAX_VARINT_BYTES = 5
 /** The base58btc alphabet of PeerId strings. */
 export const BASE58BTC_PATTERN = /^[1-9A-HJ-NP-Za-km-z]+$/
 
-export type FrameErrorReason = 'BAD_FRAME' | 'FRAME_TOO_LARGE' | 'UNSUPPORTED_VERSION'
+export const FRAME_ERROR_CODES = [
+  /** The frame could not be decoded or failed validation. */
+  'BAD_FRAME',
+  /** The frame (or a length prefix, or one of its fields) is larger than the protocol allows. */
+  'FRAME_TOO_LARGE',
+  /** The frame's `v` is a version this peer does not speak. */
+  'UNSUPPORTED_VERSION',
+] as const
+export type FrameErrorCode = (typeof FRAME_ERROR_CODES)[number]
 
-/** A frame that could not be encoded or decoded. `reason` says which rule it broke. */
-export class FrameError extends Error {
+/** A frame that could not be encoded or decoded. `code` says which rule it broke. */
+export class FrameError extends PalomaError<FrameErrorCode> {
   override name = 'FrameError'
-  readonly reason: FrameErrorReason
-  constructor(message: string, reason: FrameErrorReason = 'BAD_FRAME', options?: ErrorOptions) {
-    super(message, options)
-    this.reason = reason
-  }
 }
 
 export type FrameErrorClass = new (
+  code: FrameErrorCode,
   message: string,
-  reason?: FrameErrorReason,
   options?: ErrorOptions,
 ) => FrameError
 
-/** A short description of a value's type for error messages: `null`, `bytes(3)`, `array(2)`, `string`... */
-export function describe(value: unknown): string {
-  if (value === null) return 'null'
-  if (value instanceof Uint8Array) return `bytes(${value.byteLength})`
-  if (Array.isArray(value)) return `array(${value.length})`
-  return typeof value
-}
+/** Longest human-readable message in an `err` frame of a relay protocol, in characters. */
+export const MAX_ERROR_MESSAGE_LENGTH = 512
 
-/** Whether a decoded CBOR value is a map (as cborg decodes it with `useMaps: false`). */
-export function isCborMap(value: unknown): value is Record<string, unknown> {
-  return (
-    typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array)
-  )
-}
-
-/** Whether `value` is a safe integer in `[min, max]`. */
-export function isIntegerIn(
-  value: unknown,
-  min: number,
-  max: number = Number.MAX_SAFE_INTEGER,
-): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max
-}
+/** Longest PeerId string a relay protocol accepts in a frame (base58btc; Ed25519 ids are 52 characters). */
+export const MAX_PEER_ID_LENGTH = 128
 
 function encodeVarint(n: number): Uint8Array {
   const out: number[] = []
@@ -69,9 +56,21 @@ function encodeVarint(n: number): Uint8Array {
   return Uint8Array.from(out)
 }
 
+/**
+ * `body` behind its unsigned-varint length prefix: the framing of every Paloma stream protocol, the same
+ * as libp2p's `lpStream` / it-length-prefixed (so streams written with either read with either).
+ */
+export function encodeLengthPrefixed(body: Uint8Array): Uint8Array {
+  const prefix = encodeVarint(body.byteLength)
+  const out = new Uint8Array(prefix.byteLength + body.byteLength)
+  out.set(prefix, 0)
+  out.set(body, prefix.byteLength)
+  return out
+}
+
 /** Validators of the fields of each frame type, keyed by `t`; each gets the decoded map (`v` checked). */
 export type FrameFields<F extends { t: string }> = {
-  [T in F['t']]: (m: Record<string, unknown>) => Extract<F, { t: T }>
+  [T in F['t']]: (m: CborMap) => Extract<F, { t: T }>
 }
 
 export interface FrameCodecInit<F extends { t: string }> {
@@ -93,52 +92,30 @@ export class FrameCodec<F extends { t: string }> {
   readonly version: number
   readonly maxFrameBytes: number
   readonly #error: FrameErrorClass
-  readonly #fields: Record<string, (m: Record<string, unknown>) => F>
+  readonly #fields: Record<string, (m: CborMap) => F>
 
   constructor(init: FrameCodecInit<F>) {
     this.version = init.version
     this.maxFrameBytes = init.maxFrameBytes
     this.#error = init.error
-    this.#fields = init.fields as Record<string, (m: Record<string, unknown>) => F>
+    this.#fields = init.fields as Record<string, (m: CborMap) => F>
   }
 
-  /** @throws the protocol's error with `reason`. */
-  fail(message: string, reason: FrameErrorReason = 'BAD_FRAME'): never {
-    throw new this.#error(message, reason)
+  /** @throws the protocol's error with `code`. */
+  fail(message: string, code: FrameErrorCode = 'BAD_FRAME'): never {
+    throw new this.#error(code, message)
   }
 
-  /** A string of 1 to `max` characters, matching `pattern` when given. */
-  string(
-    field: string,
-    value: unknown,
-    max: number,
-    pattern?: RegExp,
-    patternMessage = 'contains characters that are not allowed',
-  ): string {
-    if (typeof value !== 'string') this.fail(`${field}: expected a string, got ${describe(value)}`)
-    if (value.length === 0 || value.length > max) {
-      this.fail(`${field}: expected 1 to ${max} characters, got ${value.length}`)
-    }
-    if (pattern !== undefined && !pattern.test(value)) this.fail(`${field}: ${patternMessage}`)
-    return value
-  }
-
-  /** An array of 1 to `max` items (`noun` names them in messages); more than `max` fails with `tooMany`. */
-  list(
-    field: string,
-    value: unknown,
-    max: number,
-    noun: string,
-    tooMany: FrameErrorReason = 'BAD_FRAME',
-  ): unknown[] {
-    if (!Array.isArray(value)) this.fail(`${field}: expected an array, got ${describe(value)}`)
-    if (value.length === 0 || value.length > max) {
-      this.fail(
-        `${field}: expected 1 to ${max} ${noun}, got ${value.length}`,
-        value.length > max ? tooMany : 'BAD_FRAME',
-      )
-    }
-    return value
+  /**
+   * The {@link CborFail} of this protocol, for the checks of src/core/cbor.ts: `BAD_FRAME`, or
+   * `FRAME_TOO_LARGE` for a check told to report its size bound as such.
+   */
+  readonly check: CborFail = (message, failure) => {
+    throw new this.#error(
+      failure?.tooLarge === true ? 'FRAME_TOO_LARGE' : 'BAD_FRAME',
+      message,
+      failure?.cause === undefined ? undefined : { cause: failure.cause },
+    )
   }
 
   /** The `code` (one of `codes`) and `msg` (at most `maxMessageLength` characters) of an `err` frame. */
@@ -178,7 +155,7 @@ export class FrameCodec<F extends { t: string }> {
   /** Encodes a frame body as deterministic CBOR (no length prefix). Validates first. */
   encodeBody(frame: F): Uint8Array {
     const clean = this.validate({ v: this.version, ...frame })
-    const body = cborEncode({ v: this.version, ...clean })
+    const body = encodeCanonical({ v: this.version, ...clean })
     if (body.byteLength > this.maxFrameBytes) {
       this.fail(`frame: ${body.byteLength} bytes exceeds ${this.maxFrameBytes}`, 'FRAME_TOO_LARGE')
     }
@@ -193,37 +170,38 @@ export class FrameCodec<F extends { t: string }> {
     if (bytes.byteLength > this.maxFrameBytes) {
       this.fail(`frame: ${bytes.byteLength} bytes exceeds ${this.maxFrameBytes}`, 'FRAME_TOO_LARGE')
     }
-    let raw: unknown
-    try {
-      raw = cborDecode(bytes, STRICT_CBOR_DECODE_OPTIONS)
-    } catch (err) {
-      throw new this.#error(`frame: not valid CBOR (${(err as Error).message})`, 'BAD_FRAME', { cause: err })
-    }
-    return this.validate(raw)
+    return this.validate(decodeStrict(bytes, this.check, 'frame'))
   }
 
   /** Encodes a frame with its unsigned-varint length prefix, ready to write to a stream. */
   encode(frame: F): Uint8Array {
-    const body = this.encodeBody(frame)
-    const prefix = encodeVarint(body.byteLength)
-    const out = new Uint8Array(prefix.byteLength + body.byteLength)
-    out.set(prefix, 0)
-    out.set(body, prefix.byteLength)
-    return out
+    return encodeLengthPrefixed(this.encodeBody(frame))
   }
 }
 
+/** What {@link LengthPrefixedReader} needs of a protocol's codec. {@link FrameCodec} is one. */
+export interface LengthPrefixedCodec<F> {
+  /** Largest body (without the length prefix) the reader accepts. */
+  readonly maxFrameBytes: number
+  /** Decodes one body; throws the protocol's error. */
+  decodeBody(body: Uint8Array): F
+  /** Throws the protocol's error with `code` (a bad or oversized length prefix). */
+  fail(message: string, code: FrameErrorCode): never
+}
+
 /**
- * Splits a byte stream into frames: feed it chunks as they arrive, get back every complete frame.
- * Refuses a length prefix above `maxFrameBytes` before buffering the body, so a peer cannot make the
- * reader hold more than one maximal frame.
+ * Splits a byte stream of length-prefixed bodies ({@link encodeLengthPrefixed}) into decoded frames: feed
+ * it chunks as they arrive, get back every complete frame. Refuses a length prefix above `maxFrameBytes`
+ * before buffering the body, so a peer cannot make the reader hold more than one maximal frame; refuses
+ * an empty body and a prefix longer than {@link MAX_VARINT_BYTES} bytes. Decoded frames may hold views into
+ * the chunks pushed.
  */
-export class LengthPrefixedReader<F extends { t: string }> {
-  readonly #codec: FrameCodec<F>
+export class LengthPrefixedReader<F> {
+  readonly #codec: LengthPrefixedCodec<F>
   readonly #maxFrameBytes: number
   #buffer: Uint8Array = new Uint8Array(0)
 
-  constructor(codec: FrameCodec<F>, maxFrameBytes: number = codec.maxFrameBytes) {
+  constructor(codec: LengthPrefixedCodec<F>, maxFrameBytes: number = codec.maxFrameBytes) {
     this.#codec = codec
     this.#maxFrameBytes = maxFrameBytes
   }
@@ -263,10 +241,11 @@ export class LengthPrefixedReader<F extends { t: string }> {
           complete = true
           break
         }
-        if (offset >= MAX_VARINT_BYTES) this.#codec.fail('length prefix: varint longer than 5 bytes')
+        if (offset >= MAX_VARINT_BYTES)
+          this.#codec.fail('length prefix: varint longer than 5 bytes', 'BAD_FRAME')
       }
       if (!complete) break
-      if (length === 0) this.#codec.fail('length prefix: empty frame')
+      if (length === 0) this.#codec.fail('length prefix: empty frame', 'BAD_FRAME')
       if (length > this.#maxFrameBytes) {
         this.#codec.fail(
           `length prefix: frame of ${length} bytes exceeds ${this.#maxFrameBytes}`,

@@ -7,12 +7,22 @@
  * The link is not signed: it is only as trustworthy as the channel it came through, and it pins the
  * identity key, so nothing in it can be swapped without changing who the contact is.
  */
-import { decode, encode } from 'cborg'
 import { fromString, toString } from 'uint8arrays'
+import {
+  decodeStrictMap,
+  encodeCanonical,
+  expectArray,
+  expectKeys,
+  expectString,
+  type CborFail,
+} from '../cbor.ts'
+import { PalomaError } from '../errors.ts'
+import { MAX_RELAY_ADDR_LENGTH, MAX_RELAYS } from './directory.ts'
 
 export const INVITE_VERSION = 1
-export const MAX_INVITE_RELAYS = 8
 export const MAX_INVITE_CHARS = 4096
+/** Longest username hint in an invite, in characters. */
+export const MAX_INVITE_NAME_CHARS = 64
 const PEER_ID = /^12D3KooW[1-9A-HJ-NP-Za-km-z]{44}$/
 
 export interface Invite {
@@ -24,18 +34,52 @@ export interface Invite {
   relays: string[]
 }
 
-export class InviteError extends Error {
+export const INVITE_ERROR_CODES = [
+  /** Not an invite link: bad encoding, CBOR or fields. Ask for a new one. */
+  'BAD_INVITE',
+  /** Made by a newer version of Paloma. Update the app. */
+  'UNSUPPORTED_INVITE',
+  /** The invite does not name a valid Paloma identity (an Ed25519 PeerId). */
+  'BAD_INVITE_IDENTITY',
+] as const
+export type InviteErrorCode = (typeof INVITE_ERROR_CODES)[number]
+
+const INVITE_MESSAGES: Record<InviteErrorCode, string> = {
+  BAD_INVITE: 'This is not a valid Paloma invite link. Ask for a new one.',
+  UNSUPPORTED_INVITE: 'This invite was made by a newer version of Paloma. Update the app.',
+  BAD_INVITE_IDENTITY: 'The invite does not name a valid Paloma identity.',
+}
+
+const isInviteErrorCode = (s: unknown): s is InviteErrorCode =>
+  (INVITE_ERROR_CODES as readonly unknown[]).includes(s)
+
+export class InviteError extends PalomaError<InviteErrorCode> {
   override name = 'InviteError'
-  constructor(message = 'This is not a valid Paloma invite link. Ask for a new one.') {
-    super(message)
+  constructor(code?: InviteErrorCode, message?: string, options?: ErrorOptions)
+  /**
+   * @deprecated A message alone (code `BAD_INVITE`): kept while src/app/paloma.ts throws it for text that
+   *   is neither an invite nor a username (that is `AppError('NOT_INVITE_OR_NAME')` in src/app/errors.ts).
+   */
+  constructor(message: string)
+  constructor(code: string = 'BAD_INVITE', message?: string, options?: ErrorOptions) {
+    if (isInviteErrorCode(code)) super(code, message ?? INVITE_MESSAGES[code], options)
+    else super('BAD_INVITE', code)
   }
+}
+
+const fail: CborFail = (message, failure) => {
+  throw new InviteError(
+    'BAD_INVITE',
+    `${INVITE_MESSAGES.BAD_INVITE} (${message})`,
+    failure?.cause === undefined ? undefined : { cause: failure.cause },
+  )
 }
 
 export function encodeInvite(invite: Invite): string {
   check(invite)
   const body: Record<string, unknown> = { v: INVITE_VERSION, peer: invite.peer, relays: invite.relays }
   if (invite.name != null) body.name = invite.name
-  return toString(encode(body), 'base64url')
+  return toString(encodeCanonical(body), 'base64url')
 }
 
 export function inviteUrl(base: string, invite: Invite): string {
@@ -44,40 +88,49 @@ export function inviteUrl(base: string, invite: Invite): string {
   return url.toString()
 }
 
-/** Accepts a whole invite URL, a `#invite=…` fragment, or the bare encoded invite. */
+/**
+ * Accepts a whole invite URL, a `#invite=…` fragment, or the bare encoded invite.
+ * @throws InviteError
+ */
 export function parseInvite(text: string): Invite {
   const trimmed = text.trim()
-  if (trimmed.length === 0 || trimmed.length > MAX_INVITE_CHARS) throw new InviteError()
+  if (trimmed.length === 0 || trimmed.length > MAX_INVITE_CHARS) {
+    fail(`expected 1 to ${MAX_INVITE_CHARS} characters, got ${trimmed.length}`)
+  }
   const at = trimmed.indexOf('invite=')
   const encoded = at >= 0 ? trimmed.slice(at + 'invite='.length).split('&')[0]! : trimmed
-  let raw: unknown
+  let bytes: Uint8Array
   try {
-    raw = decode(fromString(encoded, 'base64url'))
-  } catch {
-    throw new InviteError()
+    bytes = fromString(encoded, 'base64url')
+  } catch (cause) {
+    return fail('not base64url', { cause })
   }
-  if (typeof raw !== 'object' || raw == null || Array.isArray(raw)) throw new InviteError()
-  const { v, peer, name, relays, ...rest } = raw as Record<string, unknown>
-  if (v !== INVITE_VERSION)
-    throw new InviteError('This invite was made by a newer version of Paloma. Update the app.')
-  if (Object.keys(rest).length > 0) throw new InviteError()
-  const invite = { peer, relays, ...(name === undefined ? {} : { name }) } as Invite
+  const m = decodeStrictMap(bytes, fail, 'invite')
+  if (m.v !== INVITE_VERSION) {
+    throw new InviteError(typeof m.v === 'number' ? 'UNSUPPORTED_INVITE' : 'BAD_INVITE')
+  }
+  expectKeys(m, 'invite', fail, ['v', 'peer', 'relays'], ['name'])
+  const invite = {
+    peer: m.peer,
+    relays: m.relays,
+    ...(m.name === undefined ? {} : { name: m.name }),
+  } as Invite
   check(invite)
   return invite
 }
 
 function check(invite: Invite): void {
-  if (typeof invite.peer !== 'string' || !PEER_ID.test(invite.peer)) {
-    throw new InviteError('The invite does not name a valid Paloma identity.')
+  if (typeof invite.peer !== 'string' || !PEER_ID.test(invite.peer))
+    throw new InviteError('BAD_INVITE_IDENTITY')
+  if (invite.name !== undefined) {
+    expectString(invite.name, 'invite.name', fail, { min: 0, max: MAX_INVITE_NAME_CHARS })
   }
-  if (invite.name !== undefined && (typeof invite.name !== 'string' || invite.name.length > 64)) {
-    throw new InviteError()
-  }
-  if (
-    !Array.isArray(invite.relays) ||
-    invite.relays.length > MAX_INVITE_RELAYS ||
-    invite.relays.some((r) => typeof r !== 'string' || r.length > 512 || !r.startsWith('/'))
-  ) {
-    throw new InviteError()
-  }
+  const relays = expectArray(invite.relays, 'invite.relays', fail, { max: MAX_RELAYS, noun: 'relays' })
+  relays.forEach((r, i) =>
+    expectString(r, `invite.relays[${i}]`, fail, {
+      max: MAX_RELAY_ADDR_LENGTH,
+      pattern: /^\//,
+      patternMessage: 'expected a multiaddr',
+    }),
+  )
 }

@@ -2,40 +2,42 @@
  * Wire codec of the relay mailbox protocol (`/paloma/mailbox/1.0.0`): store-and-forward of
  * end-to-end encrypted envelopes on a relay until the recipient fetches and acknowledges them.
  *
- * Owns the frame shapes, their field validation and every protocol limit; the CBOR encoding, the
- * unsigned-varint length prefix and the frame reader are the shared ones of `frames.ts`. It knows
+ * Owns the frame shapes, their field validation and every protocol limit; the strict CBOR kit is
+ * src/core/cbor.ts, the unsigned-varint length prefix and the frame reader are the shared ones of `frames.ts`. It knows
  * nothing about libp2p, streams or storage: the relay service and the client feed it bytes and get
  * validated frames back. Identities never travel in frames the relay trusts: the sender
  * and the recipient of a subscription are the Noise-authenticated PeerId of the connection.
  *
  * See docs/mailbox.md for the normative description.
  */
+import { expectArray, expectBytes, expectInteger, expectString } from '../cbor.ts'
 import {
   BASE58BTC_PATTERN,
   FrameCodec,
   FrameError,
   LengthPrefixedReader,
-  describe,
-  isIntegerIn,
-  type FrameErrorReason,
+  type FrameErrorCode,
 } from './frames.ts'
+import { MAX_ERROR_MESSAGE_LENGTH, MAX_PEER_ID_LENGTH } from './frames.ts'
+import { MAX_MESSAGE_ID_CHARS } from '../messages.ts'
+
+/** Message ids (printable ASCII without spaces) and PeerId strings in frames; `err` frame messages. */
+export { MAX_ERROR_MESSAGE_LENGTH, MAX_MESSAGE_ID_CHARS, MAX_PEER_ID_LENGTH }
 
 /** libp2p protocol id. */
 export const MAILBOX_PROTOCOL = '/paloma/mailbox/1.0.0'
 /** Value of the `v` field of every frame. */
 export const MAILBOX_VERSION = 1
-/** Longest message id, in characters (ids are printable ASCII without spaces). */
-export const MAX_ID_LENGTH = 64
-/** Longest PeerId string accepted in a frame (base58btc; Ed25519 ids are 52 characters). */
-export const MAX_PEER_ID_LENGTH = 128
-/** Hard protocol cap on one envelope; a relay may configure a smaller limit (answered with TOO_LARGE). */
-export const MAX_ENVELOPE_BYTES = 256 * 1024
+/**
+ * Hard protocol cap on one envelope in a mailbox frame. Relays configure a smaller limit (64 KiB by
+ * default, answered with TOO_LARGE); it stays above the `MAX_ENVELOPE_BYTES` (envelope.ts) clients produce today
+ * so that larger envelopes later need no new protocol version.
+ */
+export const MAILBOX_MAX_ENVELOPE_BYTES = 256 * 1024
 /** Most sequence numbers in one `ack` or `nack` frame. */
 export const MAX_ACK_SEQS = 1024
-/** Longest human-readable message in an `err` frame, in characters. */
-export const MAX_ERROR_MESSAGE_LENGTH = 512
 /** Largest encoded frame (CBOR body, without the length prefix). Room for a maximal envelope frame. */
-export const MAX_FRAME_BYTES = MAX_ENVELOPE_BYTES + 1024
+export const MAILBOX_MAX_FRAME_BYTES = MAILBOX_MAX_ENVELOPE_BYTES + 1024
 
 /** Error codes carried by `err` frames. */
 export const MAILBOX_ERROR_CODES = [
@@ -113,9 +115,9 @@ export type MailboxFrame =
   PutFrame | OkFrame | ErrFrame | SubFrame | EnvFrame | SyncedFrame | AckFrame | NackFrame
 export type MailboxFrameType = MailboxFrame['t']
 
-export type MailboxFrameErrorReason = FrameErrorReason
+export type MailboxFrameErrorCode = FrameErrorCode
 
-/** A frame that could not be encoded or decoded. `reason` says which rule it broke. */
+/** A frame that could not be encoded or decoded. `code` (a FrameErrorCode) says which rule it broke. */
 export class MailboxFrameError extends FrameError {
   override name = 'MailboxFrameError'
 }
@@ -124,45 +126,42 @@ const ID_PATTERN = /^[\x21-\x7e]+$/ // printable ASCII, no space
 const ERROR_CODES = new Set<string>(MAILBOX_ERROR_CODES)
 
 function checkBytes(field: string, value: unknown, max: number): Uint8Array {
-  if (!(value instanceof Uint8Array)) codec.fail(`${field}: expected bytes, got ${describe(value)}`)
-  if (value.byteLength > max) {
-    codec.fail(`${field}: expected at most ${max} bytes, got ${value.byteLength}`, 'FRAME_TOO_LARGE')
-  }
-  return value
+  return expectBytes(value, field, codec.check, { max, tooLarge: true })
 }
 
 function checkSeq(field: string, value: unknown): number {
-  if (!isIntegerIn(value, 1)) {
-    codec.fail(`${field}: expected a positive safe integer, got ${describe(value)} ${String(value)}`)
-  }
-  return value
+  return expectInteger(value, field, codec.check, { min: 1, expected: 'a positive safe integer' })
 }
 
 function checkSeqs(t: 'ack' | 'nack', value: unknown): number[] {
-  const seqs = codec.list(`${t}.seqs`, value, MAX_ACK_SEQS, 'sequence numbers')
+  const seqs = expectArray(value, `${t}.seqs`, codec.check, {
+    min: 1,
+    max: MAX_ACK_SEQS,
+    noun: 'sequence numbers',
+  })
   return seqs.map((s, i) => checkSeq(`${t}.seqs[${i}]`, s))
 }
 
 /** Validates a PeerId string's shape (the relay additionally parses it). */
 export function checkPeerIdString(field: string, value: unknown): string {
-  return codec.string(field, value, MAX_PEER_ID_LENGTH, BASE58BTC_PATTERN)
+  return expectString(value, field, codec.check, { max: MAX_PEER_ID_LENGTH, pattern: BASE58BTC_PATTERN })
 }
 
-/** Validates a message id: 1 to MAX_ID_LENGTH printable ASCII characters without spaces. */
+/** Validates a message id: 1 to MAX_MESSAGE_ID_CHARS printable ASCII characters without spaces. */
 export function checkMessageId(field: string, value: unknown): string {
-  return codec.string(field, value, MAX_ID_LENGTH, ID_PATTERN)
+  return expectString(value, field, codec.check, { max: MAX_MESSAGE_ID_CHARS, pattern: ID_PATTERN })
 }
 
 const codec: FrameCodec<MailboxFrame> = new FrameCodec<MailboxFrame>({
   version: MAILBOX_VERSION,
-  maxFrameBytes: MAX_FRAME_BYTES,
+  maxFrameBytes: MAILBOX_MAX_FRAME_BYTES,
   error: MailboxFrameError,
   fields: {
     put: (m) => ({
       t: 'put',
       to: checkPeerIdString('put.to', m.to),
       id: checkMessageId('put.id', m.id),
-      env: checkBytes('put.env', m.env, MAX_ENVELOPE_BYTES),
+      env: checkBytes('put.env', m.env, MAILBOX_MAX_ENVELOPE_BYTES),
     }),
     ok: (m) => ({ t: 'ok', id: checkMessageId('ok.id', m.id) }),
     err: (m) => {
@@ -176,16 +175,15 @@ const codec: FrameCodec<MailboxFrame> = new FrameCodec<MailboxFrame>({
     sub: () => ({ t: 'sub' }),
     synced: () => ({ t: 'synced' }),
     env: (m) => {
-      const ts = m.ts
-      if (!isIntegerIn(ts, 0)) {
-        codec.fail(`env.ts: expected a non-negative integer of milliseconds, got ${describe(ts)}`)
-      }
+      const ts = expectInteger(m.ts, 'env.ts', codec.check, {
+        expected: 'a non-negative integer of milliseconds',
+      })
       return {
         t: 'env',
         seq: checkSeq('env.seq', m.seq),
         from: checkPeerIdString('env.from', m.from),
         id: checkMessageId('env.id', m.id),
-        env: checkBytes('env.env', m.env, MAX_ENVELOPE_BYTES),
+        env: checkBytes('env.env', m.env, MAILBOX_MAX_ENVELOPE_BYTES),
         ts,
       }
     },
@@ -227,7 +225,7 @@ export function encodeFrame(frame: MailboxFrame): Uint8Array {
  * malformed length prefix, or a malformed frame.
  */
 export class FrameReader extends LengthPrefixedReader<MailboxFrame> {
-  constructor(maxFrameBytes: number = MAX_FRAME_BYTES) {
+  constructor(maxFrameBytes: number = MAILBOX_MAX_FRAME_BYTES) {
     super(codec, maxFrameBytes)
   }
 }

@@ -10,13 +10,27 @@
  * - `typing`: the composer has (or no longer has) text in it.
  * - `reset`: "I could not decrypt what you sent (e.g. I restored a backup and have no session): this
  *   message starts a new session; send again what I have not confirmed."
+ *
+ * Pure: no I/O. Decoding is the strict kit of src/core/cbor.ts and every field is checked; anything else
+ * is a {@link PayloadError}.
  */
-import { decode, encode } from 'cborg'
+import {
+  decodeStrictMap,
+  encodeCanonical,
+  expectArray,
+  expectBoolean,
+  expectInteger,
+  expectKeys,
+  expectString,
+  type CborFail,
+  type CborMap,
+} from '../cbor.ts'
+import { PalomaError } from '../errors.ts'
+import { MAX_MESSAGE_ID_CHARS } from '../messages.ts'
 
 export const PAYLOAD_VERSION = 1
 export const MAX_TEXT_CHARS = 16 * 1024
 export const MAX_RECEIPT_IDS = 256
-export const MAX_ID_CHARS = 64
 
 export type Payload =
   | { k: 'text'; id: string; ts: number; text: string }
@@ -25,74 +39,90 @@ export type Payload =
   | { k: 'typing'; on: boolean }
   | { k: 'reset' }
 
-export class PayloadError extends Error {
+export const PAYLOAD_ERROR_CODES = [
+  /** Not a payload: bad CBOR, a missing or malformed field, an unexpected field. */
+  'BAD_PAYLOAD',
+  /** A `v` this version does not read (a newer sender). */
+  'UNSUPPORTED_PAYLOAD',
+  /** A kind `k` this version does not know (a newer sender's new kind of message). */
+  'UNKNOWN_PAYLOAD_KIND',
+] as const
+export type PayloadErrorCode = (typeof PAYLOAD_ERROR_CODES)[number]
+
+export class PayloadError extends PalomaError<PayloadErrorCode> {
   override name = 'PayloadError'
-  constructor(message = 'Malformed message payload') {
-    super(message)
-  }
+}
+
+const fail: CborFail = (message, failure) => {
+  throw new PayloadError(
+    'BAD_PAYLOAD',
+    message,
+    failure?.cause === undefined ? undefined : { cause: failure.cause },
+  )
 }
 
 export function encodePayload(p: Payload): Uint8Array {
-  validate(p as unknown as Record<string, unknown>)
-  return encode({ v: PAYLOAD_VERSION, ...p })
+  return encodeCanonical({ v: PAYLOAD_VERSION, ...validate({ v: PAYLOAD_VERSION, ...p }) })
 }
 
+/** @throws PayloadError */
 export function decodePayload(bytes: Uint8Array): Payload {
-  let raw: unknown
-  try {
-    raw = decode(bytes)
-  } catch (err) {
-    throw new PayloadError(`Payload is not valid CBOR: ${(err as Error).message}`)
+  const m = decodeStrictMap(bytes, fail, 'payload')
+  if (m.v !== PAYLOAD_VERSION) {
+    throw new PayloadError(
+      typeof m.v === 'number' ? 'UNSUPPORTED_PAYLOAD' : 'BAD_PAYLOAD',
+      `payload.v: this version reads ${PAYLOAD_VERSION}, got ${String(m.v)}`,
+    )
   }
-  if (typeof raw !== 'object' || raw == null || Array.isArray(raw))
-    throw new PayloadError('Payload must be a map')
-  const { v, ...p } = raw as Record<string, unknown>
-  if (v !== PAYLOAD_VERSION) throw new PayloadError(`Unsupported payload version ${String(v)}`)
-  validate(p)
-  return p as unknown as Payload
+  return validate(m)
 }
 
-const isId = (x: unknown) => typeof x === 'string' && x.length > 0 && x.length <= MAX_ID_CHARS
-const isTime = (x: unknown) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0
+const id = (value: unknown, what: string): string =>
+  expectString(value, what, fail, { max: MAX_MESSAGE_ID_CHARS })
+const time = (value: unknown, what: string): number => expectInteger(value, what, fail)
 
-function fields(p: Record<string, unknown>, n: number): void {
-  if (Object.keys(p).length !== n) throw new PayloadError(`Unexpected fields in ${String(p.k)} payload`)
-}
-
-function validate(p: Record<string, unknown>): void {
+/** Checks a map with `v` and returns the payload without it. */
+function validate(p: CborMap): Payload {
   switch (p.k) {
     case 'text':
-      fields(p, 4)
-      if (!isId(p.id)) throw new PayloadError('text: bad id')
-      if (!isTime(p.ts)) throw new PayloadError('text: bad timestamp')
-      if (typeof p.text !== 'string' || p.text.length > MAX_TEXT_CHARS) {
-        throw new PayloadError(`text: expected at most ${MAX_TEXT_CHARS} characters`)
+      expectKeys(p, 'text', fail, ['v', 'k', 'id', 'ts', 'text'])
+      return {
+        k: 'text',
+        id: id(p.id, 'text.id'),
+        ts: time(p.ts, 'text.ts'),
+        text: expectString(p.text, 'text.text', fail, { min: 0, max: MAX_TEXT_CHARS }),
       }
-      return
-    case 'receipt':
-      fields(p, 3)
-      if (p.status !== 'delivered' && p.status !== 'read') throw new PayloadError('receipt: bad status')
-      if (
-        !Array.isArray(p.ids) ||
-        p.ids.length === 0 ||
-        p.ids.length > MAX_RECEIPT_IDS ||
-        !p.ids.every(isId)
-      ) {
-        throw new PayloadError(`receipt: expected 1-${MAX_RECEIPT_IDS} message ids`)
+    case 'receipt': {
+      expectKeys(p, 'receipt', fail, ['v', 'k', 'status', 'ids'])
+      if (p.status !== 'delivered' && p.status !== 'read') {
+        fail(
+          `receipt.status: expected "delivered" or "read", got ${JSON.stringify(String(p.status).slice(0, 16))}`,
+        )
       }
-      return
+      const ids = expectArray(p.ids, 'receipt.ids', fail, {
+        min: 1,
+        max: MAX_RECEIPT_IDS,
+        noun: 'message ids',
+      })
+      return { k: 'receipt', status: p.status, ids: ids.map((x, i) => id(x, `receipt.ids[${i}]`)) }
+    }
     case 'presence':
-      fields(p, 3)
-      if (typeof p.online !== 'boolean' || !isTime(p.ts)) throw new PayloadError('presence: bad fields')
-      return
+      expectKeys(p, 'presence', fail, ['v', 'k', 'online', 'ts'])
+      return {
+        k: 'presence',
+        online: expectBoolean(p.online, 'presence.online', fail),
+        ts: time(p.ts, 'presence.ts'),
+      }
     case 'typing':
-      fields(p, 2)
-      if (typeof p.on !== 'boolean') throw new PayloadError('typing: bad fields')
-      return
+      expectKeys(p, 'typing', fail, ['v', 'k', 'on'])
+      return { k: 'typing', on: expectBoolean(p.on, 'typing.on', fail) }
     case 'reset':
-      fields(p, 1)
-      return
+      expectKeys(p, 'reset', fail, ['v', 'k'])
+      return { k: 'reset' }
     default:
-      throw new PayloadError(`Unknown payload kind ${String(p.k)}`)
+      throw new PayloadError(
+        typeof p.k === 'string' ? 'UNKNOWN_PAYLOAD_KIND' : 'BAD_PAYLOAD',
+        `payload.k: unknown kind ${JSON.stringify(String(p.k).slice(0, 16))}`,
+      )
   }
 }

@@ -8,7 +8,8 @@
  * substitute keys: a bogus key or id would make an initiator's first message undecryptable.
  *
  * Owns the record format and its domain-separated signature, the frame shapes, their field validation and
- * every protocol limit; the CBOR encoding, the length prefix and the frame reader are those of `frames.ts`.
+ * every protocol limit; the CBOR kit is src/core/cbor.ts, the length prefix and the frame reader are those of
+ * `frames.ts`.
  * It knows nothing about libp2p, streams or storage: identities in frames the relay trusts come from the
  * Noise-authenticated connection, never from a frame (except `take.owner`, which names whose key is
  * wanted).
@@ -16,20 +17,33 @@
  * See docs/prekeys.md for the normative description.
  * @module
  */
-import { decode as cborDecode, encode as cborEncode } from 'cborg'
+import {
+  decodeStrictMap,
+  encodeCanonical,
+  expectArray,
+  expectBoolean,
+  expectBytes,
+  expectInteger,
+  expectKeys,
+  expectString,
+  requireCanonical,
+  type CborFail,
+} from '../cbor.ts'
+import { PalomaError } from '../errors.ts'
 import {
   BASE58BTC_PATTERN,
   FrameCodec,
   FrameError,
   LengthPrefixedReader,
-  describe,
-  isCborMap,
-  isIntegerIn,
-  type FrameErrorReason,
+  MAX_ERROR_MESSAGE_LENGTH,
+  MAX_PEER_ID_LENGTH,
+  type FrameErrorCode,
 } from './frames.ts'
-import { concatBytes, equalBytes } from '../crypto/bytes.ts'
+import { concatBytes } from '../crypto/bytes.ts'
 import { ed25519Sign, ed25519Verify } from '../crypto/primitives.ts'
-import { STRICT_CBOR_DECODE_OPTIONS } from '../cbor.ts'
+
+/** PeerId strings in frames; `err` frame messages (shared with the mailbox protocol). */
+export { MAX_ERROR_MESSAGE_LENGTH, MAX_PEER_ID_LENGTH }
 
 /** libp2p protocol id. */
 export const PREKEYS_PROTOCOL = '/paloma/prekeys/1.0.0'
@@ -40,17 +54,13 @@ export const ONE_TIME_PREKEY_SIGNATURE_DOMAIN = 'paloma/one-time-prekey/v1'
 /** Most records in one `upload` frame. */
 export const MAX_UPLOAD_RECORDS = 100
 /** Largest encoded one-time prekey record (a canonical one is at most 118 bytes). */
-export const MAX_RECORD_BYTES = 160
-/** Longest PeerId string accepted in a frame (base58btc; Ed25519 ids are 52 characters). */
-export const MAX_PEER_ID_LENGTH = 128
-/** Longest human-readable message in an `err` frame, in characters. */
-export const MAX_ERROR_MESSAGE_LENGTH = 512
+export const MAX_ONE_TIME_PREKEY_RECORD_BYTES = 160
 /** Largest count in `ok` / `count` answers (a relay's per-owner cap is far below). */
 export const MAX_COUNT = 1_000_000
 /** Largest prekey id (unsigned 32-bit, as in prekey messages). */
 export const MAX_PREKEY_ID = 0xffffffff
 /** Largest encoded frame (CBOR body, without the length prefix): room for a full upload. */
-export const MAX_FRAME_BYTES = MAX_UPLOAD_RECORDS * (MAX_RECORD_BYTES + 3) + 256
+export const PREKEYS_MAX_FRAME_BYTES = MAX_UPLOAD_RECORDS * (MAX_ONE_TIME_PREKEY_RECORD_BYTES + 3) + 256
 const KEY_LENGTH = 32
 const SIGNATURE_LENGTH = 64
 
@@ -122,24 +132,27 @@ export interface ErrFrame {
 }
 export type PreKeysFrame = UploadFrame | OkFrame | TakeFrame | OpkFrame | NoneFrame | CountFrame | ErrFrame
 
-export type PreKeysFrameErrorReason = FrameErrorReason
+export type PreKeysFrameErrorCode = FrameErrorCode
 
-/** A frame that could not be encoded or decoded. `reason` says which rule it broke. */
+/** A frame that could not be encoded or decoded. `code` (a FrameErrorCode) says which rule it broke. */
 export class PreKeysFrameError extends FrameError {
   override name = 'PreKeysFrameError'
 }
+
+export const ONE_TIME_PREKEY_RECORD_ERROR_CODES = [
+  /** Bad bytes or fields. */
+  'MALFORMED',
+  /** Not signed by the expected owner, or tampered with. */
+  'BAD_SIGNATURE',
+] as const
+export type OneTimePreKeyRecordErrorCode = (typeof ONE_TIME_PREKEY_RECORD_ERROR_CODES)[number]
 
 /**
  * A one-time prekey record that cannot be used: `MALFORMED` (bad bytes or fields) or `BAD_SIGNATURE`
  * (not signed by the expected owner, or tampered with). Callers treat the owner as having no key left.
  */
-export class OneTimePreKeyRecordError extends Error {
+export class OneTimePreKeyRecordError extends PalomaError<OneTimePreKeyRecordErrorCode> {
   override name = 'OneTimePreKeyRecordError'
-  readonly reason: 'MALFORMED' | 'BAD_SIGNATURE'
-  constructor(message: string, reason: 'MALFORMED' | 'BAD_SIGNATURE', options?: ErrorOptions) {
-    super(message, options)
-    this.reason = reason
-  }
 }
 
 /** A verified one-time prekey, as an initiator uses it in X3DH. */
@@ -149,29 +162,25 @@ export interface OneTimePreKeyPublic {
 }
 
 const DOMAIN_BYTES = concatBytes(new TextEncoder().encode(ONE_TIME_PREKEY_SIGNATURE_DOMAIN), Uint8Array.of(0))
-const RECORD_FIELDS = new Set(['v', 'id', 'k', 'sig'])
+const RECORD_FIELDS = ['v', 'id', 'k', 'sig'] as const
 const ERROR_CODES = new Set<string>(PREKEYS_ERROR_CODES)
 
 // ------------------------------------------------------------------------------------------- records
 
+const malformed: CborFail = (message, failure) => {
+  throw new OneTimePreKeyRecordError(
+    'MALFORMED',
+    message,
+    failure?.cause === undefined ? undefined : { cause: failure.cause },
+  )
+}
+
 function checkPreKeyId(id: unknown): number {
-  if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > MAX_PREKEY_ID) {
-    throw new OneTimePreKeyRecordError(
-      `id: expected an integer in [0, ${MAX_PREKEY_ID}], got ${describe(id)} ${String(id)}`,
-      'MALFORMED',
-    )
-  }
-  return id
+  return expectInteger(id, 'id', malformed, { max: MAX_PREKEY_ID })
 }
 
 function checkKey(field: string, value: unknown, length: number): Uint8Array {
-  if (!(value instanceof Uint8Array) || value.byteLength !== length) {
-    throw new OneTimePreKeyRecordError(
-      `${field}: expected ${length} bytes, got ${describe(value)}`,
-      'MALFORMED',
-    )
-  }
-  return value
+  return expectBytes(value, field, malformed, { length })
 }
 
 /** The bytes an owner signs: domain || 0x00 || owner Ed25519 key || id (uint32 BE) || X25519 key. */
@@ -205,7 +214,7 @@ export async function signOneTimePreKey(
   checkKey('identityPublic', identityPublic, KEY_LENGTH)
   checkKey('publicKey', publicKey, KEY_LENGTH)
   const sig = await ed25519Sign(identitySeed, signingBytes(identityPublic, id, publicKey))
-  return cborEncode({ v: PREKEYS_VERSION, id, k: publicKey, sig })
+  return encodeCanonical({ v: PREKEYS_VERSION, id, k: publicKey, sig })
 }
 
 /**
@@ -213,41 +222,15 @@ export async function signOneTimePreKey(
  * @throws OneTimePreKeyRecordError `MALFORMED`
  */
 export function decodeOneTimePreKeyUnverified(bytes: Uint8Array): OneTimePreKeyPublic & { sig: Uint8Array } {
-  if (!(bytes instanceof Uint8Array) || bytes.byteLength > MAX_RECORD_BYTES) {
-    throw new OneTimePreKeyRecordError(
-      `record: expected at most ${MAX_RECORD_BYTES} bytes, got ${describe(bytes)}`,
-      'MALFORMED',
-    )
-  }
-  let raw: unknown
-  try {
-    raw = cborDecode(bytes, STRICT_CBOR_DECODE_OPTIONS)
-  } catch (err) {
-    throw new OneTimePreKeyRecordError(`record: not valid CBOR (${(err as Error).message})`, 'MALFORMED', {
-      cause: err,
-    })
-  }
-  if (!isCborMap(raw)) {
-    throw new OneTimePreKeyRecordError(`record: expected a map, got ${describe(raw)}`, 'MALFORMED')
-  }
-  const m = raw
-  for (const key of Object.keys(m)) {
-    if (!RECORD_FIELDS.has(key))
-      throw new OneTimePreKeyRecordError(`record: unknown field ${key.slice(0, 16)}`, 'MALFORMED')
-  }
-  if (m.v !== PREKEYS_VERSION) {
-    throw new OneTimePreKeyRecordError(
-      `record.v: expected ${PREKEYS_VERSION}, got ${String(m.v)}`,
-      'MALFORMED',
-    )
-  }
+  expectBytes(bytes, 'record', malformed, { max: MAX_ONE_TIME_PREKEY_RECORD_BYTES })
+  const m = decodeStrictMap(bytes, malformed, 'record')
+  expectKeys(m, 'record', malformed, RECORD_FIELDS)
+  if (m.v !== PREKEYS_VERSION) malformed(`record.v: expected ${PREKEYS_VERSION}, got ${String(m.v)}`)
   const id = checkPreKeyId(m.id)
   const publicKey = checkKey('record.k', m.k, KEY_LENGTH)
   const sig = checkKey('record.sig', m.sig, SIGNATURE_LENGTH)
   // Only the canonical encoding is accepted, so a record has exactly one byte form (no malleability).
-  if (!equalBytes(cborEncode({ v: PREKEYS_VERSION, id, k: publicKey, sig }), bytes)) {
-    throw new OneTimePreKeyRecordError('record: not in canonical CBOR form', 'MALFORMED')
-  }
+  requireCanonical({ v: PREKEYS_VERSION, id, k: publicKey, sig }, bytes, malformed, 'record')
   return { id, publicKey, sig }
 }
 
@@ -267,12 +250,12 @@ export async function verifyOneTimePreKey(
 ): Promise<OneTimePreKeyPublic> {
   const { id, publicKey, sig } = decodeOneTimePreKeyUnverified(bytes)
   if (!(ownerIdentityPublic instanceof Uint8Array) || ownerIdentityPublic.byteLength !== KEY_LENGTH) {
-    throw new OneTimePreKeyRecordError('owner identity key: expected 32 bytes', 'BAD_SIGNATURE')
+    throw new OneTimePreKeyRecordError('BAD_SIGNATURE', 'owner identity key: expected 32 bytes')
   }
   if (!(await ed25519Verify(ownerIdentityPublic, sig, signingBytes(ownerIdentityPublic, id, publicKey)))) {
     throw new OneTimePreKeyRecordError(
-      'record: not signed by the expected owner (forged or tampered)',
       'BAD_SIGNATURE',
+      'record: not signed by the expected owner (forged or tampered)',
     )
   }
   return { id, publicKey }
@@ -281,40 +264,40 @@ export async function verifyOneTimePreKey(
 // -------------------------------------------------------------------------------------------- frames
 
 function checkCount(field: string, value: unknown): number {
-  if (!isIntegerIn(value, 0, MAX_COUNT)) {
-    codec.fail(`${field}: expected an integer in [0, ${MAX_COUNT}], got ${describe(value)}`)
-  }
-  return value
+  return expectInteger(value, field, codec.check, { max: MAX_COUNT })
 }
 
 function checkRecordBytes(field: string, value: unknown): Uint8Array {
-  if (!(value instanceof Uint8Array)) codec.fail(`${field}: expected bytes, got ${describe(value)}`)
-  if (value.byteLength === 0 || value.byteLength > MAX_RECORD_BYTES) {
-    codec.fail(`${field}: expected 1 to ${MAX_RECORD_BYTES} bytes, got ${value.byteLength}`)
-  }
-  return value
+  return expectBytes(value, field, codec.check, { min: 1, max: MAX_ONE_TIME_PREKEY_RECORD_BYTES })
 }
 
 /** Validates a PeerId string's shape (the relay additionally parses it). */
 export function checkPeerIdString(field: string, value: unknown): string {
-  return codec.string(field, value, MAX_PEER_ID_LENGTH, BASE58BTC_PATTERN, 'not a base58btc PeerId string')
+  return expectString(value, field, codec.check, {
+    max: MAX_PEER_ID_LENGTH,
+    pattern: BASE58BTC_PATTERN,
+    patternMessage: 'not a base58btc PeerId string',
+  })
 }
 
 const codec: FrameCodec<PreKeysFrame> = new FrameCodec<PreKeysFrame>({
   version: PREKEYS_VERSION,
-  maxFrameBytes: MAX_FRAME_BYTES,
+  maxFrameBytes: PREKEYS_MAX_FRAME_BYTES,
   error: PreKeysFrameError,
   fields: {
     upload: (m) => {
-      const opks = codec.list('upload.opks', m.opks, MAX_UPLOAD_RECORDS, 'records', 'FRAME_TOO_LARGE')
+      const opks = expectArray(m.opks, 'upload.opks', codec.check, {
+        min: 1,
+        max: MAX_UPLOAD_RECORDS,
+        noun: 'records',
+        tooLarge: true,
+      })
       const frame: UploadFrame = {
         t: 'upload',
         opks: opks.map((r, i) => checkRecordBytes(`upload.opks[${i}]`, r)),
       }
-      if (m.replace !== undefined) {
-        if (typeof m.replace !== 'boolean')
-          codec.fail(`upload.replace: expected a boolean, got ${describe(m.replace)}`)
-        if (m.replace) frame.replace = true
+      if (m.replace !== undefined && expectBoolean(m.replace, 'upload.replace', codec.check)) {
+        frame.replace = true
       }
       return frame
     },
@@ -360,7 +343,7 @@ export function encodeFrame(frame: PreKeysFrame): Uint8Array {
 
 /**
  * Splits a byte stream into frames: feed it chunks as they arrive, get back every complete frame.
- * Refuses a length prefix above MAX_FRAME_BYTES before buffering the body. `push` throws
+ * Refuses a length prefix above PREKEYS_MAX_FRAME_BYTES before buffering the body. `push` throws
  * PreKeysFrameError on an oversized or malformed length prefix, or a malformed frame.
  */
 export class FrameReader extends LengthPrefixedReader<PreKeysFrame> {

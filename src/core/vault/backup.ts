@@ -24,12 +24,14 @@ import {
 import type { KdfOptions } from './header.ts'
 import { DEFAULT_KDF, decodeKdfParams, deriveKek, encodeKdfParams, newKdfParams } from './kdf.ts'
 import { DEK_KIND, WRAPPED_KEY_BYTES, generateWrappedKey, unwrapKey } from './keys.ts'
+import { checkNewPassphrase } from './passphrase.ts'
 import { IV_BYTES } from './record.ts'
 
 const AD = _utf8(`Paloma_Backup_v1\u0000${BACKUP_TYPE}\u0000${FORMAT_VERSION}`)
 
 const invalid: FormatErrorFactory = (message, cause) =>
   new InvalidBackupError(
+    'INVALID_BACKUP',
     `This file is not a readable Paloma backup (${message}): choose the file exported from Paloma.`,
     cause === undefined ? undefined : { cause },
   )
@@ -37,7 +39,7 @@ const invalid: FormatErrorFactory = (message, cause) =>
 /**
  * Encrypts `records` under `passphrase`.
  * @param records - record name → data (typically the identity, optionally the history)
- * @param passphrase - the backup passphrase (may differ from the vault's)
+ * @param passphrase - the backup passphrase (may differ from the vault's; passphrase.ts rules)
  * @param opts - KDF cost and randomness; {@link DEFAULT_KDF} unless a test lowers it
  * @returns the file's bytes
  * @throws InvalidPassphraseError, InvalidKdfParamsError
@@ -52,6 +54,7 @@ export async function exportBackup(
   passphrase: string,
   opts: KdfOptions = {},
 ): Promise<Uint8Array> {
+  checkNewPassphrase(passphrase)
   const random = opts.random ?? secureRandom
   const entries: [string, Uint8Array][] = []
   for (const [name, data] of records) {
@@ -82,12 +85,13 @@ export async function importBackup(bytes: Uint8Array, passphrase: string): Promi
   let map
   try {
     map = decodeMap(bytes, 'backup', invalid)
-  } catch {
-    throw new InvalidBackupError()
+  } catch (cause) {
+    throw new InvalidBackupError('INVALID_BACKUP', undefined, { cause })
   }
   if (map.type !== BACKUP_TYPE) throw new InvalidBackupError()
   if (map.v !== FORMAT_VERSION) {
     throw new InvalidBackupError(
+      'UNSUPPORTED_BACKUP',
       `This backup was made by a newer version of Paloma (format ${String(map.v)}): update the app to import it.`,
     )
   }

@@ -1,10 +1,18 @@
 /**
  * Binary framing shared by the vault header, vault records and backup files: strict deterministic CBOR
- * maps with a version field `v`, and the byte helpers WebCrypto needs. No cryptography here.
+ * maps with a version field `v` (the kit of src/core/cbor.ts), and the byte helpers WebCrypto needs. No
+ * cryptography here.
  * @module
  */
-import { decode, encode } from 'cborg'
-import { STRICT_CBOR_DECODE_OPTIONS as DECODE_OPTIONS } from '../cbor.ts'
+import {
+  decodeStrictMap,
+  encodeCanonical,
+  expectBytes as checkBytes,
+  expectInteger,
+  expectString as checkString,
+  type CborFail,
+  type CborMap,
+} from '../cbor.ts'
 
 /** Version of every vault and backup structure written by this code. */
 export const FORMAT_VERSION = 1
@@ -13,8 +21,7 @@ export const VAULT_HEADER_TYPE = 'paloma-vault'
 /** `type` of a backup file: a file without it is refused as "not a Paloma backup". */
 export const BACKUP_TYPE = 'paloma-backup'
 
-/** A decoded CBOR map, before validation. */
-export type CborMap = Record<string, unknown>
+export type { CborMap } from '../cbor.ts'
 
 /** Builds the error to throw for a malformed structure. */
 export type FormatErrorFactory = (message: string, cause?: unknown) => Error
@@ -27,22 +34,19 @@ export const secureRandom: RandomSource = (length) => crypto.getRandomValues(new
 
 /** Deterministic CBOR encoding. */
 export function encodeCbor(value: unknown): Uint8Array {
-  return encode(value)
+  return encodeCanonical(value)
 }
 
-/** Decodes one CBOR map; anything else (bad CBOR, not a map) goes through `fail`. */
+/** The kit's failure callback for a {@link FormatErrorFactory}. */
+function failWith(fail: FormatErrorFactory): CborFail {
+  return (message, failure) => {
+    throw fail(message, failure?.cause)
+  }
+}
+
+/** Decodes one CBOR map under the strict rules; anything else (bad CBOR, not a map) goes through `fail`. */
 export function decodeMap(bytes: Uint8Array, what: string, fail: FormatErrorFactory): CborMap {
-  if (!(bytes instanceof Uint8Array)) throw fail(`${what}: expected Uint8Array, got ${typeof bytes}`)
-  let value: unknown
-  try {
-    value = decode(bytes, DECODE_OPTIONS)
-  } catch (cause) {
-    throw fail(`${what}: not valid CBOR`, cause)
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
-    throw fail(`${what}: expected a map`)
-  }
-  return value as CborMap
+  return decodeStrictMap(bytes, failWith(fail), what)
 }
 
 /** Reads a byte-string field, optionally of an exact length. */
@@ -52,29 +56,18 @@ export function expectBytes(
   what: string,
   fail: FormatErrorFactory,
   length?: number,
-) {
-  const value = map[field]
-  if (!(value instanceof Uint8Array)) throw fail(`${what}: expected bytes in '${field}'`)
-  if (length !== undefined && value.length !== length) {
-    throw fail(`${what}: expected ${length} bytes in '${field}', got ${value.length}`)
-  }
-  return value
+): Uint8Array {
+  return checkBytes(map[field], `${what}.${field}`, failWith(fail), length === undefined ? {} : { length })
 }
 
 /** Reads a non-negative safe-integer field. */
 export function expectUint(map: CborMap, field: string, what: string, fail: FormatErrorFactory): number {
-  const value = map[field]
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw fail(`${what}: expected a non-negative integer in '${field}'`)
-  }
-  return value
+  return expectInteger(map[field], `${what}.${field}`, failWith(fail))
 }
 
-/** Reads a string field. */
+/** Reads a string field (possibly empty). */
 export function expectString(map: CborMap, field: string, what: string, fail: FormatErrorFactory): string {
-  const value = map[field]
-  if (typeof value !== 'string') throw fail(`${what}: expected a string in '${field}'`)
-  return value
+  return checkString(map[field], `${what}.${field}`, failWith(fail), { min: 0, max: Number.MAX_SAFE_INTEGER })
 }
 
 /** A copy backed by a plain ArrayBuffer, the only form WebCrypto's typings accept. */

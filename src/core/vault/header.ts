@@ -7,6 +7,7 @@
  * @module
  */
 import { VaultCorruptedError } from './errors.ts'
+import { checkNewPassphrase } from './passphrase.ts'
 import {
   FORMAT_VERSION,
   VAULT_HEADER_TYPE,
@@ -102,7 +103,7 @@ export function decodeVaultHeader(bytes: Uint8Array): VaultHeader {
 }
 
 /**
- * Creates fresh vault keys wrapped under `passphrase`.
+ * Creates fresh vault keys wrapped under `passphrase`, a new passphrase (passphrase.ts rules).
  * @returns the encoded header to store and the unlocked keys
  * @throws InvalidPassphraseError, InvalidKdfParamsError
  */
@@ -110,6 +111,7 @@ export async function createVaultHeader(
   passphrase: string,
   opts: KdfOptions = {},
 ): Promise<{ header: Uint8Array; keys: VaultKeys }> {
+  checkNewPassphrase(passphrase)
   const random = opts.random ?? secureRandom
   const kdf = newKdfParams(opts.kdf ?? DEFAULT_KDF, random, opts.allowWeakKdf)
   const kek = await deriveKek(passphrase, kdf)
@@ -137,6 +139,7 @@ export async function openVaultHeader(bytes: Uint8Array, passphrase: string): Pr
 /**
  * Re-wraps the same keys under a new passphrase, with a new salt (and the cost in `opts`).
  * @returns the new encoded header; records encrypted under the old one stay readable
+ * @throws InvalidPassphraseError if `newPassphrase` breaks the passphrase.ts rules (checked first)
  * @throws WrongPassphraseError if `oldPassphrase` does not open `bytes`
  */
 export async function rewrapVaultHeader(
@@ -145,6 +148,7 @@ export async function rewrapVaultHeader(
   newPassphrase: string,
   opts: KdfOptions = {},
 ): Promise<Uint8Array> {
+  checkNewPassphrase(newPassphrase)
   const header = decodeVaultHeader(bytes)
   const newKdf = newKdfParams(opts.kdf ?? DEFAULT_KDF, opts.random ?? secureRandom, opts.allowWeakKdf)
   const oldKek = await deriveKek(oldPassphrase, header.kdf)

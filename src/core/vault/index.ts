@@ -5,6 +5,7 @@
  * @module
  */
 export * from './errors.ts'
+export { MIN_PASSPHRASE_CHARS, passphraseProblem, checkNewPassphrase } from './passphrase.ts'
 export { FORMAT_VERSION, VAULT_HEADER_TYPE, BACKUP_TYPE, secureRandom, type RandomSource } from './format.ts'
 export {
   DEFAULT_KDF,

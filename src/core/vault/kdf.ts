@@ -127,7 +127,8 @@ export function checkKdfParams(params: KdfParams, allowWeak: boolean): void {
  * @throws InvalidPassphraseError for an empty or non-string passphrase
  */
 export function passphraseBytes(passphrase: string): Uint8Array<ArrayBuffer> {
-  if (typeof passphrase !== 'string' || passphrase.length === 0) throw new InvalidPassphraseError()
+  if (typeof passphrase !== 'string' || passphrase.length === 0)
+    throw new InvalidPassphraseError('EMPTY_PASSPHRASE')
   return _utf8(passphrase.normalize('NFC'))
 }
 

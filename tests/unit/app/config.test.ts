@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ConfigError, parseConfig } from '../../../src/app/config.ts'
+import { CONFIG_ERROR_CODES, ConfigError, parseConfig } from '../../../src/app/config.ts'
 
 const RELAY = '/ip4/127.0.0.1/tcp/9090/ws/p2p/12D3KooWCcaXMjm8LxcusnsZLY4JnnMbaJBh5pZJj43KUBca6znG'
 
@@ -34,5 +34,23 @@ describe('config.json', () => {
     ['ICE servers that are not a list', { relays: [RELAY], iceServers: 'stun:x' }],
   ])('refuses %s with a ConfigError', (_what, raw) => {
     expect(() => parseConfig(raw)).toThrow(ConfigError)
+  })
+})
+
+describe('config.json errors', () => {
+  it.each([
+    ['INVALID_CONFIG', null],
+    ['INVALID_RELAYS', { relays: 'one' }],
+    ['INVALID_ICE_SERVERS', { relays: [RELAY], iceServers: {} }],
+  ])('name the field by code: %s', (code, raw) => {
+    let caught: unknown
+    try {
+      parseConfig(raw)
+    } catch (err) {
+      caught = err
+    }
+    expect(caught).toBeInstanceOf(ConfigError)
+    expect(caught).toMatchObject({ name: 'ConfigError', code })
+    expect(CONFIG_ERROR_CODES).toContain(code)
   })
 })

@@ -197,7 +197,7 @@ describe('Vault', () => {
       WrongPassphraseError,
     )
     expect(await target.keys()).toEqual([])
-    await expect(Vault.importBackup(target, enc('not a backup'), 'x', 'y', FAST)).rejects.toBeInstanceOf(
+    await expect(Vault.importBackup(target, enc('not a backup'), 'x', 'new pass', FAST)).rejects.toBeInstanceOf(
       InvalidBackupError,
     )
 
@@ -211,7 +211,7 @@ describe('Vault', () => {
     )
 
     const target2 = new MemoryVaultBackend()
-    const restored2 = await Vault.importBackup(target2, full, 'backup pass', 'other', FAST)
+    const restored2 = await Vault.importBackup(target2, full, 'backup pass', 'other pass', FAST)
     expect(await restored2.names()).toEqual(['history/bob/1', 'identity/ed25519'])
   })
 

@@ -6,6 +6,18 @@ import { InvalidRecordError } from '../../../../src/core/crypto/errors.ts'
 import { decodePreKeyMessage, decodeRatchetMessage } from '../../../../src/core/crypto/messages.ts'
 import { decodeHeader, encodeHeader } from '../../../../src/core/crypto/ratchet.ts'
 import { SessionRecord } from '../../../../src/core/crypto/session-record.ts'
+import { MAX_COUNTER } from '../../../../src/core/crypto/constants.ts'
+import {
+  MAX_BUNDLE_BYTES,
+  MAX_BUNDLE_ONE_TIME_PREKEYS,
+  createPreKeyBundle,
+  generateIdentity,
+  generateOneTimePreKeys,
+  generateSignedPreKey,
+  verifyPreKeyBundle,
+} from '../../../../src/core/crypto/index.ts'
+import { MAX_BUNDLE_BYTES as DIRECTORY_MAX_BUNDLE_BYTES } from '../../../../src/core/protocol/directory.ts'
+import { seededRng } from './helpers.ts'
 
 const dh = new Uint8Array(32).fill(9)
 
@@ -159,5 +171,25 @@ describe('CBOR flat-map fast paths', () => {
       Uint8Array.of(0xa1, 0x61, 0x76, 0x01, 0x00), // trailing byte
     ]
     for (const b of samples) expect(normalize(viaModule(b))).toEqual(normalize(viaCborg(b)))
+  })
+})
+
+describe('prekey bundle limits', () => {
+  it('a bundle with the most one-time prekeys, largest ids and time fits MAX_BUNDLE_BYTES, which the directory uses', async () => {
+    const rng = seededRng('bundle limits')
+    const identity = await generateIdentity(rng)
+    const spk = await generateSignedPreKey(MAX_COUNTER, rng, Number.MAX_SAFE_INTEGER)
+    const opks = await generateOneTimePreKeys(
+      MAX_COUNTER - MAX_BUNDLE_ONE_TIME_PREKEYS,
+      MAX_BUNDLE_ONE_TIME_PREKEYS,
+      rng,
+    )
+    const bundle = await createPreKeyBundle(identity, spk, opks)
+    expect(bundle.length).toBeLessThanOrEqual(MAX_BUNDLE_BYTES)
+    expect((await verifyPreKeyBundle(bundle, identity.publicKey)).oneTimePreKeys).toHaveLength(
+      MAX_BUNDLE_ONE_TIME_PREKEYS,
+    )
+    await expect(createPreKeyBundle(identity, spk, [...opks, opks[0]!])).rejects.toThrow(RangeError)
+    expect(DIRECTORY_MAX_BUNDLE_BYTES).toBe(MAX_BUNDLE_BYTES)
   })
 })

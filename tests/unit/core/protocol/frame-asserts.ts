@@ -3,13 +3,13 @@ import { expect } from 'vitest'
 import type { FrameError } from '../../../../src/core/protocol/frames.ts'
 
 /**
- * `rejects(fn, reason, message)` asserts that `fn` throws an `ErrorClass` (the protocol's frame error) with
- * this `reason` and a message matching `message`.
+ * `rejects(fn, code, message)` asserts that `fn` throws an `ErrorClass` (the protocol's frame error) with
+ * this `code` and a message matching `message`.
  */
 export function frameRejects(
   ErrorClass: abstract new (...args: never[]) => FrameError,
-): (fn: () => unknown, reason: string, message: RegExp) => void {
-  return (fn, reason, message) => {
+): (fn: () => unknown, code: string, message: RegExp) => void {
+  return (fn, code, message) => {
     let caught: unknown
     try {
       fn()
@@ -17,7 +17,7 @@ export function frameRejects(
       caught = err
     }
     expect(caught).toBeInstanceOf(ErrorClass)
-    expect((caught as FrameError).reason).toBe(reason)
+    expect((caught as FrameError).code).toBe(code)
     expect((caught as FrameError).message).toMatch(message)
   }
 }

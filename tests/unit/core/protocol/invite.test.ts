@@ -59,3 +59,29 @@ describe('invite links', () => {
     expect(() => parseInvite(text)).toThrow(InviteError)
   })
 })
+
+describe('invite errors', () => {
+  const b64 = (o: unknown) => toString(encode(o), 'base64url')
+  const codeOf = (text: string): unknown => {
+    try {
+      parseInvite(text)
+    } catch (err) {
+      return err instanceof InviteError ? err.code : err
+    }
+    return 'parsed'
+  }
+
+  it('say which rule the link broke', () => {
+    expect(codeOf('https://paloma.example/#invite=!!!')).toBe('BAD_INVITE')
+    expect(codeOf(b64({ v: 2, peer: PEER, relays: [] }))).toBe('UNSUPPORTED_INVITE')
+    expect(codeOf(b64({ v: 1, peer: 'QmNotAnEd25519Peer', relays: [] }))).toBe('BAD_INVITE_IDENTITY')
+    expect(codeOf(b64({ v: 1, peer: PEER, relays: [], x: 1 }))).toBe('BAD_INVITE')
+  })
+
+  it('keep a message-only form for callers that have not moved to codes (code BAD_INVITE)', () => {
+    const err = new InviteError('That is neither an invite link nor a username.')
+    expect(err).toMatchObject({ name: 'InviteError', code: 'BAD_INVITE' })
+    expect(err.message).toBe('That is neither an invite link nor a username.')
+    expect(new InviteError().message).toMatch(/not a valid Paloma invite/)
+  })
+})

@@ -3,9 +3,9 @@ import { encode as cborEncode } from 'cborg'
 import {
   FrameReader,
   MAX_ACK_SEQS,
-  MAX_ENVELOPE_BYTES,
-  MAX_FRAME_BYTES,
-  MAX_ID_LENGTH,
+  MAILBOX_MAX_ENVELOPE_BYTES,
+  MAILBOX_MAX_FRAME_BYTES,
+  MAX_MESSAGE_ID_CHARS,
   MailboxFrameError,
   decodeFrameBody,
   encodeFrame,
@@ -92,7 +92,11 @@ describe('mailbox codec', () => {
       /put.to: expected 1 to 128/,
     )
     rejects(() => decodeFrameBody(raw({ ...put, id: '' })), 'BAD_FRAME', /put.id: expected 1 to 64/)
-    rejects(() => decodeFrameBody(raw({ ...put, id: 'x'.repeat(MAX_ID_LENGTH + 1) })), 'BAD_FRAME', /put.id/)
+    rejects(
+      () => decodeFrameBody(raw({ ...put, id: 'x'.repeat(MAX_MESSAGE_ID_CHARS + 1) })),
+      'BAD_FRAME',
+      /put.id/,
+    )
     rejects(() => decodeFrameBody(raw({ ...put, id: 'has space' })), 'BAD_FRAME', /put.id: contains/)
     rejects(
       () => decodeFrameBody(raw({ ...put, env: 'text' })),
@@ -100,11 +104,11 @@ describe('mailbox codec', () => {
       /put.env: expected bytes, got string/,
     )
     rejects(
-      () => decodeFrameBody(raw({ ...put, env: new Uint8Array(MAX_ENVELOPE_BYTES + 1) })),
+      () => decodeFrameBody(raw({ ...put, env: new Uint8Array(MAILBOX_MAX_ENVELOPE_BYTES + 1) })),
       'FRAME_TOO_LARGE',
       /put.env: expected at most/,
     )
-    expect(decodeFrameBody(raw({ ...put, env: new Uint8Array(MAX_ENVELOPE_BYTES) })).t).toBe('put')
+    expect(decodeFrameBody(raw({ ...put, env: new Uint8Array(MAILBOX_MAX_ENVELOPE_BYTES) })).t).toBe('put')
   })
 
   it('validates env, ack and err fields', () => {
@@ -137,7 +141,7 @@ describe('mailbox codec', () => {
   it('refuses to encode invalid frames', () => {
     rejects(() => encodeFrame({ t: 'put', to: BOB, id: '', env: new Uint8Array(1) }), 'BAD_FRAME', /put.id/)
     rejects(
-      () => encodeFrame({ t: 'put', to: BOB, id: 'a', env: new Uint8Array(MAX_ENVELOPE_BYTES + 1) }),
+      () => encodeFrame({ t: 'put', to: BOB, id: 'a', env: new Uint8Array(MAILBOX_MAX_ENVELOPE_BYTES + 1) }),
       'FRAME_TOO_LARGE',
       /put.env/,
     )
@@ -145,8 +149,8 @@ describe('mailbox codec', () => {
 
   it('refuses an oversized length prefix before buffering the body', () => {
     const reader = new FrameReader()
-    // varint of MAX_FRAME_BYTES + 1
-    let n = MAX_FRAME_BYTES + 1
+    // varint of MAILBOX_MAX_FRAME_BYTES + 1
+    let n = MAILBOX_MAX_FRAME_BYTES + 1
     const prefix: number[] = []
     while (n >= 0x80) {
       prefix.push((n & 0x7f) | 0x80)

@@ -47,3 +47,20 @@ describe('E2E payload codec', () => {
     )
   })
 })
+
+describe('payload errors', () => {
+  const codeOf = (raw: unknown): unknown => {
+    try {
+      decodePayload(encode(raw))
+    } catch (err) {
+      return err instanceof PayloadError ? err.code : err
+    }
+    return 'decoded'
+  }
+  it('tell a newer sender from a malformed payload', () => {
+    expect(codeOf({ v: 2, k: 'typing', on: true })).toBe('UNSUPPORTED_PAYLOAD')
+    expect(codeOf({ v: 1, k: 'file', name: 'x' })).toBe('UNKNOWN_PAYLOAD_KIND')
+    expect(codeOf({ v: 1, k: 'typing', on: 1 })).toBe('BAD_PAYLOAD')
+    expect(codeOf({ v: '1', k: 'typing', on: true })).toBe('BAD_PAYLOAD')
+  })
+})

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { decode as cborDecode, encode as cborEncode } from 'cborg'
 import {
   FrameReader,
-  MAX_FRAME_BYTES,
+  PREKEYS_MAX_FRAME_BYTES,
   MAX_PREKEY_ID,
   MAX_UPLOAD_RECORDS,
   OneTimePreKeyRecordError,
@@ -26,13 +26,13 @@ let counter = 0
 const rng = (n: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 31 + ++counter) & 0xff)
 const key = (fill: number): Uint8Array => new Uint8Array(32).fill(fill)
 
-async function rejectsRecord(p: Promise<unknown>, reason: string, message?: RegExp): Promise<void> {
+async function rejectsRecord(p: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
   const err = await p.then(
     () => undefined,
     (e: unknown) => e,
   )
   expect(err).toBeInstanceOf(OneTimePreKeyRecordError)
-  expect((err as OneTimePreKeyRecordError).reason).toBe(reason)
+  expect((err as OneTimePreKeyRecordError).code).toBe(code)
   if (message) expect((err as Error).message).toMatch(message)
 }
 
@@ -223,7 +223,11 @@ describe('prekey frames', () => {
       'BAD_FRAME',
       /at most 512/,
     )
-    rejectsFrame(() => decodeFrameBody(new Uint8Array(MAX_FRAME_BYTES + 1)), 'FRAME_TOO_LARGE', /exceeds/)
+    rejectsFrame(
+      () => decodeFrameBody(new Uint8Array(PREKEYS_MAX_FRAME_BYTES + 1)),
+      'FRAME_TOO_LARGE',
+      /exceeds/,
+    )
   })
 
   it('refuses oversized and malformed length prefixes before buffering', () => {

@@ -26,14 +26,14 @@ describe('backup files', () => {
   })
 
   it('is typed, versioned and salted independently', async () => {
-    const a = decode(await exportBackup(records, 'p', FAST)) as Record<string, { salt: Uint8Array }>
-    const b = decode(await exportBackup(records, 'p', FAST)) as Record<string, { salt: Uint8Array }>
+    const a = decode(await exportBackup(records, 'passphrase', FAST)) as Record<string, { salt: Uint8Array }>
+    const b = decode(await exportBackup(records, 'passphrase', FAST)) as Record<string, { salt: Uint8Array }>
     expect(a).toMatchObject({ type: 'paloma-backup', v: 1, kdf: { alg: 'pbkdf2-sha256', i: 1000 } })
     expect(a.kdf!.salt).not.toEqual(b.kdf!.salt)
   })
 
   it('uses the production KDF cost unless a test lowers it', async () => {
-    await expect(exportBackup(records, 'p', { kdf: FAST.kdf })).rejects.toBeInstanceOf(InvalidKdfParamsError)
+    await expect(exportBackup(records, 'passphrase', { kdf: FAST.kdf })).rejects.toBeInstanceOf(InvalidKdfParamsError)
   })
 
   it('refuses a wrong backup passphrase', async () => {
@@ -44,7 +44,7 @@ describe('backup files', () => {
   })
 
   it('names a wrong file clearly', async () => {
-    const { header } = await createVaultHeader('p', FAST)
+    const { header } = await createVaultHeader('passphrase', FAST)
     const wrongFiles = [
       new TextEncoder().encode('hello, this is a text file'),
       new Uint8Array(0),
@@ -53,7 +53,7 @@ describe('backup files', () => {
       encode([1, 2, 3]),
     ]
     for (const bytes of wrongFiles) {
-      const err = await importBackup(bytes, 'p').catch((e) => e)
+      const err = await importBackup(bytes, 'passphrase').catch((e) => e)
       expect(err).toBeInstanceOf(InvalidBackupError)
       expect(err).toBeInstanceOf(VaultError)
       expect(err.name).toBe('InvalidBackupError')
@@ -62,15 +62,15 @@ describe('backup files', () => {
   })
 
   it('refuses a newer format, a garbled payload and truncation', async () => {
-    const file = await exportBackup(records, 'p', FAST)
+    const file = await exportBackup(records, 'passphrase', FAST)
     const map = decode(file) as Record<string, Uint8Array>
-    await expect(importBackup(encode({ ...map, v: 2 }), 'p')).rejects.toThrow(/newer version/)
+    await expect(importBackup(encode({ ...map, v: 2 }), 'passphrase')).rejects.toThrow(/newer version/)
     const ct = new Uint8Array(map.ct!)
     ct[10]! ^= 0x80
-    const err = await importBackup(encode({ ...map, ct }), 'p').catch((e) => e)
+    const err = await importBackup(encode({ ...map, ct }), 'passphrase').catch((e) => e)
     expect(err).toBeInstanceOf(InvalidBackupError)
     expect(err.message).toMatch(/damaged/)
-    await expect(importBackup(file.subarray(0, file.length - 5), 'p')).rejects.toBeInstanceOf(
+    await expect(importBackup(file.subarray(0, file.length - 5), 'passphrase')).rejects.toBeInstanceOf(
       InvalidBackupError,
     )
   })

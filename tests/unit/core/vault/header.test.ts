@@ -29,17 +29,17 @@ describe('vault header', () => {
   })
 
   it('works with Argon2id too and records the parameters', async () => {
-    const { header } = await createVaultHeader('pw', FAST_ARGON)
+    const { header } = await createVaultHeader('password', FAST_ARGON)
     expect(decodeVaultHeader(header).kdf).toMatchObject({ alg: 'argon2id', m: 64, t: 1, p: 1 })
-    await expect(openVaultHeader(header, 'pw')).resolves.toBeDefined()
-    await expect(openVaultHeader(header, 'pW')).rejects.toBeInstanceOf(WrongPassphraseError)
+    await expect(openVaultHeader(header, 'password')).resolves.toBeDefined()
+    await expect(openVaultHeader(header, 'passWord')).rejects.toBeInstanceOf(WrongPassphraseError)
   })
 
   it('has a versioned, typed format with a random salt', async () => {
-    const { header } = await createVaultHeader('pw', FAST)
+    const { header } = await createVaultHeader('password', FAST)
     const map = decode(header) as Record<string, unknown>
     expect(map).toMatchObject({ type: 'paloma-vault', v: 1, kdf: { alg: 'pbkdf2-sha256', i: 1000 } })
-    const other = decode((await createVaultHeader('pw', FAST)).header) as { kdf: { salt: Uint8Array } }
+    const other = decode((await createVaultHeader('password', FAST)).header) as { kdf: { salt: Uint8Array } }
     expect(other.kdf.salt).not.toEqual((map.kdf as { salt: Uint8Array }).salt)
   })
 
@@ -53,15 +53,15 @@ describe('vault header', () => {
   })
 
   it('a lowered KDF cost in the header does not help: the KEK changes and unwrap fails', async () => {
-    const { header } = await createVaultHeader('pw', FAST)
+    const { header } = await createVaultHeader('password', FAST)
     const map = decode(header) as { kdf: { i: number } }
     map.kdf.i = 1
-    await expect(openVaultHeader(encode(map), 'pw')).rejects.toBeInstanceOf(WrongPassphraseError)
+    await expect(openVaultHeader(encode(map), 'password')).rejects.toBeInstanceOf(WrongPassphraseError)
   })
 
   it('reports garbage and newer formats as VaultCorruptedError', async () => {
-    await expect(openVaultHeader(new Uint8Array([1, 2, 3]), 'pw')).rejects.toBeInstanceOf(VaultCorruptedError)
-    const { header } = await createVaultHeader('pw', FAST)
+    await expect(openVaultHeader(new Uint8Array([1, 2, 3]), 'password')).rejects.toBeInstanceOf(VaultCorruptedError)
+    const { header } = await createVaultHeader('password', FAST)
     const map = decode(header) as Record<string, unknown>
     expect(() => decodeVaultHeader(encode({ ...map, v: 2 }))).toThrow(/newer version/)
     expect(() => decodeVaultHeader(encode({ ...map, type: 'x' }))).toThrow(VaultCorruptedError)
@@ -74,12 +74,12 @@ describe('vault header', () => {
   })
 
   it('re-wraps the same keys under a new passphrase', async () => {
-    const { header, keys } = await createVaultHeader('old', FAST)
+    const { header, keys } = await createVaultHeader('old passphrase', FAST)
     const sealed = await sealRecord(keys, 'identity/k', new Uint8Array([9]), seededRng())
-    await expect(rewrapVaultHeader(header, 'wrong', 'new', FAST)).rejects.toBeInstanceOf(WrongPassphraseError)
-    const next = await rewrapVaultHeader(header, 'old', 'new', FAST)
-    await expect(openVaultHeader(next, 'old')).rejects.toBeInstanceOf(WrongPassphraseError)
-    const reopened = await openVaultHeader(next, 'new')
+    await expect(rewrapVaultHeader(header, 'wrong passphrase', 'new passphrase', FAST)).rejects.toBeInstanceOf(WrongPassphraseError)
+    const next = await rewrapVaultHeader(header, 'old passphrase', 'new passphrase', FAST)
+    await expect(openVaultHeader(next, 'old passphrase')).rejects.toBeInstanceOf(WrongPassphraseError)
+    const reopened = await openVaultHeader(next, 'new passphrase')
     expect((await openRecord(reopened, sealed.key, sealed.blob)).data).toEqual(new Uint8Array([9]))
     const salts = [header, next].map((h) => decodeVaultHeader(h).kdf.salt)
     expect(salts[0]).not.toEqual(salts[1])

@@ -10,7 +10,7 @@ import {
 } from '../../../../src/core/vault/index.ts'
 import { FAST, seededRng } from './helpers.ts'
 
-const keysP: Promise<VaultKeys> = createVaultHeader('pw', FAST).then((h) => h.keys)
+const keysP: Promise<VaultKeys> = createVaultHeader('password', FAST).then((h) => h.keys)
 const random = seededRng(42)
 const data = new TextEncoder().encode('secret identity key')
 
@@ -33,7 +33,7 @@ describe('records', () => {
     const key = await recordKey(keys, 'history/12D3KooWAlice')
     expect(key).toMatch(/^r\/[0-9a-f]{64}$/)
     expect(key).not.toContain('Alice')
-    const other = (await createVaultHeader('pw', FAST)).keys
+    const other = (await createVaultHeader('password', FAST)).keys
     expect(await recordKey(other, 'history/12D3KooWAlice')).not.toBe(key)
     // The plaintext name never appears in the blob either.
     const { blob } = await sealRecord(keys, 'history/12D3KooWAlice', data, random)
@@ -66,7 +66,7 @@ describe('records', () => {
 
   it('refuses a blob from another vault, garbage and unknown versions', async () => {
     const keys = await keysP
-    const other = (await createVaultHeader('pw', FAST)).keys
+    const other = (await createVaultHeader('password', FAST)).keys
     const sealed = await sealRecord(other, 'identity/a', data, random)
     await expect(openRecord(keys, sealed.key, sealed.blob)).rejects.toBeInstanceOf(VaultCorruptedError)
     await expect(openRecord(keys, sealed.key, new Uint8Array([0xff]))).rejects.toBeInstanceOf(
