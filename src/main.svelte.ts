@@ -6,7 +6,8 @@ import { mount } from 'svelte'
 import App from './ui/App.svelte'
 import './ui/app.css'
 import { pickStrings } from './ui/i18n.ts'
-import { parseConfig } from './app/config.ts'
+import { ConfigError, parseConfig } from './app/config.ts'
+import { userError } from './app/codes.ts'
 import { paloma, type Paloma } from './app/paloma.ts'
 import type { AppActions, AppSnapshot } from './app/types.ts'
 import { openPalomaDB } from './storage/db.ts'
@@ -78,8 +79,11 @@ async function boot(): Promise<void> {
       .register('./sw.js')
       .catch((err: unknown) => console.warn('No offline support:', err))
   }
-  const res = await fetch('./config.json', { cache: 'no-store' })
-  if (!res.ok) throw new Error(`config.json could not be loaded (HTTP ${res.status})`)
+  const res = await fetch('./config.json', { cache: 'no-store' }).catch((err: unknown) => {
+    throw new ConfigError('CONFIG_UNAVAILABLE', 'config.json could not be fetched', { cause: err })
+  })
+  if (!res.ok)
+    throw new ConfigError('CONFIG_UNAVAILABLE', `config.json could not be loaded (HTTP ${res.status})`)
   const config = parseConfig(await res.json())
   const db = await openPalomaDB()
   const persisted = navigator.storage?.persist
@@ -121,6 +125,9 @@ async function boot(): Promise<void> {
 
 boot().catch((err: unknown) => {
   console.error(err)
-  if (app !== undefined) app.fail('failed', (err as Error).message)
-  else snapshot = { ...snapshot, phase: 'failed', error: (err as Error).message }
+  if (app !== undefined) app.fail('failed', err)
+  else {
+    const error = userError(err)
+    snapshot = { ...snapshot, phase: 'failed', ...(error === undefined ? {} : { error }) }
+  }
 })

@@ -2,6 +2,7 @@
  * Deploy-time configuration of the web app, read from `config.json` beside the static files.
  */
 import { PalomaError } from '../core/errors.ts'
+import { isRelayAddress } from '../net/addresses.ts'
 
 export interface AppConfig {
   /** Relay multiaddrs, each ending in /p2p/<relay peer id>. */
@@ -15,10 +16,12 @@ export interface AppConfig {
 export const CONFIG_ERROR_CODES = [
   /** config.json does not hold a JSON object. */
   'INVALID_CONFIG',
-  /** `relays` is not a list of multiaddrs ending in /p2p/<peer id>. */
+  /** `relays` is not a non-empty list of multiaddrs ending in /p2p/<peer id>. */
   'INVALID_RELAYS',
   /** `iceServers` is not a list. */
   'INVALID_ICE_SERVERS',
+  /** config.json could not be fetched. */
+  'CONFIG_UNAVAILABLE',
 ] as const
 export type ConfigErrorCode = (typeof CONFIG_ERROR_CODES)[number]
 
@@ -36,11 +39,12 @@ export function parseConfig(raw: unknown): AppConfig {
   const relays = o.relays
   if (
     !Array.isArray(relays) ||
-    relays.some((r) => typeof r !== 'string' || !/\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/.test(r))
+    relays.length === 0 ||
+    relays.some((r) => typeof r !== 'string' || !isRelayAddress(r))
   ) {
     throw new ConfigError(
       'INVALID_RELAYS',
-      'config.json "relays" must be a list of multiaddrs ending in /p2p/<peer id>',
+      'config.json "relays" must list at least one relay multiaddr ending in /p2p/<peer id>',
     )
   }
   const iceServers = o.iceServers ?? []

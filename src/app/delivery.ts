@@ -8,18 +8,17 @@
  */
 import { newMessageId } from '../core/messages.ts'
 import { relaysOf } from '../net/addresses.ts'
-import { MailboxError } from '../net/mailbox-client.ts'
+import { relayRefusal, type RelayRefusalCode } from '../net/mailbox-client.ts'
 import type { PeerNetwork } from '../net/network.ts'
 import type { Contacts } from './contacts.ts'
 
-/** Relay answers the sender should see on the message (docs/mailbox.md), while the outbox retries. */
-export const SHOWN_REFUSALS = ['TOO_LARGE', 'RECIPIENT_QUOTA', 'SENDER_QUOTA', 'RATE_LIMITED'] as const
-export type ShownRefusal = (typeof SHOWN_REFUSALS)[number]
-
 export type Route = 'direct' | 'mailbox'
 
-/** The path that acknowledged, or none (with the relays' refusal when every relay refused). */
-export type SendOutcome = { route: Route } | { route: undefined; refusal?: ShownRefusal }
+/**
+ * The path that acknowledged, or none: then, when the relays refused it for a reason the sender should see
+ * on the message (quota, size, rate; docs/mailbox.md), that refusal.
+ */
+export type SendOutcome = { route: Route } | { route: undefined; refusal?: RelayRefusalCode }
 
 export interface Delivery {
   send(peer: string, envId: string, envelope: Uint8Array): Promise<SendOutcome>
@@ -47,10 +46,6 @@ export interface DeliveryComponents {
 
 export function delivery(init: DeliveryInit = {}) {
   return (components: DeliveryComponents): Delivery => new Router(components, init)
-}
-
-function shownRefusal(err: unknown): ShownRefusal | undefined {
-  return err instanceof MailboxError ? SHOWN_REFUSALS.find((c) => c === err.code) : undefined
 }
 
 class Router implements Delivery {
@@ -92,7 +87,7 @@ class Router implements Delivery {
     )
     if (results.some((r) => r.status === 'fulfilled')) return { route: 'mailbox' }
     const refusal = results
-      .map((r) => (r.status === 'rejected' ? shownRefusal(r.reason) : undefined))
+      .map((r) => (r.status === 'rejected' ? relayRefusal(r.reason) : undefined))
       .find((code) => code !== undefined)
     return refusal === undefined ? { route: undefined } : { route: undefined, refusal }
   }

@@ -12,6 +12,7 @@ import { createPeerNetwork, type PeerNetwork } from '../net/network.ts'
 import type { VaultBackend } from '../storage/vault.ts'
 import { account, type Account, type Unlocked } from './account.ts'
 import type { AppConfig } from './config.ts'
+import { userError } from './codes.ts'
 import { AppError } from './errors.ts'
 import { Messenger, type MessengerInit, type NetworkFactory, type Platform } from './messenger.ts'
 import type { AppActions, AppSnapshot, Claimant, Settings } from './types.ts'
@@ -86,8 +87,9 @@ export class Paloma implements AppActions {
     this.#view.setPhase((await this.#account.exists()) ? 'unlock' : 'create')
   }
 
-  fail(phase: 'failed' | 'other-tab', error?: string): void {
-    this.#view.setPhase(phase, error)
+  /** Shows a screen that is not the app: it could not start (why, when `error` has a code), or runs in another tab. */
+  fail(phase: 'failed' | 'other-tab', error?: unknown): void {
+    this.#view.setPhase(phase, userError(error))
   }
 
   async createAccount(name: string, passphrase: string): Promise<void> {

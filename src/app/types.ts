@@ -3,6 +3,7 @@
  * snapshots and calls actions; it never reaches the network or storage itself.
  */
 import type { ChatMessage } from '../core/messages.ts'
+import type { UserError } from './codes.ts'
 
 export type Phase = 'starting' | 'create' | 'unlock' | 'other-tab' | 'ready' | 'failed'
 export type ConnectionState = 'online' | 'connecting' | 'offline'
@@ -36,7 +37,8 @@ export interface Settings {
 
 export interface AppSnapshot {
   phase: Phase
-  error?: string
+  /** Why the app could not start (phase `failed`), as a code the UI words; absent when it has none. */
+  error?: UserError
   /** Something the person should know that is not an error: the browser may evict the data. */
   notice?: 'not-persistent'
   me?: { peerId: string; name: string; fingerprint: string; inviteLink?: string }

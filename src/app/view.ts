@@ -14,6 +14,7 @@ import type { Conversations } from './conversations.ts'
 import type { Presence } from './presence.ts'
 import { DEFAULT_SETTINGS } from './records.ts'
 import type { SettingsStore } from './settings.ts'
+import type { UserError } from './codes.ts'
 import type { AppSnapshot, ConnectionState, ContactView, Phase } from './types.ts'
 
 /** What components tell the view. Each call is cheap: it only marks something dirty. */
@@ -55,7 +56,7 @@ export class View implements Changes {
   readonly #dirtyContacts = new Set<string>()
   #sources: ViewSources | undefined
   #phase: Phase = 'starting'
-  #error: string | undefined
+  #error: UserError | undefined
   #snapshot: AppSnapshot | undefined
   /** The last snapshot built: unchanged parts are taken from it. */
   #previous: AppSnapshot | undefined
@@ -74,7 +75,7 @@ export class View implements Changes {
     this.state()
   }
 
-  setPhase(phase: Phase, error?: string): void {
+  setPhase(phase: Phase, error?: UserError): void {
     this.#phase = phase
     this.#error = error
     this.state()

@@ -9,8 +9,8 @@
  * opaque here.
  */
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
-import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
-import { decodeChatFrame, encodeChatFrame, MAX_CHAT_FRAME_BYTES } from '../core/protocol/chat.ts'
+import { chatFrameReader, encodeChatFrame, type ChatFrame } from '../core/protocol/chat.ts'
+import { encodeLengthPrefixed } from '../core/protocol/frames.ts'
 import { PalomaError } from '../core/errors.ts'
 import { CHAT_PROTOCOL } from './protocols.ts'
 import type { PalomaLibp2p } from './node.ts'
@@ -48,7 +48,6 @@ export interface DeliverOptions {
 }
 
 interface Channel {
-  lp: LengthPrefixedStream<Stream>
   stream: Stream
   connection: Connection
 }
@@ -129,7 +128,7 @@ export class ChatService {
       })
     })
     try {
-      await this.#write(peer, ch, encodeChatFrame({ t: 'env', id, env }))
+      await this.#write(peer, ch, { t: 'env', id, env })
     } catch (err) {
       this.#pending.get(key)?.reject(err as Error)
     }
@@ -139,12 +138,12 @@ export class ChatService {
   /** Sends `env` to `peer` without waiting for an acknowledgement. @throws ChatError `UNREACHABLE`, `CLOSED` */
   async post(peer: PeerId, id: string, env: Uint8Array): Promise<void> {
     const ch = await this.#channel(peer)
-    await this.#write(peer, ch, encodeChatFrame({ t: 'env', id, env }))
+    await this.#write(peer, ch, { t: 'env', id, env })
   }
 
-  async #write(peer: PeerId, ch: Channel, bytes: Uint8Array): Promise<void> {
+  async #write(peer: PeerId, ch: Channel, frame: ChatFrame): Promise<void> {
     try {
-      await ch.lp.write(bytes)
+      if (!ch.stream.send(encodeLengthPrefixed(encodeChatFrame(frame)))) await ch.stream.onDrain()
     } catch (err) {
       this.#close(
         ch,
@@ -182,8 +181,7 @@ export class ChatService {
 
   #adopt(stream: Stream, connection: Connection): Channel {
     const peer = connection.remotePeer
-    const lp = lpStream(stream, { maxDataLength: MAX_CHAT_FRAME_BYTES })
-    const ch: Channel = { lp, stream, connection }
+    const ch: Channel = { stream, connection }
     const previous = this.#channels.get(peer.toString())
     // A direct connection replaces a relayed one; otherwise the newest stream wins.
     if (
@@ -200,18 +198,20 @@ export class ChatService {
 
   async #readLoop(peer: PeerId, ch: Channel): Promise<void> {
     const from = peer.toString()
+    const reader = chatFrameReader()
     try {
-      while (ch.stream.status === 'open') {
-        const frame = decodeChatFrame((await ch.lp.read()).subarray())
-        if (frame.t === 'ack') {
-          this.#pending.get(`${from}/${frame.id}`)?.resolve()
-          continue
+      for await (const chunk of ch.stream) {
+        for (const frame of reader.push(chunk.subarray())) {
+          if (frame.t === 'ack') {
+            this.#pending.get(`${from}/${frame.id}`)?.resolve()
+            continue
+          }
+          const { id } = frame
+          this.#onEnvelope(from, id, frame.env).then(
+            () => this.#write(peer, ch, { t: 'ack', id }).catch(() => {}),
+            () => {}, // not taken: no ack, the sender tries again
+          )
         }
-        const { id } = frame
-        this.#onEnvelope(from, id, frame.env).then(
-          () => this.#write(peer, ch, encodeChatFrame({ t: 'ack', id })).catch(() => {}),
-          () => {}, // not taken: no ack, the sender tries again
-        )
       }
     } catch (err) {
       // A malformed frame ends the stream; so does the peer going away. Either way, pending deliveries fail.

@@ -100,6 +100,7 @@ const errorsEn = {
     INVALID_CONFIG: 'This copy of Paloma is misconfigured (config.json). Tell whoever runs it.',
     INVALID_RELAYS: 'This copy of Paloma is misconfigured (its relay list). Tell whoever runs it.',
     INVALID_ICE_SERVERS: 'This copy of Paloma is misconfigured (its ICE servers). Tell whoever runs it.',
+    CONFIG_UNAVAILABLE: 'Paloma could not load its settings (config.json). Check the connection and reload.',
   },
   app: {
     LOCKED: 'Paloma is locked: unlock it first.',
@@ -179,6 +180,8 @@ const errorsEs: ErrorTexts = {
       'Esta copia de Paloma está mal configurada (su lista de relés). Avisa a quien la administra.',
     INVALID_ICE_SERVERS:
       'Esta copia de Paloma está mal configurada (sus servidores ICE). Avisa a quien la administra.',
+    CONFIG_UNAVAILABLE:
+      'Paloma no pudo cargar su configuración (config.json). Comprueba la conexión y recarga la página.',
   },
   app: {
     LOCKED: 'Paloma está bloqueada: desbloquéala primero.',

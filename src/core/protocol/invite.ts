@@ -50,20 +50,10 @@ const INVITE_MESSAGES: Record<InviteErrorCode, string> = {
   BAD_INVITE_IDENTITY: 'The invite does not name a valid Paloma identity.',
 }
 
-const isInviteErrorCode = (s: unknown): s is InviteErrorCode =>
-  (INVITE_ERROR_CODES as readonly unknown[]).includes(s)
-
 export class InviteError extends PalomaError<InviteErrorCode> {
   override name = 'InviteError'
-  constructor(code?: InviteErrorCode, message?: string, options?: ErrorOptions)
-  /**
-   * @deprecated A message alone (code `BAD_INVITE`): kept while src/app/paloma.ts throws it for text that
-   *   is neither an invite nor a username (that is `AppError('NOT_INVITE_OR_NAME')` in src/app/errors.ts).
-   */
-  constructor(message: string)
-  constructor(code: string = 'BAD_INVITE', message?: string, options?: ErrorOptions) {
-    if (isInviteErrorCode(code)) super(code, message ?? INVITE_MESSAGES[code], options)
-    else super('BAD_INVITE', code)
+  constructor(code: InviteErrorCode = 'BAD_INVITE', message?: string, options?: ErrorOptions) {
+    super(code, message ?? INVITE_MESSAGES[code], options)
   }
 }
 

@@ -31,6 +31,12 @@ describe('config.json', () => {
     ['no relays', {}],
     ['a relay without a peer id', { relays: ['/ip4/1.2.3.4/tcp/1/ws'] }],
     ['a relay that is not a string', { relays: [42] }],
+    ['an empty relay list', { relays: [] }],
+    ['a relay address that does not parse', { relays: ['/ip4/1.2.3.4/tcp/1/ws/p2p/notAPeerId'] }],
+    [
+      'a circuit address instead of a relay',
+      { relays: [`${RELAY}/p2p-circuit/p2p/${RELAY.split('/').at(-1)}`] },
+    ],
     ['ICE servers that are not a list', { relays: [RELAY], iceServers: 'stun:x' }],
   ])('refuses %s with a ConfigError', (_what, raw) => {
     expect(() => parseConfig(raw)).toThrow(ConfigError)

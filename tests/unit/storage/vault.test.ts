@@ -197,9 +197,9 @@ describe('Vault', () => {
       WrongPassphraseError,
     )
     expect(await target.keys()).toEqual([])
-    await expect(Vault.importBackup(target, enc('not a backup'), 'x', 'new pass', FAST)).rejects.toBeInstanceOf(
-      InvalidBackupError,
-    )
+    await expect(
+      Vault.importBackup(target, enc('not a backup'), 'x', 'new pass', FAST),
+    ).rejects.toBeInstanceOf(InvalidBackupError)
 
     const restored = await Vault.importBackup(target, slim, 'backup pass', 'new pass', FAST)
     expect(await restored.names()).toEqual(['identity/ed25519'])

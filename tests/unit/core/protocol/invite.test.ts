@@ -78,10 +78,8 @@ describe('invite errors', () => {
     expect(codeOf(b64({ v: 1, peer: PEER, relays: [], x: 1 }))).toBe('BAD_INVITE')
   })
 
-  it('keep a message-only form for callers that have not moved to codes (code BAD_INVITE)', () => {
-    const err = new InviteError('That is neither an invite link nor a username.')
-    expect(err).toMatchObject({ name: 'InviteError', code: 'BAD_INVITE' })
-    expect(err.message).toBe('That is neither an invite link nor a username.')
+  it('default to BAD_INVITE with a message saying what to do', () => {
+    expect(new InviteError()).toMatchObject({ name: 'InviteError', code: 'BAD_INVITE' })
     expect(new InviteError().message).toMatch(/not a valid Paloma invite/)
   })
 })

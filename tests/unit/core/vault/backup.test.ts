@@ -33,7 +33,9 @@ describe('backup files', () => {
   })
 
   it('uses the production KDF cost unless a test lowers it', async () => {
-    await expect(exportBackup(records, 'passphrase', { kdf: FAST.kdf })).rejects.toBeInstanceOf(InvalidKdfParamsError)
+    await expect(exportBackup(records, 'passphrase', { kdf: FAST.kdf })).rejects.toBeInstanceOf(
+      InvalidKdfParamsError,
+    )
   })
 
   it('refuses a wrong backup passphrase', async () => {

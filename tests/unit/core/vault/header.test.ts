@@ -60,7 +60,9 @@ describe('vault header', () => {
   })
 
   it('reports garbage and newer formats as VaultCorruptedError', async () => {
-    await expect(openVaultHeader(new Uint8Array([1, 2, 3]), 'password')).rejects.toBeInstanceOf(VaultCorruptedError)
+    await expect(openVaultHeader(new Uint8Array([1, 2, 3]), 'password')).rejects.toBeInstanceOf(
+      VaultCorruptedError,
+    )
     const { header } = await createVaultHeader('password', FAST)
     const map = decode(header) as Record<string, unknown>
     expect(() => decodeVaultHeader(encode({ ...map, v: 2 }))).toThrow(/newer version/)
@@ -76,7 +78,9 @@ describe('vault header', () => {
   it('re-wraps the same keys under a new passphrase', async () => {
     const { header, keys } = await createVaultHeader('old passphrase', FAST)
     const sealed = await sealRecord(keys, 'identity/k', new Uint8Array([9]), seededRng())
-    await expect(rewrapVaultHeader(header, 'wrong passphrase', 'new passphrase', FAST)).rejects.toBeInstanceOf(WrongPassphraseError)
+    await expect(
+      rewrapVaultHeader(header, 'wrong passphrase', 'new passphrase', FAST),
+    ).rejects.toBeInstanceOf(WrongPassphraseError)
     const next = await rewrapVaultHeader(header, 'old passphrase', 'new passphrase', FAST)
     await expect(openVaultHeader(next, 'old passphrase')).rejects.toBeInstanceOf(WrongPassphraseError)
     const reopened = await openVaultHeader(next, 'new passphrase')
