@@ -3,7 +3,9 @@
  * claim), resolving another user's profile, finding every claimant of a username, and peer routing.
  *
  * Owns the kad-dht calls (put/get/provide/findProviders, all async generators drained here), the
- * sequence numbers of this identity's records, the 12 h republish timer and the wait for DHT peers. The
+ * sequence numbers of this identity's records and the wait for DHT peers. Every operation is one-shot:
+ * when to publish (at start, on a new signed prekey, every 12 h, after a relay came back) is the app's
+ * decision, made in one place (src/app/prekey-upkeep.ts). The
  * record format, validation and name rules live in src/core/protocol/directory.ts; every node (relays
  * included) validates with the same rules through src/net/dht-records.ts. It knows nothing about
  * sessions, the vault or the UI: the prekey bundle is opaque bytes.
@@ -12,7 +14,8 @@
  */
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { circuitsTo, isCircuit } from './addresses.ts'
 import {
   DirectoryError,
   MAX_RELAYS,
@@ -97,23 +100,16 @@ export interface PublishInput {
 export interface DirectoryInit {
   /** Current time in ms. @default Date.now */
   now?: () => number
-  /** How often the last published profile is signed and put again (kad-dht drops records after 48 h). @default 12 h */
-  republishIntervalMs?: number
-  /** Delay before retrying a failed republish. @default 60 s */
-  retryMs?: number
   /** Longest wait for one DHT operation, including waiting for the first DHT peer. @default 30 s */
   timeoutMs?: number
   /** Profiles fetched at once during a username lookup. @default 8 */
   lookupConcurrency?: number
-  /** Delay between a change of this node's relay addresses and the republish it triggers. @default 1 s */
-  moveDebounceMs?: number
 }
 
 export interface OperationOptions {
   signal?: AbortSignal
 }
 
-const HOUR = 60 * 60 * 1000
 /** Tries of a DHT get that fails before any relay answered. */
 const GET_ATTEMPTS = 6
 
@@ -136,18 +132,11 @@ export class Directory {
   readonly #libp2p: PalomaLibp2p
   readonly #privateKey: PrivateKey
   readonly #now: () => number
-  readonly #republishMs: number
-  readonly #retryMs: number
   readonly #timeoutMs: number
   readonly #concurrency: number
-  readonly #moveDebounceMs: number
   #lastSeq = 0
-  #content: PublishInput | undefined
-  /** The relay addresses last published when they were derived from the node (not given by the caller). */
-  #publishedRelays: string[] = []
-  #timer: ReturnType<typeof setTimeout> | undefined
-  #moveTimer: ReturnType<typeof setTimeout> | undefined
-  #running = false
+  /** The username last claimed, whose re-providing a withdrawal or a rename cancels. */
+  #claimed: string | undefined
   /** Publications run one at a time, so sequence numbers and the stored content stay in order. */
   #queue: Promise<unknown> = Promise.resolve()
 
@@ -162,36 +151,12 @@ export class Directory {
     this.#libp2p = libp2p
     this.#privateKey = privateKey
     this.#now = init.now ?? Date.now
-    this.#republishMs = init.republishIntervalMs ?? 12 * HOUR
-    this.#retryMs = init.retryMs ?? 60_000
     this.#timeoutMs = init.timeoutMs ?? 30_000
     this.#concurrency = init.lookupConcurrency ?? 8
-    this.#moveDebounceMs = init.moveDebounceMs ?? 1000
   }
 
   get #peerId(): string {
     return this.#libp2p.peerId.toString()
-  }
-
-  /**
-   * Starts republishing: every `republishIntervalMs`, and soon after this node's relay circuit addresses
-   * change (it moved, or a relay went away and it reserved on another) so peer routing stays current.
-   * The app calls {@link publish} on every start; the directory then repeats it.
-   */
-  start(): void {
-    if (this.#running) return
-    this.#running = true
-    this.#libp2p.addEventListener('self:peer:update', this.#onSelfUpdate)
-    this.#schedule(this.#republishMs)
-  }
-
-  stop(): void {
-    this.#running = false
-    this.#libp2p.removeEventListener('self:peer:update', this.#onSelfUpdate)
-    clearTimeout(this.#timer)
-    clearTimeout(this.#moveTimer)
-    this.#timer = undefined
-    this.#moveTimer = undefined
   }
 
   /**
@@ -210,7 +175,7 @@ export class Directory {
     const name = input.name == null ? undefined : normalizeName(input.name)
     const signal = this.#signal(options)
     const relays = input.relays ?? (await this.#ownCircuitAddresses(signal))
-    const previousName = this.#content?.name
+    const previousName = this.#claimed
     if (this.#lastSeq === 0) {
       // first publication of this process: learn the seq the relays hold (it feeds the high-water mark),
       // so a clock that went back since the last run cannot make our new record look like a replay
@@ -221,27 +186,18 @@ export class Directory {
     if (previousName != null && previousName !== name) {
       await this.#libp2p.services.dht.cancelReprovide(nameCid(previousName)).catch(() => {})
     }
-    this.#content = { name, bundle: input.bundle, relays: input.relays }
-    this.#publishedRelays = input.relays == null ? relays : []
-    if (this.#running) this.#schedule(this.#republishMs)
+    this.#claimed = name
     return profile
   }
 
-  /** Publishes the last published content again, with a fresh seq and validity. */
-  async republish(options: OperationOptions = {}): Promise<PublishedProfile | undefined> {
-    if (this.#content == null) return undefined
-    return this.publish(this.#content, options)
-  }
-
   /**
-   * Account deletion: puts a tombstone (higher seq; no name, relays or bundle), stops republishing and
+   * Account deletion: puts a tombstone (higher seq; no name, relays or bundle) and
    * stops re-providing the name. Other nodes' copies of the name's provider record expire within 48 h;
    * meanwhile lookups skip this identity because its newest record no longer claims the name.
    */
   async withdraw(options: OperationOptions = {}): Promise<void> {
-    const name = this.#content?.name
-    this.stop()
-    this.#content = undefined
+    const name = this.#claimed
+    this.#claimed = undefined
     const run = this.#queue.then(() =>
       this.#put({ relays: [], bundle: new Uint8Array(0) }, this.#signal(options)),
     )
@@ -313,7 +269,7 @@ export class Directory {
     const signal = this.#signal(options)
     let addrs: Multiaddr[] = []
     try {
-      addrs = circuitAddresses(id.toString(), (await this.resolvePeer(id, { signal })).relays)
+      addrs = circuitsTo(id.toString(), (await this.resolvePeer(id, { signal })).relays)
     } catch (err) {
       if (err instanceof ProfileWithdrawnError) throw err
     }
@@ -431,34 +387,12 @@ export class Directory {
     }
   }
 
-  readonly #onSelfUpdate = (): void => {
-    if (!this.#running || this.#content == null || this.#content.relays != null) return
-    const now = this.#currentCircuitAddresses()
-    const before = new Set(this.#publishedRelays)
-    if (now.length === 0 || (now.length === before.size && now.every((a) => before.has(a)))) return
-    clearTimeout(this.#moveTimer)
-    this.#moveTimer = setTimeout(() => {
-      this.republish().catch(() => this.#schedule(this.#retryMs))
-    }, this.#moveDebounceMs)
-  }
-
   #currentCircuitAddresses(): string[] {
     return this.#libp2p
       .getMultiaddrs()
-      .filter((ma) => ma.getComponents().some((c) => c.name === 'p2p-circuit'))
+      .filter((ma) => isCircuit(ma))
       .map((ma) => ma.toString())
       .slice(0, MAX_RELAYS)
-  }
-
-  #schedule(ms: number): void {
-    clearTimeout(this.#timer)
-    if (!this.#running) return
-    this.#timer = setTimeout(() => {
-      this.republish().then(
-        () => this.#schedule(this.#republishMs),
-        () => this.#schedule(this.#retryMs),
-      )
-    }, ms)
   }
 }
 
@@ -473,23 +407,4 @@ function toProfile(peerId: string, r: ProfileRecord): VerifiedProfile {
     issued: r.issued,
     expires: r.expires,
   }
-}
-
-/** Parseable relay circuit addresses that lead to `peerId`, each ending in `/p2p/<peerId>`. */
-function circuitAddresses(peerId: string, relays: string[]): Multiaddr[] {
-  const out: Multiaddr[] = []
-  for (const r of relays) {
-    try {
-      let ma = multiaddr(r)
-      const parts = ma.getComponents()
-      if (!parts.some((c) => c.name === 'p2p-circuit')) continue
-      const last = parts.at(-1)
-      if (last?.name !== 'p2p') ma = ma.encapsulate(`/p2p/${peerId}`)
-      else if (last.value !== peerId) continue
-      out.push(ma)
-    } catch {
-      // unparseable address: skip
-    }
-  }
-  return out
 }

@@ -120,6 +120,19 @@ describe('prekey upkeep', () => {
     expect(spkOf(published().length - 1)).toBe(2)
   })
 
+  it('republishes every 12 h, each time with a newer record (kad-dht drops records after 48 h)', async () => {
+    const { upkeep, published } = await setup()
+    upkeep.start()
+    await advance(upkeep, 0)
+    await advance(upkeep, 12 * 3_600_000 - 1)
+    expect(published()).toHaveLength(1)
+    await advance(upkeep, 1)
+    await advance(upkeep, 12 * 3_600_000)
+    expect(published()).toHaveLength(3)
+    const seqs = published().map((p) => p.profile.seq)
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs)
+  })
+
   it('publishes again when a relay that was lost comes back', async () => {
     const { world, upkeep, published } = await setup()
     upkeep.start()
