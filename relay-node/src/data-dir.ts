@@ -108,7 +108,6 @@ export async function prepareDataDir(
   const stamp = (version: number) =>
     writeSchema(dir, { version, writtenBy, updatedAt: new Date().toISOString() })
   let version = await readVersion(dir)
-  const from = version
   if (version === undefined) {
     const entries = (await readdir(dir)).filter((e) => !e.startsWith('.'))
     if (entries.length === 0) {
@@ -117,6 +116,7 @@ export async function prepareDataDir(
     }
     version = 0
   }
+  const from = version
   if (version > current) {
     throw new DataDirError(
       `data directory ${dir} has layout version ${version}, newer than this relay knows (${current}): run the relay version that wrote it (or newer), or restore a backup made by this version`,

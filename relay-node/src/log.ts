@@ -85,7 +85,7 @@ function makeLogger(log: RelayLog, name: string): Logger {
       if (!child.isLevelEnabled(method)) return
       const { msg, err } = formatLogArgs(formatter, args)
       if (err === undefined) child[method](msg)
-      else child[method]({ err: { type: err.name, message: err.message } }, msg)
+      else child[method]({ err }, msg)
     }
   const logger = Object.assign(emit(levels.log), {
     error: emit(levels.error),

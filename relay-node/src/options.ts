@@ -426,7 +426,7 @@ const UNITS_BYTES: Record<string, number> = {
   gib: GiB,
   gb: 1e9,
 }
-const UNITS_TIME: Record<string, number> = { ms: 1, s: SECOND, m: MINUTE, h: HOUR, d: DAY }
+const UNITS_TIME: Record<string, number> = { '': 1, ms: 1, s: SECOND, m: MINUTE, h: HOUR, d: DAY }
 
 function formatBytes(n: number): string {
   for (const [unit, size] of [
