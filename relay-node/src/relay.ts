@@ -186,8 +186,8 @@ function countedRelayServer(
     store.reserve = (peer, ...rest) => {
       const held = store.get(peer) !== undefined
       const result = reserve(peer, ...rest)
-      // Status.OK is 100 in the circuit relay v2 protobuf; anything else here is RESERVATION_REFUSED.
-      if (result.status === 100) metrics.reservationsGranted.inc({ kind: held ? 'renewal' : 'new' })
+      // protons enums are strings: 'OK', else 'RESERVATION_REFUSED' (the store is full).
+      if (result.status === 'OK') metrics.reservationsGranted.inc({ kind: held ? 'renewal' : 'new' })
       else metrics.reservationsRefused.inc({ reason: 'limit' })
       return result
     }
@@ -196,7 +196,7 @@ function countedRelayServer(
 }
 
 interface ReservationStoreLike {
-  reserve(peer: PeerId, ...rest: unknown[]): { status: number }
+  reserve(peer: PeerId, ...rest: unknown[]): { status: string }
   get(peer: PeerId): unknown
 }
 

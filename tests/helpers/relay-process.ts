@@ -102,3 +102,47 @@ export async function startRelayMesh(count: number): Promise<RelayProcess[]> {
     ),
   )
 }
+
+// Reading a relay's /metrics: Prometheus text into a map of `name{labels}` to value, and waiting until a
+// series reaches a value (polling the endpoint, bounded).
+
+export type Samples = Map<string, number>
+
+/** Parses the Prometheus text format (one sample per line; `# ...` lines skipped). */
+export function parseMetrics(text: string): Samples {
+  const samples: Samples = new Map()
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue
+    const m = /^(\S+?(?:\{[^}]*\})?)\s+(\S+)$/.exec(line)
+    if (m !== null) samples.set(m[1] as string, Number(m[2]))
+  }
+  return samples
+}
+
+export async function scrape(url: string, token?: string): Promise<Samples> {
+  const res = await fetch(url, token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } })
+  if (res.status !== 200) throw new Error(`${url} answered ${res.status}`)
+  return parseMetrics(await res.text())
+}
+
+/** The value of `series` (`name` or `name{label="value"}`), 0 when absent. */
+export function sample(samples: Samples, series: string): number {
+  return samples.get(series) ?? 0
+}
+
+/** Polls `url` until `series` satisfies `test`; returns the last scrape. @throws after `ms`. */
+export async function untilMetric(
+  url: string,
+  series: string,
+  test: (value: number) => boolean,
+  ms = 20_000,
+): Promise<Samples> {
+  const end = Date.now() + ms
+  for (;;) {
+    const samples = await scrape(url)
+    if (test(sample(samples, series))) return samples
+    if (Date.now() > end)
+      throw new Error(`timed out waiting for ${series}: last value ${sample(samples, series)}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
