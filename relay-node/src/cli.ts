@@ -13,7 +13,8 @@
  * reloads the TLS certificate.
  */
 import type { Server } from 'node:http'
-import { createRelay, gracefulStop, type Relay, type RelayOptions } from './relay.ts'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { createRelay, gracefulStop, loadOrCreateKey, type Relay, type RelayOptions } from './relay.ts'
 import { RelayMetrics, serveMonitoring } from './metrics.ts'
 import { Readiness } from './readiness.ts'
 import { componentLogger, createLog, type RelayLog } from './log.ts'
@@ -99,6 +100,10 @@ async function main(): Promise<void> {
 
   const dir = await prepareDataDir(config['data-dir'], RELAY_VERSION)
   for (const step of dir.ran) log.info({ dataDir: config['data-dir'] }, `data directory migrated: ${step}`)
+  if (config['print-peer-id']) {
+    process.stdout.write(`${peerIdFromPrivateKey(await loadOrCreateKey(config['data-dir'])).toString()}\n`)
+    process.exit(0)
+  }
 
   const options = relayOptionsOf(config)
   const metrics = new RelayMetrics({

@@ -344,6 +344,14 @@ const SPECS = [
     help: 'on SIGTERM/SIGINT: time to finish in-flight work before exiting anyway (exit code 1)',
   },
   {
+    name: 'print-peer-id',
+    group: 'Operations',
+    kind: { type: 'bool' },
+    default: false,
+    help: 'create the data directory and its key if needed, print the PeerId on stdout and exit (to write --peer addresses and config.json before the first start)',
+    notInFile: true,
+  },
+  {
     name: 'config',
     group: 'Operations',
     kind: { type: 'path' },
@@ -399,6 +407,7 @@ export interface RelayConfig {
   'metrics-host': string
   'metrics-token'?: string
   'shutdown-timeout': number
+  'print-peer-id': boolean
   config?: string
 }
 

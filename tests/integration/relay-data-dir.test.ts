@@ -6,7 +6,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
+import { spawnSync } from 'node:child_process'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createPalomaNode, type PalomaNode } from '../../src/net/node.ts'
@@ -69,6 +70,18 @@ describe('relay data directory', () => {
     expect(r.peerId).toBe(peerIdFromPrivateKey(key).toString())
     expect(JSON.parse(await readFile(join(dataDir, 'schema.json'), 'utf8'))).toMatchObject({ version: 1 })
     expect(r.stderr()).toContain('data directory migrated: 0 -> 1')
+  })
+
+  it('prints its PeerId before the first start (--print-peer-id), the one it then listens with', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'paloma-relay-id-'))
+    const cli = resolve(import.meta.dirname, '../../relay-node/src/cli.ts')
+    const printed = spawnSync(process.execPath, [cli, '--data-dir', dataDir, '--print-peer-id'], {
+      encoding: 'utf8',
+    })
+    expect(printed.status).toBe(0)
+    expect(printed.stdout).toMatch(/^12D3KooW\w+\n$/)
+    const r = await relay({ dataDir })
+    expect(r.peerId).toBe(printed.stdout.trim())
   })
 
   it('refuses a data directory written by a newer relay', async () => {
