@@ -17,7 +17,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createRelay, gracefulStop, loadOrCreateKey, type Relay, type RelayOptions } from './relay.ts'
 import { RelayMetrics, serveMonitoring } from './metrics.ts'
 import { Readiness } from './readiness.ts'
-import { componentLogger, createLog, type RelayLog } from './log.ts'
+import { componentLogger, createLog, formatLogArgs, type RelayLog } from './log.ts'
 import { helpText, OptionError, parseRelayOptions, type RelayConfig } from './options.ts'
 import { DataDirError, prepareDataDir } from './data-dir.ts'
 import { TlsCertificateError } from './tls.ts'
@@ -86,6 +86,20 @@ async function main(): Promise<void> {
     process.exit(2)
   }
   const log = createLog(config['log-level'])
+  // Libraries that print with console.* would break the stdout contract or the JSON-only stderr.
+  for (const [method, level] of [
+    ['log', 'info'],
+    ['info', 'info'],
+    ['debug', 'debug'],
+    ['warn', 'warn'],
+    ['error', 'error'],
+  ] as const) {
+    console[method] = (...args: unknown[]) => {
+      const { msg, err } = formatLogArgs(args[0], args.slice(1))
+      if (err === undefined) log[level]({ component: 'console' }, msg)
+      else log[level]({ component: 'console', err }, msg)
+    }
+  }
   process.removeAllListeners('warning')
   process.on('warning', (w) => log.warn({ component: 'node', warning: w.name }, w.message))
   process.on('uncaughtException', (err) => {

@@ -4,6 +4,9 @@
  * stop) and the per-stream loop (read length-prefixed frames, an idle timeout, an `err` frame for a frame
  * that cannot be read or arrives while stopping, close or abort the stream at the end).
  *
+ * A graceful stop is {@link FrameStreamService.drain} (refuse new frames, tell long-lived streams to move
+ * on, wait for the frames being handled) followed by `stop()`.
+ *
  * A service extends {@link FrameStreamService} and supplies its store, its sweep and what one stream does
  * with the frames it reads ({@link FrameStreamService.openStream}). Identity comes only from
  * `connection.remotePeer` (Noise-authenticated), handed to the service with the stream.

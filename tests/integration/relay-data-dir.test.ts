@@ -60,6 +60,8 @@ describe('relay data directory', () => {
       if (Date.now() > end) throw new Error('no WebRTC-Direct connection to the relay')
     }
     expect(node.libp2p.getConnections()[0]?.remoteAddr.toString()).toContain('/webrtc-direct/')
+    // WebRTC (node-datachannel) included, the relay wrote nothing but JSON lines to stderr.
+    for (const line of again.stderr().trim().split('\n')) expect(() => JSON.parse(line), line).not.toThrow()
   })
 
   it('adopts a data directory from before schema.json, keeping its identity', async () => {
