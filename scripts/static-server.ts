@@ -1,8 +1,10 @@
 /**
  * A small static file server for the built app (dist/). `config` replaces dist/config.json, so one build
- * can be pointed at any relay (used by `npm start` and the end-to-end tests).
+ * can be pointed at any relay (used by `npm start` and the end-to-end tests). With `https` (PEM certificate
+ * and key) it serves over TLS, as a real static host would.
  */
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import { readFile, stat } from 'node:fs/promises'
 import { extname, join, normalize, resolve } from 'node:path'
 
@@ -27,13 +29,13 @@ export interface StaticServer {
 
 export async function serveStatic(
   dir: string,
-  opts: { port?: number; host?: string; config?: unknown } = {},
+  opts: { port?: number; host?: string; config?: unknown; https?: { cert: string; key: string } } = {},
 ): Promise<StaticServer> {
   const root = resolve(dir)
   await stat(join(root, 'index.html')).catch(() => {
     throw new Error(`${join(root, 'index.html')} is missing: run "npm run build" first`)
   })
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     void (async () => {
       const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)
       if (path === '/config.json' && opts.config !== undefined) {
@@ -58,7 +60,9 @@ export async function serveStatic(
         res.end(body)
       }
     })()
-  })
+  }
+  const server: Server =
+    opts.https === undefined ? createServer(handler) : createHttpsServer({ ...opts.https }, handler)
   const host = opts.host ?? '127.0.0.1'
   await new Promise<void>((res, rej) => {
     server.once('error', rej)
@@ -67,7 +71,7 @@ export async function serveStatic(
   const address = server.address()
   const port = typeof address === 'object' && address != null ? address.port : 0
   return {
-    url: `http://${host === '0.0.0.0' ? 'localhost' : host}:${port}/`,
+    url: `${opts.https === undefined ? 'http' : 'https'}://${host === '0.0.0.0' ? 'localhost' : host}:${port}/`,
     server,
     close: () => new Promise((res) => server.close(() => res())),
   }

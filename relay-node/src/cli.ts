@@ -1,121 +1,207 @@
 /**
  * `npm run relay` — starts one Paloma relay and prints its addresses.
  *
- * Every option has an embedded default, so the bare command works on a fresh machine. Flags override
- * environment variables (PALOMA_RELAY_*), which override the defaults. The first line on stdout is a JSON
- * object `{"event":"listening","peerId":...,"multiaddrs":[...]}` that scripts and tests read.
+ * Options come from flags, `PALOMA_RELAY_*` variables and a config file, in that precedence (see
+ * options.ts and `--help`); every one has a default, so the bare command works on a fresh machine.
+ *
+ * Output contract: the first line on stdout is a JSON object
+ * `{"event":"listening","peerId":...,"multiaddrs":[...],"metricsUrl":...}` that scripts and tests read;
+ * nothing else goes to stdout. Logs are JSON lines on stderr (pino); the only other stderr text is a
+ * fatal start-up error (a bad option, an unusable data directory or certificate), which exits non-zero.
+ *
+ * Signals: SIGTERM and SIGINT stop gracefully (exit 0; 1 if `--shutdown-timeout` runs out), SIGHUP
+ * reloads the TLS certificate.
  */
-import { parseArgs } from 'node:util'
-import { createRelay, RELAY_DEFAULTS, type RelayOptions } from './relay.ts'
-import { serveMetrics } from './metrics.ts'
+import type { Server } from 'node:http'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { createRelay, gracefulStop, loadOrCreateKey, type Relay, type RelayOptions } from './relay.ts'
+import { RelayMetrics, serveMonitoring } from './metrics.ts'
+import { Readiness } from './readiness.ts'
+import { componentLogger, createLog, formatLogArgs, type RelayLog } from './log.ts'
+import { helpText, OptionError, parseRelayOptions, type RelayConfig } from './options.ts'
+import { DataDirError, prepareDataDir } from './data-dir.ts'
+import { TlsCertificateError } from './tls.ts'
 import { setCryptoProvider } from '../../src/core/crypto/primitives.ts'
 import { nodeCryptoProvider } from '../../src/platform/node-crypto.ts'
+import pkg from '../../package.json' with { type: 'json' }
 
-const HELP = `Usage: npm run relay -- [options]
+export const RELAY_VERSION = `paloma-relay ${pkg.version}`
 
-  --port <n>              WebSocket port (default ${RELAY_DEFAULTS.port}; 0 = any free port)
-  --host <ip>             interface to listen on (default ${RELAY_DEFAULTS.host})
-  --data-dir <path>       key and database directory (default ${RELAY_DEFAULTS.dataDir})
-  --announce <multiaddr>  public address to announce (repeatable)
-  --peer <multiaddr>      another relay to join into one DHT (repeatable)
-  --max-reservations <n>  circuit relay reservations held at once (default ${RELAY_DEFAULTS.maxReservations})
-  --public-only           drop private addresses from DHT peer records (internet deployments)
-  --metrics-port <n>      serve /metrics (Prometheus) and /health (JSON) on 127.0.0.1:<n>
-  -h, --help              this text
-`
-
-export interface RelayCliOptions extends RelayOptions {
-  metricsPort?: number
-}
-
-export function parseRelayArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): RelayCliOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      'data-dir': { type: 'string' },
-      announce: { type: 'string', multiple: true },
-      peer: { type: 'string', multiple: true },
-      'max-reservations': { type: 'string' },
-      'public-only': { type: 'boolean' },
-      'metrics-port': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  })
-  if (values.help === true) {
-    process.stdout.write(HELP)
-    process.exit(0)
-  }
-  const list = (v: string | undefined) =>
-    v == null || v === '' ? undefined : v.split(',').map((s) => s.trim())
-  const int = (name: string, v: string | undefined) => {
-    if (v == null) return undefined
-    const n = Number(v)
-    if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} expects a whole number, got "${v}"`)
-    return n
-  }
+/** The relay's options (camelCase, for `createRelay`) from a parsed config. */
+export function relayOptionsOf(c: RelayConfig): RelayOptions {
   return {
-    port: int('port', values.port ?? env.PALOMA_RELAY_PORT),
-    host: values.host ?? env.PALOMA_RELAY_HOST,
-    dataDir: values['data-dir'] ?? env.PALOMA_RELAY_DATA_DIR,
-    announce: values.announce ?? list(env.PALOMA_RELAY_ANNOUNCE),
-    peers: values.peer ?? list(env.PALOMA_RELAY_PEERS),
-    maxReservations: int('max-reservations', values['max-reservations'] ?? env.PALOMA_RELAY_MAX_RESERVATIONS),
-    allowPrivateAddresses: values['public-only'] === true ? false : undefined,
-    metricsPort: int('metrics-port', values['metrics-port'] ?? env.PALOMA_RELAY_METRICS_PORT),
+    dataDir: c['data-dir'],
+    host: c.host,
+    port: c.port,
+    ...(c['tls-cert'] !== undefined && c['tls-key'] !== undefined
+      ? { tls: { cert: c['tls-cert'], key: c['tls-key'], port: c['tls-port'] } }
+      : {}),
+    ...(c['webrtc-direct-port'] !== undefined ? { webrtcDirectPort: c['webrtc-direct-port'] } : {}),
+    announce: c.announce,
+    peers: c.peer,
+    allowPrivateAddresses: !c['public-only'],
+    maxConnections: c['max-connections'],
+    maxPendingConnections: c['max-pending-connections'],
+    connectionRate: c['connection-rate'],
+    maxStreams: c['max-streams'],
+    maxServiceStreams: c['max-service-streams'],
+    maxReservations: c['max-reservations'],
+    relayedConnectionSeconds: Math.ceil(c['relayed-duration'] / 1000),
+    relayedConnectionBytes: c['relayed-bytes'],
+    streamIdleTimeoutMs: c['stream-idle-timeout'],
+    mailbox: {
+      maxEnvelopeBytes: c['mailbox-max-envelope'],
+      ttlMs: c['mailbox-ttl'],
+      perRecipientQuota: { count: c['mailbox-recipient-count'], bytes: c['mailbox-recipient-bytes'] },
+      perSenderQuota: { count: c['mailbox-sender-count'], bytes: c['mailbox-sender-bytes'] },
+      rateLimit: { burst: c['mailbox-rate-burst'], perSecond: c['mailbox-rate'] },
+      maxUnacked: c['mailbox-max-unacked'],
+      sweepIntervalMs: c['mailbox-sweep-interval'],
+    },
+    prekeys: {
+      maxKeysPerOwner: c['prekeys-per-owner'],
+      takeRateLimit: { burst: c['prekeys-take-burst'], perSecond: c['prekeys-take-rate'] },
+      ownerRateLimit: { burst: c['prekeys-owner-burst'], perSecond: c['prekeys-owner-rate'] },
+    },
   }
 }
 
-function withoutUndefined<T extends object>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T
+/** Startup failures an operator fixes by changing the configuration or the files: no stack trace. */
+function isOperatorError(err: unknown): err is Error {
+  return err instanceof OptionError || err instanceof DataDirError || err instanceof TlsCertificateError
 }
 
 async function main(): Promise<void> {
-  // Signature checks of directory records and one-time prekeys run on OpenSSL (synchronous, faster).
-  setCryptoProvider(nodeCryptoProvider)
-  let options: RelayCliOptions
+  let config: RelayConfig
   try {
-    options = withoutUndefined(parseRelayArgs(process.argv.slice(2)))
+    const parsed = parseRelayOptions(process.argv.slice(2))
+    if (parsed.help) {
+      process.stdout.write(helpText())
+      process.exit(0)
+    }
+    config = parsed.config
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${HELP}`)
+    if (!(err instanceof OptionError)) throw err
+    process.stderr.write(`paloma-relay: ${err.message}\nRun "npm run relay -- --help" for every option.\n`)
     process.exit(2)
   }
-  const { metricsPort, ...relayOptions } = options
-  const relay = await createRelay(relayOptions)
-  const metrics = metricsPort === undefined ? undefined : await serveMetrics(relay, metricsPort)
+  const log = createLog(config['log-level'])
+  // Libraries that print with console.* would break the stdout contract or the JSON-only stderr.
+  for (const [method, level] of [
+    ['log', 'info'],
+    ['info', 'info'],
+    ['debug', 'debug'],
+    ['warn', 'warn'],
+    ['error', 'error'],
+  ] as const) {
+    console[method] = (...args: unknown[]) => {
+      const { msg, err } = formatLogArgs(args[0], args.slice(1))
+      if (err === undefined) log[level]({ component: 'console' }, msg)
+      else log[level]({ component: 'console', err }, msg)
+    }
+  }
+  process.removeAllListeners('warning')
+  process.on('warning', (w) => log.warn({ component: 'node', warning: w.name }, w.message))
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, 'uncaught exception: exiting')
+    process.exit(1)
+  })
+  process.on('unhandledRejection', (reason) => {
+    log.error({ err: reason instanceof Error ? reason : new Error(String(reason)) }, 'unhandled rejection')
+  })
+  // Signature checks of directory records and one-time prekeys run on OpenSSL (synchronous, faster).
+  setCryptoProvider(nodeCryptoProvider)
+
+  const dir = await prepareDataDir(config['data-dir'], RELAY_VERSION)
+  for (const step of dir.ran) log.info({ dataDir: config['data-dir'] }, `data directory migrated: ${step}`)
+  if (config['print-peer-id']) {
+    process.stdout.write(`${peerIdFromPrivateKey(await loadOrCreateKey(config['data-dir'])).toString()}\n`)
+    process.exit(0)
+  }
+
+  const options = relayOptionsOf(config)
+  const metrics = new RelayMetrics({
+    dataDir: config['data-dir'],
+    limits: { maxReservations: config['max-reservations'], maxConnections: config['max-connections'] },
+  })
+  const relay = await createRelay({ ...options, metrics, logger: componentLogger(log) })
+  const readiness = new Readiness(relay, {
+    dataDir: config['data-dir'],
+    minFreeBytes: config['min-free-disk'],
+    expectPeers: config.peer.length > 0,
+    draining: () => relay.services.lifecycle.draining,
+  })
+  metrics.attach(relay, readiness)
+
+  let monitoring: Server | undefined
+  if (config['metrics-port'] !== undefined) {
+    monitoring = await serveMonitoring(metrics, {
+      port: config['metrics-port'],
+      host: config['metrics-host'],
+      ...(config['metrics-token'] !== undefined ? { token: config['metrics-token'] } : {}),
+    })
+  }
   const multiaddrs = relay.getMultiaddrs().map((ma) => ma.toString())
-  const address = metrics?.address()
+  const address = monitoring?.address()
+  const metricsHost = config['metrics-host'] === '0.0.0.0' ? '127.0.0.1' : config['metrics-host']
   const metricsUrl =
-    typeof address === 'object' && address != null ? `http://127.0.0.1:${address.port}/metrics` : undefined
+    typeof address === 'object' && address != null
+      ? `http://${metricsHost}:${address.port}/metrics`
+      : undefined
   process.stdout.write(
     JSON.stringify({ event: 'listening', peerId: relay.peerId.toString(), multiaddrs, metricsUrl }) + '\n',
   )
-  process.stderr.write(
-    `Paloma relay ${relay.peerId.toString()} listening on:\n${multiaddrs.map((a) => `  ${a}\n`).join('')}`,
+  log.info(
+    { event: 'listening', peerId: relay.peerId.toString(), multiaddrs, metricsUrl, version: RELAY_VERSION },
+    'relay listening',
   )
+  handleSignals(relay, monitoring, config, log)
+}
 
+function handleSignals(
+  relay: Relay,
+  monitoring: Server | undefined,
+  config: RelayConfig,
+  log: RelayLog,
+): void {
   let stopping = false
-  const shutdown = (signal: string) => {
+  const shutdown = (signal: string): void => {
     if (stopping) return
     stopping = true
-    process.stderr.write(`${signal}: stopping relay\n`)
-    const force = setTimeout(() => process.exit(1), 5000)
+    const started = Date.now()
+    const timeout = config['shutdown-timeout']
+    log.info({ event: 'stopping', signal, timeoutMs: timeout }, 'stopping: draining connections')
+    const force = setTimeout(() => {
+      log.error({ event: 'stop-timeout', timeoutMs: timeout }, 'shutdown timed out: exiting anyway')
+      process.exit(1)
+    }, timeout)
     force.unref()
-    metrics?.close()
-    Promise.resolve(relay.stop()).then(
-      () => process.exit(0),
-      () => process.exit(1),
-    )
+    // Drain for at most 80% of the budget, so the node's own stop fits in the rest.
+    gracefulStop(relay, Math.floor(timeout * 0.8))
+      .then(async () => {
+        monitoring?.close()
+        monitoring?.closeAllConnections()
+        log.info({ event: 'stopped', durationMs: Date.now() - started }, 'relay stopped')
+        process.exit(0)
+      })
+      .catch((err: unknown) => {
+        log.error({ err }, 'relay did not stop cleanly')
+        process.exit(1)
+      })
   }
   process.on('SIGINT', () => shutdown('SIGINT'))
   process.on('SIGTERM', () => shutdown('SIGTERM'))
+  process.on('SIGHUP', () => {
+    const tls = relay.services.tls
+    if (tls === undefined) log.info('SIGHUP: no --tls-cert configured, nothing to reload')
+    else tls.reload()
+  })
 }
 
 if (import.meta.main) {
-  main().catch((err) => {
-    process.stderr.write(`relay failed to start: ${(err as Error).stack ?? String(err)}\n`)
+  main().catch((err: unknown) => {
+    const text = isOperatorError(err) ? err.message : ((err as Error).stack ?? String(err))
+    process.stderr.write(`paloma-relay failed to start: ${text}\n`)
     process.exit(1)
   })
 }

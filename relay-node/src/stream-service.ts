@@ -4,6 +4,9 @@
  * stop) and the per-stream loop (read length-prefixed frames, an idle timeout, an `err` frame for a frame
  * that cannot be read or arrives while stopping, close or abort the stream at the end).
  *
+ * A graceful stop is {@link FrameStreamService.drain} (refuse new frames, tell long-lived streams to move
+ * on, wait for the frames being handled) followed by `stop()`.
+ *
  * A service extends {@link FrameStreamService} and supplies its store, its sweep and what one stream does
  * with the frames it reads ({@link FrameStreamService.openStream}). Identity comes only from
  * `connection.remotePeer` (Noise-authenticated), handed to the service with the stream.
@@ -14,6 +17,7 @@ import type {
   ComponentLogger,
   Connection,
   Logger,
+  Metrics,
   PeerId,
   Startable,
   Stream,
@@ -21,13 +25,17 @@ import type {
   StreamHandlerOptions,
 } from '@libp2p/interface'
 
-/** What a service needs from the libp2p node: a registrar for the protocol handler and a logger. */
+/**
+ * What a service needs from the libp2p node: a registrar for the protocol handler, a logger and, when the
+ * node has one, the metrics component its counters are registered with.
+ */
 export interface StreamServiceComponents {
   registrar: {
     handle(protocol: string, handler: StreamHandler, options?: StreamHandlerOptions): Promise<void>
     unhandle(protocol: string, options?: AbortOptions): Promise<void>
   }
   logger: ComponentLogger
+  metrics?: Metrics
 }
 
 /** Options every frame-protocol service takes. */
@@ -119,7 +127,7 @@ export interface StreamSession<F> {
   onEnd?(): void
 }
 
-const SHUTTING_DOWN = 'relay is shutting down; retry later'
+const SHUTTING_DOWN = 'relay is shutting down; retry later or on another relay'
 
 export abstract class FrameStreamService<
   F extends { t: string },
@@ -137,6 +145,10 @@ export abstract class FrameStreamService<
   #store: S | undefined
   #sweepTimer: ReturnType<typeof setInterval> | undefined
   #started = false
+  #draining = false
+  /** Frames being handled right now (a commit and its answer); `drain` waits for them. */
+  #active = 0
+  #idle: Array<() => void> = []
 
   constructor(components: StreamServiceComponents, init: StreamServiceInit, config: StreamServiceConfig<F>) {
     this.#components = components
@@ -159,6 +171,14 @@ export abstract class FrameStreamService<
   protected abstract openStream(context: StreamContext): StreamSession<F>
   /** Called on stop, after the handler is unregistered and before the store closes. */
   protected onStop(): void {}
+  /** Called when draining starts: tell long-lived streams (subscriptions) to move on. */
+  protected onDrain(): Promise<void> | void {}
+  /**
+   * Counts a request refused by the scaffold itself: a frame that does not decode (`BAD_FRAME`,
+   * `TOO_LARGE`, `UNSUPPORTED_VERSION`) or one that arrives while stopping (`SHUTTING_DOWN`, sent as
+   * `INTERNAL`).
+   */
+  protected countRefused(_reason: string): void {}
 
   get store(): S {
     if (this.#store === undefined) throw new Error(this.#config.text.notStarted)
@@ -190,9 +210,36 @@ export abstract class FrameStreamService<
     this.log(this.#config.text.started, this.#path)
   }
 
+  /** True from {@link drain} until the service stops: new frames are refused. */
+  get draining(): boolean {
+    return this.#draining
+  }
+
+  /**
+   * The first half of a graceful stop: from now on every new frame is answered `INTERNAL` ("shutting
+   * down", retryable) and the stream closed; long-lived streams are told to move on ({@link onDrain});
+   * resolves once the frames being handled (commits and their answers) are done, or after `timeoutMs`.
+   * The store stays open until {@link stop}.
+   */
+  async drain(timeoutMs = 5000): Promise<void> {
+    if (!this.#started) return
+    this.#draining = true
+    await this.onDrain()
+    if (this.#active === 0) return
+    let timer: ReturnType<typeof setTimeout> | undefined
+    await Promise.race([
+      new Promise<void>((resolve) => this.#idle.push(resolve)),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+    ])
+    clearTimeout(timer)
+    if (this.#active > 0)
+      this.log.error('%d requests still running after %d ms of draining', this.#active, timeoutMs)
+  }
+
   async stop(): Promise<void> {
     if (!this.#started) return
     this.#started = false
+    this.#draining = false
     await this.#components.registrar.unhandle(this.protocol)
     clearInterval(this.#sweepTimer)
     this.onStop()
@@ -236,11 +283,19 @@ export abstract class FrameStreamService<
         }
         if (frames.length > 0) armIdle()
         for (let frame = frames.shift(); frame !== undefined; frame = frames.shift()) {
-          if (!this.#started) {
+          if (!this.#started || this.#draining) {
+            this.countRefused('SHUTTING_DOWN')
             await this.sendFrame(stream, { t: 'err', code: 'INTERNAL', msg: SHUTTING_DOWN })
             break read
           }
-          if (!(await session.onFrame(frame, frames))) break read
+          this.#active++
+          let more: boolean
+          try {
+            more = await session.onFrame(frame, frames)
+          } finally {
+            if (--this.#active === 0) for (const resolve of this.#idle.splice(0)) resolve()
+          }
+          if (!more) break read
         }
       }
       session.onEnd?.()
@@ -263,6 +318,7 @@ export abstract class FrameStreamService<
         : err.code === 'UNSUPPORTED_VERSION'
           ? 'UNSUPPORTED_VERSION'
           : 'BAD_FRAME'
+    this.countRefused(code)
     await this.sendFrame(stream, { t: 'err', code, msg: err.message.slice(0, 500) })
   }
 }

@@ -1,13 +1,14 @@
 /**
  * Builds a Paloma peer: the same libp2p node in the browser and in Node (tests, load tools).
  *
- * Transports: WebSockets to reach relays, circuit relay v2 for reservations and signalling, WebRTC for the
- * direct browser-to-browser connection that carries conversations. kad-dht runs in client mode under
+ * Transports: WebSockets (`/ws`, `/tls/ws`) and WebRTC-Direct (`/webrtc-direct`, no domain certificate
+ * needed) to reach relays, circuit relay v2 for reservations and signalling, WebRTC for the direct
+ * browser-to-browser connection that carries conversations. kad-dht runs in client mode under
  * Paloma's protocol prefix. The caller passes the persistent private key, so the PeerId is stable.
  */
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { webSockets } from '@libp2p/websockets'
-import { webRTC } from '@libp2p/webrtc'
+import { webRTC, webRTCDirect } from '@libp2p/webrtc'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
@@ -53,6 +54,7 @@ export async function createPalomaNode(init: PalomaNodeInit): Promise<PalomaNode
     transports: [
       webSockets(),
       webRTC({ rtcConfiguration: { iceServers: init.iceServers ?? [] } }),
+      webRTCDirect(),
       circuitRelayTransport(),
     ],
     connectionEncrypters: [noise()],

@@ -12,12 +12,19 @@ import { loadOrCreateKey } from '../../relay-node/src/relay.ts'
 
 export interface RelayProcess {
   peerId: string
+  /** The plain WebSocket address on 127.0.0.1. */
   multiaddr: string
+  /** Every address the relay printed (also /tls/ws and /webrtc-direct when enabled). */
+  multiaddrs: string[]
   port: number
   dataDir: string
   /** Set when started with `--metrics-port`. */
   metricsUrl?: string
   process: ChildProcess
+  /** Everything the process wrote to stderr so far (JSON log lines). */
+  stderr(): string
+  /** Resolves with the exit code (or signal) once the process has exited. */
+  exited: Promise<number | NodeJS.Signals | null>
   /** Stops the process: SIGTERM (clean) or SIGKILL (crash). */
   stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>
 }
@@ -25,7 +32,7 @@ export interface RelayProcess {
 const CLI = resolve(import.meta.dirname, '../../relay-node/src/cli.ts')
 
 export async function startRelay(
-  opts: { port?: number; dataDir?: string; args?: string[] } = {},
+  opts: { port?: number; dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {},
 ): Promise<RelayProcess> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'paloma-relay-')))
   const child = spawn(
@@ -40,24 +47,35 @@ export async function startRelay(
       dataDir,
       ...(opts.args ?? []),
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(opts.env !== undefined ? { env: { ...process.env, ...opts.env } } : {}),
+    },
+  )
+  const exited = new Promise<number | NodeJS.Signals | null>((res) =>
+    child.once('exit', (code, signal) => res(code ?? signal)),
   )
   let stderr = ''
   child.stderr!.on('data', (d) => (stderr += String(d)))
   const line = await new Promise<string>((res, rej) => {
     const rl = createInterface({ input: child.stdout! })
     rl.once('line', res)
-    child.once('exit', (code) => rej(new Error(`relay exited with ${code} before listening:\n${stderr}`)))
+    child.once('close', (code) => rej(new Error(`relay exited with ${code} before listening:\n${stderr}`)))
   })
   const info = JSON.parse(line) as { peerId: string; multiaddrs: string[]; metricsUrl?: string }
-  const ma = info.multiaddrs.find((a) => a.startsWith('/ip4/127.0.0.1/'))!
+  const ma = info.multiaddrs.find(
+    (a) => a.startsWith('/ip4/127.0.0.1/') && a.includes('/tcp/') && !a.includes('/tls/'),
+  )!
   return {
     peerId: info.peerId,
     multiaddr: ma,
+    multiaddrs: info.multiaddrs,
     port: Number(ma.split('/')[4]),
     dataDir,
     metricsUrl: info.metricsUrl,
     process: child,
+    stderr: () => stderr,
+    exited,
     stop: (signal = 'SIGTERM') =>
       new Promise<void>((res) => {
         if (child.exitCode != null || child.signalCode != null) return res()
@@ -83,7 +101,7 @@ export async function freePort(): Promise<number> {
  * `count` relay processes started in parallel, each told about the others (`--peer`): one DHT from the
  * first second. Keys are made before start so every relay knows every address in advance.
  */
-export async function startRelayMesh(count: number): Promise<RelayProcess[]> {
+export async function startRelayMesh(count: number, args: string[] = []): Promise<RelayProcess[]> {
   const plan = await Promise.all(
     Array.from({ length: count }, async () => {
       const dataDir = await mkdtemp(join(tmpdir(), 'paloma-relay-'))
@@ -97,8 +115,52 @@ export async function startRelayMesh(count: number): Promise<RelayProcess[]> {
       startRelay({
         port: p.port,
         dataDir: p.dataDir,
-        args: plan.filter((o) => o !== p).flatMap((o) => ['--peer', o.addr]),
+        args: [...plan.filter((o) => o !== p).flatMap((o) => ['--peer', o.addr]), ...args],
       }),
     ),
   )
+}
+
+// Reading a relay's /metrics: Prometheus text into a map of `name{labels}` to value, and waiting until a
+// series reaches a value (polling the endpoint, bounded).
+
+export type Samples = Map<string, number>
+
+/** Parses the Prometheus text format (one sample per line; `# ...` lines skipped). */
+export function parseMetrics(text: string): Samples {
+  const samples: Samples = new Map()
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue
+    const m = /^(\S+?(?:\{[^}]*\})?)\s+(\S+)$/.exec(line)
+    if (m !== null) samples.set(m[1] as string, Number(m[2]))
+  }
+  return samples
+}
+
+export async function scrape(url: string, token?: string): Promise<Samples> {
+  const res = await fetch(url, token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } })
+  if (res.status !== 200) throw new Error(`${url} answered ${res.status}`)
+  return parseMetrics(await res.text())
+}
+
+/** The value of `series` (`name` or `name{label="value"}`), 0 when absent. */
+export function sample(samples: Samples, series: string): number {
+  return samples.get(series) ?? 0
+}
+
+/** Polls `url` until `series` satisfies `test`; returns the last scrape. @throws after `ms`. */
+export async function untilMetric(
+  url: string,
+  series: string,
+  test: (value: number) => boolean,
+  ms = 20_000,
+): Promise<Samples> {
+  const end = Date.now() + ms
+  for (;;) {
+    const samples = await scrape(url)
+    if (test(sample(samples, series))) return samples
+    if (Date.now() > end)
+      throw new Error(`timed out waiting for ${series}: last value ${sample(samples, series)}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
 }

@@ -111,6 +111,13 @@ export interface MailboxService extends Startable {
   stats(): MailboxStats
   /** Deletes expired envelopes now; returns how many were dropped. */
   sweep(): number
+  /**
+   * Graceful stop, first half: refuses new frames (`INTERNAL`, "shutting down"), tells subscribers to move
+   * on, and resolves once the deposits being committed have been answered (or after `timeoutMs`).
+   */
+  drain(timeoutMs?: number): Promise<void>
+  /** True from `drain` until stopped. */
+  readonly draining: boolean
 }
 
 /**

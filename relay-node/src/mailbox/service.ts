@@ -20,7 +20,7 @@ import { TokenBuckets, type RateLimit } from '../rate-limit.ts'
 import { FrameStreamService, type StreamContext, type StreamSession } from '../stream-service.ts'
 import { MailboxStore, type PutRequest, type PutResult, type Quota } from './store.ts'
 import type { MailboxComponents, MailboxInit, MailboxService, MailboxStats } from './index.ts'
-import type { Stream } from '@libp2p/interface'
+import type { Counter, CounterGroup, Stream } from '@libp2p/interface'
 
 const DAY_MS = 24 * 60 * 60 * 1000
 /** Rows read from the store per query while pushing to a subscriber. */
@@ -119,6 +119,13 @@ export class MailboxServiceImpl
   readonly #rateLimit: RateLimit
   readonly #subscriptions = new Map<string, Set<Subscription>>()
   #buckets: TokenBuckets
+  readonly #counters: {
+    stored?: Counter
+    duplicates?: Counter
+    delivered?: Counter
+    expired?: Counter
+    refused?: CounterGroup
+  }
 
   constructor(components: MailboxComponents, init: MailboxInit = {}) {
     super(components, init, {
@@ -142,12 +149,73 @@ export class MailboxServiceImpl
     this.#rateLimit = { burst: 100, perSecond: 20, ...init.rateLimit }
     this.maxUnacked = init.maxUnacked ?? 256
     this.#buckets = new TokenBuckets(this.#rateLimit)
+    const metrics = components.metrics
+    this.#counters = {
+      stored: metrics?.registerCounter('paloma_relay_mailbox_stored_total', {
+        help: 'Envelopes durably stored (answered ok, duplicates not counted).',
+      }),
+      duplicates: metrics?.registerCounter('paloma_relay_mailbox_duplicates_total', {
+        help: 'Deposits answered ok without storing: the envelope was already stored or delivered.',
+      }),
+      delivered: metrics?.registerCounter('paloma_relay_mailbox_delivered_total', {
+        help: 'Envelopes acknowledged by their recipient and deleted.',
+      }),
+      expired: metrics?.registerCounter('paloma_relay_mailbox_expired_total', {
+        help: 'Envelopes deleted undelivered because their time to live ran out.',
+      }),
+      refused: metrics?.registerCounterGroup('paloma_relay_mailbox_refused_total', {
+        label: 'reason',
+        help: 'Mailbox requests refused, by error code (SHUTTING_DOWN is sent as INTERNAL).',
+      }),
+    }
+    // Every reason is exported from the start (at 0), so rate() and alerts see the series.
+    this.#counters.refused?.increment(
+      Object.fromEntries(
+        [
+          'TOO_LARGE',
+          'RECIPIENT_QUOTA',
+          'SENDER_QUOTA',
+          'RATE_LIMITED',
+          'BAD_FRAME',
+          'BAD_RECIPIENT',
+          'UNSUPPORTED_VERSION',
+          'UNEXPECTED_FRAME',
+          'INTERNAL',
+          'SHUTTING_DOWN',
+        ].map((reason) => [reason, 0]),
+      ),
+    )
+  }
+
+  protected override countRefused(reason: string): void {
+    this.#counters.refused?.increment({ [reason]: 1 })
   }
 
   readonly [Symbol.toStringTag] = '@paloma/mailbox'
 
   protected openStore(path: string): MailboxStore {
     return new MailboxStore(path)
+  }
+
+  /** Tells every subscriber to move on (an `INTERNAL` "shutting down" error, retryable), then closes. */
+  protected override async onDrain(): Promise<void> {
+    const subs = [...this.#subscriptions.values()].flatMap((set) => [...set])
+    this.#subscriptions.clear()
+    await Promise.all(
+      subs.map(async (sub) => {
+        sub.closed = true
+        try {
+          await this.sendFrame(sub.stream, {
+            t: 'err',
+            code: 'INTERNAL',
+            msg: 'relay is shutting down; subscribe again later or on another relay',
+          })
+          await sub.stream.close({ signal: AbortSignal.timeout(2000) })
+        } catch (err) {
+          sub.stream.abort(err instanceof Error ? err : new Error(String(err)))
+        }
+      }),
+    )
   }
 
   protected override onStop(): void {
@@ -170,6 +238,7 @@ export class MailboxServiceImpl
     const now = this.now()
     const dropped = this.store.sweep(now)
     this.#buckets.prune(now)
+    if (dropped > 0) this.#counters.expired?.increment(dropped)
     if (dropped > 0) this.log('expiry sweep dropped %d envelopes', dropped)
     return dropped
   }
@@ -190,6 +259,7 @@ export class MailboxServiceImpl
           }
           case 'sub':
             if (sub !== undefined) {
+              this.countRefused('UNEXPECTED_FRAME')
               await this.sendFrame(stream, { t: 'err', code: 'UNEXPECTED_FRAME', msg: 'already subscribed' })
               return false
             }
@@ -203,6 +273,7 @@ export class MailboxServiceImpl
             this.#release(peer, frame.seqs)
             return true
           default:
+            this.countRefused('UNEXPECTED_FRAME')
             await this.sendFrame(stream, {
               t: 'err',
               code: 'UNEXPECTED_FRAME',
@@ -228,7 +299,10 @@ export class MailboxServiceImpl
     frames.forEach((frame, index) => {
       const refusal = this.#check(sender, frame, now)
       answers.push(refusal)
-      if (refusal !== undefined) return
+      if (refusal !== undefined) {
+        this.#counters.refused?.increment({ [refusal.code]: 1 })
+        return
+      }
       accepted.push({
         index,
         req: {
@@ -248,6 +322,7 @@ export class MailboxServiceImpl
       results = this.store.putMany(accepted.map((a) => a.req))
     } catch (err) {
       this.log.error('storing %d envelopes from %s failed - %e', accepted.length, sender, err)
+      if (accepted.length > 0) this.#counters.refused?.increment({ INTERNAL: accepted.length })
       for (const { index, req } of accepted) {
         answers[index] = {
           t: 'err',
@@ -259,15 +334,23 @@ export class MailboxServiceImpl
       return answers as Array<OkFrame | ErrFrame>
     }
     const notify = new Set<string>()
+    let stored = 0
+    let duplicates = 0
     accepted.forEach(({ index, req }, k) => {
       const result = results[k] as PutResult
       if (result.status === 'refused') {
+        this.#counters.refused?.increment({ [result.code]: 1 })
         answers[index] = { t: 'err', id: req.id, code: result.code, msg: result.msg }
         return
       }
-      if (result.status === 'stored') notify.add(req.recipient)
+      if (result.status === 'stored') {
+        stored++
+        notify.add(req.recipient)
+      } else duplicates++
       answers[index] = { t: 'ok', id: req.id }
     })
+    if (stored > 0) this.#counters.stored?.increment(stored)
+    if (duplicates > 0) this.#counters.duplicates?.increment(duplicates)
     for (const recipient of notify) {
       for (const sub of this.#subscriptions.get(recipient) ?? []) sub.pump()
     }
@@ -331,7 +414,8 @@ export class MailboxServiceImpl
 
   #ack(peer: string, seqs: number[]): void {
     // Only rows whose recipient is the authenticated peer match: acking someone else's seq is a no-op.
-    this.store.ack(peer, seqs)
+    const deleted = this.store.ack(peer, seqs)
+    if (deleted > 0) this.#counters.delivered?.increment(deleted)
     this.#release(peer, seqs)
   }
 

@@ -88,6 +88,10 @@ export interface PreKeyService extends Startable {
   count(owner: string): number
   /** Drops served ids older than `servedTtlMs` and idle rate-limit buckets; returns the ids dropped. */
   sweep(): number
+  /** Graceful stop, first half: refuses new frames and resolves once the requests being handled are answered. */
+  drain(timeoutMs?: number): Promise<void>
+  /** True from `drain` until stopped. */
+  readonly draining: boolean
 }
 
 /**

@@ -20,7 +20,7 @@ import { TokenBuckets, type RateLimit } from '../rate-limit.ts'
 import { FrameStreamService, type StreamContext, type StreamSession } from '../stream-service.ts'
 import { OneTimePreKeyStore, type PreKeyStoreStats } from './store.ts'
 import type { PreKeyService, PreKeyServiceComponents, PreKeyServiceInit } from './index.ts'
-import type { PeerId } from '@libp2p/interface'
+import type { Counter, CounterGroup, PeerId } from '@libp2p/interface'
 
 const DAY_MS = 24 * 60 * 60 * 1000
 
@@ -39,6 +39,7 @@ export class PreKeyServiceImpl
   readonly #servedTtlMs: number
   readonly #takeBuckets: TokenBuckets
   readonly #ownerBuckets: TokenBuckets
+  readonly #counters: { served?: Counter; exhausted?: Counter; uploaded?: Counter; refused?: CounterGroup }
 
   constructor(components: PreKeyServiceComponents, init: PreKeyServiceInit = {}) {
     super(components, init, {
@@ -64,6 +65,43 @@ export class PreKeyServiceImpl
     this.#servedTtlMs = init.servedTtlMs ?? 30 * DAY_MS
     this.#takeBuckets = new TokenBuckets(this.#takeLimit)
     this.#ownerBuckets = new TokenBuckets(this.#ownerLimit)
+    const metrics = components.metrics
+    this.#counters = {
+      served: metrics?.registerCounter('paloma_relay_prekeys_served_total', {
+        help: 'One-time prekeys handed out (each exactly once).',
+      }),
+      exhausted: metrics?.registerCounter('paloma_relay_prekeys_exhausted_total', {
+        help: 'Takes answered "none": the owner had no one-time prekey left here.',
+      }),
+      uploaded: metrics?.registerCounter('paloma_relay_prekeys_uploaded_total', {
+        help: 'One-time prekeys stored by their owners (ids already stored or served not counted).',
+      }),
+      refused: metrics?.registerCounterGroup('paloma_relay_prekeys_refused_total', {
+        label: 'reason',
+        help: 'Prekey requests refused, by error code (SHUTTING_DOWN is sent as INTERNAL).',
+      }),
+    }
+    this.#counters.refused?.increment(
+      Object.fromEntries(
+        [
+          'RATE_LIMITED',
+          'OWNER_QUOTA',
+          'BAD_OWNER',
+          'BAD_RECORD',
+          'BAD_SIGNATURE',
+          'BAD_FRAME',
+          'TOO_LARGE',
+          'UNSUPPORTED_VERSION',
+          'UNEXPECTED_FRAME',
+          'INTERNAL',
+          'SHUTTING_DOWN',
+        ].map((reason) => [reason, 0]),
+      ),
+    )
+  }
+
+  protected override countRefused(reason: string): void {
+    this.#counters.refused?.increment({ [reason]: 1 })
   }
 
   readonly [Symbol.toStringTag] = '@paloma/prekeys'
@@ -113,6 +151,10 @@ export class PreKeyServiceImpl
               msg: `a client may send upload, take or count, not ${frame.t}`,
             }
         }
+        if (answer.t === 'err') this.countRefused(answer.code)
+        else if (answer.t === 'opk') this.#counters.served?.increment()
+        else if (answer.t === 'none') this.#counters.exhausted?.increment()
+        else if (answer.t === 'ok' && answer.stored > 0) this.#counters.uploaded?.increment(answer.stored)
         await this.sendFrame(stream, answer)
         return !(answer.t === 'err' && (answer.code === 'UNEXPECTED_FRAME' || answer.code === 'BAD_FRAME'))
       },
