@@ -1,6 +1,7 @@
 // One linter for the whole tree. The layer rules keep the architecture visible (docs/architecture.md):
 // each layer lists what it must not import or touch, and tests/unit/lint/boundaries.test.ts shows every
-// rule firing. src/core also has its own tsconfig without DOM or Node types (src/core/tsconfig.json).
+// rule firing. The shared packages are imported by name (@paloma/core, @paloma/net, @paloma/node-crypto);
+// packages/core also has its own tsconfig without DOM or Node types (packages/core/tsconfig.json).
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 import svelte from 'eslint-plugin-svelte'
@@ -10,7 +11,11 @@ import globals from 'globals'
 const IO_PACKAGES = ['libp2p', '@libp2p/*', '@multiformats/*', 'idb', 'it-*', 'node:*']
 const UI_PACKAGES = ['svelte', 'svelte/*']
 
-/** Import patterns naming a layer of src/ (relative imports: `../net/x.ts`, `../../src/app/x.ts`). */
+/** The workspace packages, by name. */
+const CORE = ['@paloma/core', '@paloma/core/*']
+const NET = ['@paloma/net', '@paloma/net/*']
+const NODE_CRYPTO = ['@paloma/node-crypto', '@paloma/node-crypto/*']
+/** Import patterns naming a layer of src/ by relative path (`../storage/x.ts`, `../../src/app/x.ts`). */
 const layer = (...names) => names.map((name) => `**/${name}/**`)
 
 /** Globals of the browser page: the DOM, its storage and network APIs. */
@@ -82,33 +87,33 @@ export default tseslint.config(
     languageOptions: { parserOptions: { parser: tseslint.parser, extraFileExtensions: ['.svelte'] } },
   },
   {
-    // Declarations of the few platform APIs core may use (read only by src/core/tsconfig.json).
-    files: ['src/core/platform.d.ts'],
+    // Declarations of the few platform APIs core may use (read only by packages/core/tsconfig.json).
+    files: ['packages/core/platform.d.ts'],
     rules: { 'no-var': 'off' },
   },
 
   // The pure core: runs unchanged in Node and the browser, with time and randomness passed in.
-  boundary(['src/core/**/*.ts'], {
+  boundary(['packages/core/**/*.ts'], {
     imports: [
-      [[...IO_PACKAGES, ...UI_PACKAGES], 'src/core is pure: no libp2p, IndexedDB, Node or UI imports.'],
-      [layer('net', 'storage', 'app', 'ui', 'platform'), 'src/core must not depend on outer layers.'],
+      [[...IO_PACKAGES, ...UI_PACKAGES], '@paloma/core is pure: no libp2p, IndexedDB, Node or UI imports.'],
+      [[...NET, ...NODE_CRYPTO, '**/src/**'], '@paloma/core must not depend on outer layers.'],
     ],
     globals: [
-      [DOM_GLOBALS, 'src/core has no DOM: take what you need as a parameter.'],
-      [NODE_GLOBALS, 'src/core has no Node APIs: take what you need as a parameter.'],
+      [DOM_GLOBALS, '@paloma/core has no DOM: take what you need as a parameter.'],
+      [NODE_GLOBALS, '@paloma/core has no Node APIs: take what you need as a parameter.'],
     ],
   }),
   // The network layer: libp2p and Paloma's protocols; it knows nothing of storage or the UI.
-  boundary(['src/net/**/*.ts'], {
+  boundary(['packages/net/**/*.ts'], {
     imports: [
-      [layer('storage', 'app', 'ui'), 'src/net must not know storage, the app service or the UI.'],
-      [UI_PACKAGES, 'src/net has no UI.'],
+      [['**/src/**', ...NODE_CRYPTO], '@paloma/net must not know storage, the app service or the UI.'],
+      [UI_PACKAGES, '@paloma/net has no UI.'],
     ],
   }),
   // Storage: the vault and its stores; it knows nothing of the network or the UI.
   boundary(['src/storage/**/*.ts'], {
     imports: [
-      [layer('net', 'app', 'ui'), 'src/storage must not know the network, the app service or the UI.'],
+      [[...NET, ...layer('app', 'ui')], 'src/storage must not know the network, the app service or the UI.'],
       [
         ['libp2p', '@libp2p/*', '@multiformats/*', ...UI_PACKAGES],
         'src/storage does no networking and has no UI.',
@@ -126,21 +131,21 @@ export default tseslint.config(
   boundary(['src/ui/**/*.{ts,svelte}'], {
     imports: [
       [
-        [...layer('core', 'net', 'storage', 'platform'), ...IO_PACKAGES],
+        [...CORE, ...NET, ...NODE_CRYPTO, ...layer('storage'), ...IO_PACKAGES],
         'src/ui does no I/O and knows no layer below src/app: go through src/app (types, codes.ts).',
       ],
     ],
   }),
   // Platform adapters (the Node crypto provider) implement core's interfaces; nothing above core.
-  boundary(['src/platform/**/*.ts'], {
-    imports: [[layer('net', 'storage', 'app', 'ui'), 'src/platform implements core interfaces only.']],
+  boundary(['packages/node-crypto/**/*.ts'], {
+    imports: [[[...NET, '**/src/**'], '@paloma/node-crypto implements core interfaces only.']],
   }),
-  // The relay: core's codecs and its own services; never the browser app.
+  // The relay: the shared packages and its own services; never the browser app.
   boundary(['relay-node/**/*.ts'], {
     imports: [
       [
-        layer('src/app', 'src/ui', 'src/storage'),
-        'relay-node must not depend on the app, the UI or browser storage.',
+        ['**/src/**', '**/packages/**'],
+        'relay-node uses the shared packages (@paloma/core, @paloma/net, @paloma/node-crypto), never the app, the UI or browser storage.',
       ],
       [UI_PACKAGES, 'relay-node has no UI.'],
     ],

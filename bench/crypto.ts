@@ -15,7 +15,7 @@
 import { execFileSync } from 'node:child_process'
 import { availableParallelism, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { MESSAGE_KEY_INFO_BYTES, ROOT_INFO_BYTES } from '../src/core/crypto/constants.ts'
+import { MESSAGE_KEY_INFO_BYTES, ROOT_INFO_BYTES } from '@paloma/core/crypto/constants.ts'
 import {
   aesGcmDecrypt,
   aesGcmEncrypt,
@@ -30,8 +30,8 @@ import {
   setCryptoProvider,
   x25519,
   type CryptoProvider,
-} from '../src/core/crypto/primitives.ts'
-import { nodeCryptoProvider } from '../src/platform/node-crypto.ts'
+} from '@paloma/core/crypto/primitives.ts'
+import { nodeCryptoProvider } from '@paloma/node-crypto'
 import {
   createInMemoryStores,
   createPreKeyBundle,
@@ -42,7 +42,7 @@ import {
   generateSignedPreKey,
   processPreKeyBundle,
   secureRandom,
-} from '../src/core/crypto/index.ts'
+} from '@paloma/core/crypto/index.ts'
 
 const rng = secureRandom
 const now = Date.now()

@@ -9,8 +9,8 @@
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { startRelayMesh } from '../tests/support/relays.ts'
-import { createPalomaNode } from '../src/net/node.ts'
-import { Directory } from '../src/net/directory.ts'
+import { createPalomaNode } from '@paloma/net/node.ts'
+import { Directory } from '@paloma/net/directory.ts'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 50)
 

@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { deposit, depositAll, openMailbox, type MailboxEnvelope } from '../src/net/mailbox-client.ts'
+import { deposit, depositAll, openMailbox, type MailboxEnvelope } from '@paloma/net/mailbox-client.ts'
 import { relayAddr, startClient, startRelay } from '../tests/integration/fixtures/mailbox-nodes.ts'
 
 const N = Number(process.env.PALOMA_BENCH_ENVELOPES ?? 1000)

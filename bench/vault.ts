@@ -4,7 +4,7 @@
  * at 600,000 iterations for comparison. Unlock = derive the KEK, unwrap the keys, read one record.
  * Run: `node bench/vault.ts` (Node 24 from node_modules); `PALOMA_BENCH_RUNS` sets the unlock count.
  */
-import { DEFAULT_KDF, KDF_MINIMUMS, type KdfChoice } from '../src/core/vault/index.ts'
+import { DEFAULT_KDF, KDF_MINIMUMS, type KdfChoice } from '@paloma/core/vault/index.ts'
 import { MemoryVaultBackend, Vault } from '../src/storage/vault.ts'
 
 const RUNS = Number(process.env.PALOMA_BENCH_RUNS ?? 2)

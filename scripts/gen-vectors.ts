@@ -3,16 +3,16 @@
 // the script reproduces the files byte for byte. Formats: docs/protocol.md, "Test vectors".
 import { writeFileSync } from 'node:fs'
 import { sha256 } from '@noble/hashes/sha2.js'
-import { concatBytes, toHex } from '../src/core/crypto/bytes.ts'
+import { concatBytes, toHex } from '@paloma/core/crypto/bytes.ts'
 import {
   HEADER_KEYS_INFO,
   MESSAGE_KEY_INFO,
   ROOT_HE_INFO,
   ROOT_INFO,
   X3DH_INFO,
-} from '../src/core/crypto/constants.ts'
-import { identityFromEd25519Private } from '../src/core/crypto/keys.ts'
-import { x25519, x25519KeyPairFromPrivate, type KeyPair, type Rng } from '../src/core/crypto/primitives.ts'
+} from '@paloma/core/crypto/constants.ts'
+import { identityFromEd25519Private } from '@paloma/core/crypto/keys.ts'
+import { x25519, x25519KeyPairFromPrivate, type KeyPair, type Rng } from '@paloma/core/crypto/primitives.ts'
 import {
   encodeHeader,
   initRatchetInitiator,
@@ -23,8 +23,8 @@ import {
   sharedHeaderKeys,
   startSendingChain,
   type RatchetState,
-} from '../src/core/crypto/ratchet.ts'
-import { x3dhInitiate, x3dhRespond } from '../src/core/crypto/x3dh.ts'
+} from '@paloma/core/crypto/ratchet.ts'
+import { x3dhInitiate, x3dhRespond } from '@paloma/core/crypto/x3dh.ts'
 
 function seededRng(seed: string): Rng {
   const seedBytes = new TextEncoder().encode(seed)

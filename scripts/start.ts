@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process'
 import { resolve } from 'node:path'
 import { createRelay } from '../relay-node/src/relay.ts'
 import { serveStatic } from './static-server.ts'
-import { setCryptoProvider } from '../src/core/crypto/primitives.ts'
-import { nodeCryptoProvider } from '../src/platform/node-crypto.ts'
+import { setCryptoProvider } from '@paloma/core/crypto/primitives.ts'
+import { nodeCryptoProvider } from '@paloma/node-crypto'
 
 setCryptoProvider(nodeCryptoProvider)
 

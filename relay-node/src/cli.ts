@@ -21,8 +21,8 @@ import { componentLogger, createLog, formatLogArgs, type RelayLog } from './log.
 import { helpText, OptionError, parseRelayOptions, type RelayConfig } from './options.ts'
 import { DataDirError, prepareDataDir } from './data-dir.ts'
 import { TlsCertificateError } from './tls.ts'
-import { setCryptoProvider } from '../../src/core/crypto/primitives.ts'
-import { nodeCryptoProvider } from '../../src/platform/node-crypto.ts'
+import { setCryptoProvider } from '@paloma/core/crypto/primitives.ts'
+import { nodeCryptoProvider } from '@paloma/node-crypto'
 import pkg from '../../package.json' with { type: 'json' }
 
 export const RELAY_VERSION = `paloma-relay ${pkg.version}`

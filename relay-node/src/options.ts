@@ -50,7 +50,7 @@ const HOUR = 60 * MINUTE
 const DAY = 24 * HOUR
 const MAX_SAFE = Number.MAX_SAFE_INTEGER
 
-/** Hard protocol cap on one mailbox envelope (src/core/protocol/mailbox.ts MAX_ENVELOPE_BYTES). */
+/** Hard protocol cap on one mailbox envelope (packages/core/protocol/mailbox.ts MAX_ENVELOPE_BYTES). */
 const PROTOCOL_MAX_ENVELOPE_BYTES = 256 * KiB
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const

@@ -11,7 +11,7 @@
  * with the frames it reads ({@link FrameStreamService.openStream}). Identity comes only from
  * `connection.remotePeer` (Noise-authenticated), handed to the service with the stream.
  */
-import { FrameError } from '../../src/core/protocol/frames.ts'
+import { FrameError } from '@paloma/core/protocol/frames.ts'
 import type {
   AbortOptions,
   ComponentLogger,

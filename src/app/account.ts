@@ -7,9 +7,9 @@
  */
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
-import { identityFromEd25519Private, type IdentityKeyPair } from '../core/crypto/index.ts'
-import { normalizeName } from '../core/protocol/directory.ts'
-import type { KdfOptions } from '../core/vault/header.ts'
+import { identityFromEd25519Private, type IdentityKeyPair } from '@paloma/core/crypto/index.ts'
+import { normalizeName } from '@paloma/core/protocol/directory.ts'
+import type { KdfOptions } from '@paloma/core/vault/header.ts'
 import { VaultProtocolStores } from '../storage/protocol-stores.ts'
 import { Vault, type VaultBackend } from '../storage/vault.ts'
 import { AppError } from './errors.ts'

@@ -7,18 +7,18 @@
  * area, and the same code in two areas (`RATE_LIMITED` from a mailbox or a prekey relay) may read
  * differently. Anything else (a bug, a library's own error) has no code: the UI shows a generic text.
  */
-import { PalomaError } from '../core/errors.ts'
-import { DirectoryError, DIRECTORY_ERROR_CODES } from '../core/protocol/directory.ts'
-import { InviteError, INVITE_ERROR_CODES } from '../core/protocol/invite.ts'
-import { VaultError, VAULT_ERROR_CODES } from '../core/vault/errors.ts'
-import { MailboxError, MAILBOX_CLIENT_ERROR_CODES } from '../net/mailbox-client.ts'
-import { PreKeysError, PREKEYS_CLIENT_ERROR_CODES } from '../net/prekeys-client.ts'
+import { PalomaError } from '@paloma/core/errors.ts'
+import { DirectoryError, DIRECTORY_ERROR_CODES } from '@paloma/core/protocol/directory.ts'
+import { InviteError, INVITE_ERROR_CODES } from '@paloma/core/protocol/invite.ts'
+import { VaultError, VAULT_ERROR_CODES } from '@paloma/core/vault/errors.ts'
+import { MailboxError, MAILBOX_CLIENT_ERROR_CODES } from '@paloma/net/mailbox-client.ts'
+import { PreKeysError, PREKEYS_CLIENT_ERROR_CODES } from '@paloma/net/prekeys-client.ts'
 import { ConfigError, CONFIG_ERROR_CODES } from './config.ts'
 import { AppError, APP_ERROR_CODES } from './errors.ts'
 
-export { MIN_PASSPHRASE_CHARS, passphraseProblem } from '../core/vault/passphrase.ts'
-export type { PassphraseProblem } from '../core/vault/errors.ts'
-export { RELAY_REFUSAL_CODES, type RelayRefusalCode } from '../net/mailbox-client.ts'
+export { MIN_PASSPHRASE_CHARS, passphraseProblem } from '@paloma/core/vault/passphrase.ts'
+export type { PassphraseProblem } from '@paloma/core/vault/errors.ts'
+export { RELAY_REFUSAL_CODES, type RelayRefusalCode } from '@paloma/net/mailbox-client.ts'
 
 /** Every area whose errors can reach a person, with its codes. */
 export const USER_ERROR_CODES = {

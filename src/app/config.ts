@@ -1,8 +1,8 @@
 /**
  * Deploy-time configuration of the web app, read from `config.json` beside the static files.
  */
-import { PalomaError } from '../core/errors.ts'
-import { isRelayAddress } from '../net/addresses.ts'
+import { PalomaError } from '@paloma/core/errors.ts'
+import { isRelayAddress } from '@paloma/net/addresses.ts'
 
 export interface AppConfig {
   /** Relay multiaddrs, each ending in /p2p/<relay peer id>. */

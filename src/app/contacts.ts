@@ -5,10 +5,10 @@
  *
  * Owns the contact records and the learned-relay list. Knows nothing about sessions or messages.
  */
-import { normalizeName } from '../core/protocol/directory.ts'
-import { parseInvite } from '../core/protocol/invite.ts'
-import { relaysOf } from '../net/addresses.ts'
-import type { PeerNetwork } from '../net/network.ts'
+import { normalizeName } from '@paloma/core/protocol/directory.ts'
+import { parseInvite } from '@paloma/core/protocol/invite.ts'
+import { relaysOf } from '@paloma/net/addresses.ts'
+import type { PeerNetwork } from '@paloma/net/network.ts'
 import { AppError } from './errors.ts'
 import { entry, type AppRecords, type ContactRecord } from './records.ts'
 import type { Scheduler } from './scheduler.ts'

@@ -5,7 +5,7 @@
  * Messages are immutable values: a status change replaces the message, so a snapshot that holds the old
  * array never changes under the UI. Owns the history records; knows nothing about the network.
  */
-import { advanceStatus, newMessageId, type ChatMessage, type MessageStatus } from '../core/messages.ts'
+import { advanceStatus, newMessageId, type ChatMessage, type MessageStatus } from '@paloma/core/messages.ts'
 import { entry, type AppRecords, type RecordEntry } from './records.ts'
 import type { Changes } from './view.ts'
 

@@ -6,10 +6,10 @@
  *
  * Knows envelopes only as bytes; knows nothing about sessions, the outbox's order or the UI.
  */
-import { newMessageId } from '../core/messages.ts'
-import { relaysOf } from '../net/addresses.ts'
-import { relayRefusal, type RelayRefusalCode } from '../net/mailbox-client.ts'
-import type { PeerNetwork } from '../net/network.ts'
+import { newMessageId } from '@paloma/core/messages.ts'
+import { relaysOf } from '@paloma/net/addresses.ts'
+import { relayRefusal, type RelayRefusalCode } from '@paloma/net/mailbox-client.ts'
+import type { PeerNetwork } from '@paloma/net/network.ts'
 import type { Contacts } from './contacts.ts'
 
 export type Route = 'direct' | 'mailbox'

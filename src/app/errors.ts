@@ -3,7 +3,7 @@
  * into text in the person's language (src/ui/i18n.ts). Errors of the layers below (vault, directory,
  * invites, relays) reach the UI as they are: each has its own code.
  */
-import { PalomaError } from '../core/errors.ts'
+import { PalomaError } from '@paloma/core/errors.ts'
 
 export const APP_ERROR_CODES = [
   /** The vault is locked (or was locked while the action ran): unlock first. */

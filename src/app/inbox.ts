@@ -12,10 +12,10 @@ import {
   DuplicateMessageError,
   NoSessionError,
   UnknownPreKeyError,
-} from '../core/crypto/index.ts'
-import type { ChatMessage } from '../core/messages.ts'
-import type { Payload } from '../core/protocol/payload.ts'
-import type { MailboxSubscription, PeerNetwork } from '../net/network.ts'
+} from '@paloma/core/crypto/index.ts'
+import type { ChatMessage } from '@paloma/core/messages.ts'
+import type { Payload } from '@paloma/core/protocol/payload.ts'
+import type { MailboxSubscription, PeerNetwork } from '@paloma/net/network.ts'
 import type { Conversations } from './conversations.ts'
 import { KeyedLock } from './keyed-lock.ts'
 import type { Scheduler } from './scheduler.ts'

@@ -7,12 +7,12 @@
  * the mailboxes, then whatever waits in the outbox. `stop()` announces "offline", stops every timer,
  * closes the mailboxes, then the network.
  */
-import { safetyNumber } from '../core/crypto/index.ts'
-import type { ChatMessage } from '../core/messages.ts'
-import { fingerprint, publicKeyFromPeerIdString } from '../core/protocol/directory.ts'
-import { inviteUrl } from '../core/protocol/invite.ts'
-import { encodePayload, type Payload } from '../core/protocol/payload.ts'
-import type { EnvelopeHandler, PeerNetwork } from '../net/network.ts'
+import { safetyNumber } from '@paloma/core/crypto/index.ts'
+import type { ChatMessage } from '@paloma/core/messages.ts'
+import { fingerprint, publicKeyFromPeerIdString } from '@paloma/core/protocol/directory.ts'
+import { inviteUrl } from '@paloma/core/protocol/invite.ts'
+import { encodePayload, type Payload } from '@paloma/core/protocol/payload.ts'
+import type { EnvelopeHandler, PeerNetwork } from '@paloma/net/network.ts'
 import type { Unlocked } from './account.ts'
 import { contacts, type Contacts, type ContactsInit } from './contacts.ts'
 import { conversations, type Conversations } from './conversations.ts'

@@ -8,8 +8,8 @@
  * conversation keeps the sender's order); contacts proceed in parallel. A pass that leaves anything
  * undelivered schedules the next with exponential backoff.
  */
-import { NoSessionError } from '../core/crypto/index.ts'
-import { newMessageId, type ChatMessage } from '../core/messages.ts'
+import { NoSessionError } from '@paloma/core/crypto/index.ts'
+import { newMessageId, type ChatMessage } from '@paloma/core/messages.ts'
 import type { Conversations } from './conversations.ts'
 import type { Delivery } from './delivery.ts'
 import { entry, type AppRecords, type OutboxEntry, type RecordEntry } from './records.ts'

@@ -7,8 +7,8 @@
  * runs in the browser and in Node (tests, load tools): it has no DOM, and what it needs of its host comes
  * in as {@link PalomaComponents}.
  */
-import type { KdfOptions } from '../core/vault/header.ts'
-import { createPeerNetwork, type PeerNetwork } from '../net/network.ts'
+import type { KdfOptions } from '@paloma/core/vault/header.ts'
+import { createPeerNetwork, type PeerNetwork } from '@paloma/net/network.ts'
 import type { VaultBackend } from '../storage/vault.ts'
 import { account, type Account, type Unlocked } from './account.ts'
 import type { AppConfig } from './config.ts'
@@ -32,7 +32,7 @@ export interface PalomaComponents {
   backend: VaultBackend
   /** What the host offers: visibility, notifications, network state. @default none */
   platform?: Platform
-  /** @default a libp2p node on `config`'s relays (src/net/network.ts) */
+  /** @default a libp2p node on `config`'s relays (packages/net/network.ts) */
   createNetwork?: NetworkFactory
   /** @default Date.now */
   now?(): number

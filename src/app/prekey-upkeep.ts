@@ -16,10 +16,10 @@ import {
   generateOneTimePreKeys,
   rotateSignedPreKey,
   type IdentityKeyPair,
-} from '../core/crypto/index.ts'
-import { signOneTimePreKey } from '../core/protocol/prekeys.ts'
-import { peerOf } from '../net/addresses.ts'
-import type { PeerNetwork } from '../net/network.ts'
+} from '@paloma/core/crypto/index.ts'
+import { signOneTimePreKey } from '@paloma/core/protocol/prekeys.ts'
+import { peerOf } from '@paloma/net/addresses.ts'
+import type { PeerNetwork } from '@paloma/net/network.ts'
 import type { VaultProtocolStores } from '../storage/protocol-stores.ts'
 import type { AppRecords } from './records.ts'
 import type { Scheduler } from './scheduler.ts'

@@ -9,8 +9,8 @@
  * sent when it starts or stops, and refreshed every `typingRefreshMs` while it lasts; a typing indicator
  * expires `typingTtlMs` after the last refresh.
  */
-import { encodePayload, type Payload } from '../core/protocol/payload.ts'
-import type { PeerNetwork } from '../net/network.ts'
+import { encodePayload, type Payload } from '@paloma/core/protocol/payload.ts'
+import type { PeerNetwork } from '@paloma/net/network.ts'
 import type { Contacts } from './contacts.ts'
 import type { Delivery } from './delivery.ts'
 import type { Scheduler } from './scheduler.ts'

@@ -5,7 +5,7 @@
  * is away now; a message written to the contact meanwhile takes them along first, so receipts never
  * arrive after a later reply. Incoming receipts move the ticks of this person's messages forward.
  */
-import { encodePayload, MAX_RECEIPT_IDS, type Payload } from '../core/protocol/payload.ts'
+import { encodePayload, MAX_RECEIPT_IDS, type Payload } from '@paloma/core/protocol/payload.ts'
 import type { Conversations } from './conversations.ts'
 import type { Outbox } from './outbox.ts'
 import type { Scheduler } from './scheduler.ts'

@@ -17,11 +17,11 @@
  * | `state/schema`                        | number            | never     |
  *
  * The crypto stores' records (`identity/spk|opk|basekey|trust/…`, `session/…`) are named by
- * `src/storage/protocol-stores.ts`. Backups follow the prefixes (src/core/vault/names.ts).
+ * `src/storage/protocol-stores.ts`. Backups follow the prefixes (packages/core/vault/names.ts).
  */
 import { decode, encode } from 'cborg'
-import { STRICT_CBOR_DECODE_OPTIONS } from '../core/cbor.ts'
-import { MESSAGE_STATUSES, type ChatMessage } from '../core/messages.ts'
+import { STRICT_CBOR_DECODE_OPTIONS } from '@paloma/core/cbor.ts'
+import { MESSAGE_STATUSES, type ChatMessage } from '@paloma/core/messages.ts'
 import type { Vault } from '../storage/vault.ts'
 import { AppError } from './errors.ts'
 import type { Settings } from './types.ts'

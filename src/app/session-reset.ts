@@ -7,7 +7,7 @@
  * encrypts again what waits in its outbox for them, and sends again the messages they never confirmed.
  * See docs/protocol.md ("Session reset").
  */
-import { encodePayload } from '../core/protocol/payload.ts'
+import { encodePayload } from '@paloma/core/protocol/payload.ts'
 import type { Contacts } from './contacts.ts'
 import type { Conversations } from './conversations.ts'
 import type { Outbox } from './outbox.ts'

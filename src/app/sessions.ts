@@ -14,12 +14,12 @@ import {
   processPreKeyBundle,
   verifyPreKeyBundle,
   type PreKeyBundle,
-} from '../core/crypto/index.ts'
-import { decodeEnvelope, encodeEnvelope } from '../core/protocol/envelope.ts'
-import { decodePayload, type Payload } from '../core/protocol/payload.ts'
-import { publicKeyFromPeerIdString } from '../core/protocol/directory.ts'
-import { relaysOf } from '../net/addresses.ts'
-import type { PeerNetwork } from '../net/network.ts'
+} from '@paloma/core/crypto/index.ts'
+import { decodeEnvelope, encodeEnvelope } from '@paloma/core/protocol/envelope.ts'
+import { decodePayload, type Payload } from '@paloma/core/protocol/payload.ts'
+import { publicKeyFromPeerIdString } from '@paloma/core/protocol/directory.ts'
+import { relaysOf } from '@paloma/net/addresses.ts'
+import type { PeerNetwork } from '@paloma/net/network.ts'
 import type { VaultProtocolStores } from '../storage/protocol-stores.ts'
 import type { Contacts } from './contacts.ts'
 import { KeyedLock } from './keyed-lock.ts'

@@ -2,7 +2,7 @@
  * The shapes the UI sees: snapshots of the app's state and the actions it can ask for. The UI renders
  * snapshots and calls actions; it never reaches the network or storage itself.
  */
-import type { ChatMessage } from '../core/messages.ts'
+import type { ChatMessage } from '@paloma/core/messages.ts'
 import type { UserError } from './codes.ts'
 
 export type Phase = 'starting' | 'create' | 'unlock' | 'other-tab' | 'ready' | 'failed'

@@ -7,8 +7,8 @@
  * conversation's own immutable array (never copied), and fingerprints are computed once per contact.
  * Snapshots are immutable values: the UI may keep one as long as it likes.
  */
-import { fingerprint, publicKeyFromPeerIdString } from '../core/protocol/directory.ts'
-import type { PeerNetwork } from '../net/network.ts'
+import { fingerprint, publicKeyFromPeerIdString } from '@paloma/core/protocol/directory.ts'
+import type { PeerNetwork } from '@paloma/net/network.ts'
 import type { Contacts } from './contacts.ts'
 import type { Conversations } from './conversations.ts'
 import type { Presence } from './presence.ts'

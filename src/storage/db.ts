@@ -5,7 +5,7 @@ import { openDB, type DBSchema, type IDBPDatabase } from 'idb'
 
 /**
  * Everything Paloma keeps lives in the encrypted vault: keys, contacts, sessions, history, outbox. The
- * database holds only sealed blobs under opaque keys (format: src/core/vault, src/storage/vault.ts).
+ * database holds only sealed blobs under opaque keys (format: packages/core/vault, src/storage/vault.ts).
  */
 export interface PalomaSchema extends DBSchema {
   vault: { key: string; value: Uint8Array }

@@ -6,7 +6,7 @@
  * one IndexedDB transaction: a crash or reload never leaves a message stored without the ratchet step
  * that produced it, or the reverse.
  *
- * Record names (see src/core/vault/names.ts for what a backup includes):
+ * Record names (see packages/core/vault/names.ts for what a backup includes):
  *   identity/spk/<id>             signed prekey        CBOR {id, pub, priv, t}
  *   identity/opk/<id>             one-time prekey      CBOR {id, pub, priv}
  *   identity/basekey/<spk>/<hex>  accepted X3DH base keys (replay defence)
@@ -20,7 +20,7 @@ import {
   expectBytes,
   expectInteger,
   type CborFail,
-} from '../core/cbor.ts'
+} from '@paloma/core/cbor.ts'
 import {
   SessionRecord,
   type IdentityKeyPair,
@@ -31,8 +31,8 @@ import {
   type SessionStore,
   type SignedPreKeyRecord,
   type SignedPreKeyStore,
-} from '../core/crypto/index.ts'
-import { VaultCorruptedError } from '../core/vault/index.ts'
+} from '@paloma/core/crypto/index.ts'
+import { VaultCorruptedError } from '@paloma/core/vault/index.ts'
 import type { Vault } from './vault.ts'
 
 /** The few vault operations the stores need. */

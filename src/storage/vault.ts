@@ -2,7 +2,7 @@
  * The encrypted vault on a storage backend: IndexedDB in the browser, memory in tests.
  *
  * Owns the layout of the `vault` object store: the header under {@link HEADER_KEY}, each record under
- * its blinded key `r/<hex>` (see `src/core/vault/record.ts`). All cryptography is in `src/core/vault`;
+ * its blinded key `r/<hex>` (see `packages/core/vault/record.ts`). All cryptography is in `packages/core/vault`;
  * this module only moves opaque bytes and holds the unlocked keys. It knows nothing about what records
  * mean beyond the backup naming convention (`identity/`, `history/`).
  */
@@ -24,7 +24,7 @@ import {
   rewrapVaultHeader,
   sealRecord,
   secureRandom,
-} from '../core/vault/index.ts'
+} from '@paloma/core/vault/index.ts'
 import type { PalomaDB } from './db.ts'
 
 /** Where the vault keeps its opaque blobs. Keys are strings, values are bytes. */

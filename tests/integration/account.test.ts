@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { PASSPHRASE, until, useScene } from '../support/people.ts'
-import { WrongPassphraseError } from '../../src/core/vault/index.ts'
+import { WrongPassphraseError } from '@paloma/core/vault/index.ts'
 
 const scene = useScene()
 

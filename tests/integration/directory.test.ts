@@ -8,9 +8,9 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { equals } from 'uint8arrays/equals'
 import { freePort, startRelayMesh, type RelayProcess } from '../support/relays.ts'
-import { createPalomaNode, type PalomaNode } from '../../src/net/node.ts'
-import { Directory, DirectoryUnavailableError, ProfileNotFoundError } from '../../src/net/directory.ts'
-import { dhtValidators, profileHighWater } from '../../src/net/dht-records.ts'
+import { createPalomaNode, type PalomaNode } from '@paloma/net/node.ts'
+import { Directory, DirectoryUnavailableError, ProfileNotFoundError } from '@paloma/net/directory.ts'
+import { dhtValidators, profileHighWater } from '@paloma/net/dht-records.ts'
 import {
   MAX_PROFILE_BYTES,
   PROFILE_NAMESPACE,
@@ -20,7 +20,7 @@ import {
   nameCid,
   profileKey,
   signProfileRecord,
-} from '../../src/core/protocol/directory.ts'
+} from '@paloma/core/protocol/directory.ts'
 
 interface Client extends PalomaNode {
   privateKey: PrivateKey

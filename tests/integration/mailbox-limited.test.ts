@@ -11,7 +11,7 @@ import { noise } from '@libp2p/noise'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { mailbox, type MailboxService } from '../../relay-node/src/mailbox/index.ts'
-import { deposit, openMailbox } from '../../src/net/mailbox-client.ts'
+import { deposit, openMailbox } from '@paloma/net/mailbox-client.ts'
 import { relayAddr } from './fixtures/mailbox-nodes.ts'
 import { cleanupAfterEach } from './fixtures/frame-tests.ts'
 

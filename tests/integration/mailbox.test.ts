@@ -1,6 +1,6 @@
 /**
  * The relay mailbox end to end: real libp2p nodes (WebSockets on loopback, Noise, Yamux), the
- * mailbox service on a relay-like node, and the client from src/net.
+ * mailbox service on a relay-like node, and the client from packages/net.
  */
 import { describe, expect, it } from 'vitest'
 import { join } from 'node:path'
@@ -11,8 +11,8 @@ import {
   MailboxError,
   openMailbox,
   type MailboxEnvelope,
-} from '../../src/net/mailbox-client.ts'
-import { encodeFrame, FrameReader, MAILBOX_PROTOCOL } from '../../src/core/protocol/mailbox.ts'
+} from '@paloma/net/mailbox-client.ts'
+import { encodeFrame, FrameReader, MAILBOX_PROTOCOL } from '@paloma/core/protocol/mailbox.ts'
 import type { MailboxInit } from '../../relay-node/src/mailbox/index.ts'
 import { keyFromSeed, relayAddr, startClient, startRelay, type RelayNode } from './fixtures/mailbox-nodes.ts'
 import { waitFor } from './fixtures/nodes.ts'

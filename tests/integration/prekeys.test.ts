@@ -1,6 +1,6 @@
 /**
  * One-time prekeys on a relay end to end: real libp2p nodes (WebSockets on loopback, Noise, Yamux), the
- * prekey service on a relay-like node, the client from src/net, and an X3DH session that uses a key
+ * prekey service on a relay-like node, the client from packages/net, and an X3DH session that uses a key
  * taken from the relay.
  */
 import { describe, expect, it } from 'vitest'
@@ -12,25 +12,25 @@ import {
   countOneTimePreKeys,
   takeOneTimePreKey,
   uploadOneTimePreKeys,
-} from '../../src/net/prekeys-client.ts'
+} from '@paloma/net/prekeys-client.ts'
 import {
   FrameReader,
   PREKEYS_PROTOCOL,
   encodeFrame,
   signOneTimePreKey,
-} from '../../src/core/protocol/prekeys.ts'
-import { identityFromEd25519Private, type IdentityKeyPair } from '../../src/core/crypto/keys.ts'
+} from '@paloma/core/protocol/prekeys.ts'
+import { identityFromEd25519Private, type IdentityKeyPair } from '@paloma/core/crypto/keys.ts'
 import {
   createPreKeyBundle,
   generateOneTimePreKeys,
   generateSignedPreKey,
   verifyPreKeyBundle,
   type OneTimePreKeyRecord,
-} from '../../src/core/crypto/prekeys.ts'
-import { decryptMessage, encryptMessage, processPreKeyBundle } from '../../src/core/crypto/session.ts'
-import { createInMemoryStores } from '../../src/core/crypto/stores.ts'
-import { secureRandom } from '../../src/core/crypto/primitives.ts'
-import { CryptoError, DuplicateMessageError } from '../../src/core/crypto/errors.ts'
+} from '@paloma/core/crypto/prekeys.ts'
+import { decryptMessage, encryptMessage, processPreKeyBundle } from '@paloma/core/crypto/session.ts'
+import { createInMemoryStores } from '@paloma/core/crypto/stores.ts'
+import { secureRandom } from '@paloma/core/crypto/primitives.ts'
+import { CryptoError, DuplicateMessageError } from '@paloma/core/crypto/errors.ts'
 import type { PreKeyServiceInit } from '../../relay-node/src/prekeys/index.ts'
 import {
   addrOf,

@@ -40,10 +40,12 @@ describe('real-time around messages', () => {
     // Bob's receipts go before his reply: once the reply is here, any read receipt would be too.
     await bob.app.send('reply')
     await until(alice.app, (s) => s.messages.find((m) => m.text === 'reply'))
-    expect(alice.app.snapshot().messages.filter((m) => m.direction === 'out').map((m) => m.status)).toEqual([
-      'delivered',
-      'delivered',
-    ])
+    expect(
+      alice.app
+        .snapshot()
+        .messages.filter((m) => m.direction === 'out')
+        .map((m) => m.status),
+    ).toEqual(['delivered', 'delivered'])
   })
 
   it('shows presence, typing and last seen to contacts over a direct connection, and honours the opt-out', async () => {

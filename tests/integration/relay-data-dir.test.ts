@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { createPalomaNode, type PalomaNode } from '../../src/net/node.ts'
+import { createPalomaNode, type PalomaNode } from '@paloma/net/node.ts'
 import { startRelay, type RelayProcess } from '../support/relays.ts'
 
 const cleanups: Array<() => unknown> = []

@@ -7,23 +7,23 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Libp2p } from 'libp2p'
-import type { MailboxError } from '../../src/net/mailbox-client.ts'
-import { deposit, depositAll, openMailbox } from '../../src/net/mailbox-client.ts'
-import type { PreKeysError } from '../../src/net/prekeys-client.ts'
-import { takeOneTimePreKey, uploadOneTimePreKeys } from '../../src/net/prekeys-client.ts'
-import { createPalomaNode, type PalomaNode } from '../../src/net/node.ts'
-import { Directory } from '../../src/net/directory.ts'
+import type { MailboxError } from '@paloma/net/mailbox-client.ts'
+import { deposit, depositAll, openMailbox } from '@paloma/net/mailbox-client.ts'
+import type { PreKeysError } from '@paloma/net/prekeys-client.ts'
+import { takeOneTimePreKey, uploadOneTimePreKeys } from '@paloma/net/prekeys-client.ts'
+import { createPalomaNode, type PalomaNode } from '@paloma/net/node.ts'
+import { Directory } from '@paloma/net/directory.ts'
 import {
   decodeProfileRecord,
   encodeProfileRecord,
   profileKey,
   signProfileRecord,
-} from '../../src/core/protocol/directory.ts'
-import { identityFromEd25519Private } from '../../src/core/crypto/keys.ts'
-import { generateOneTimePreKeys } from '../../src/core/crypto/prekeys.ts'
-import { signOneTimePreKey } from '../../src/core/protocol/prekeys.ts'
-import { secureRandom, setCryptoProvider } from '../../src/core/crypto/primitives.ts'
-import { nodeCryptoProvider } from '../../src/platform/node-crypto.ts'
+} from '@paloma/core/protocol/directory.ts'
+import { identityFromEd25519Private } from '@paloma/core/crypto/keys.ts'
+import { generateOneTimePreKeys } from '@paloma/core/crypto/prekeys.ts'
+import { signOneTimePreKey } from '@paloma/core/protocol/prekeys.ts'
+import { secureRandom, setCryptoProvider } from '@paloma/core/crypto/primitives.ts'
+import { nodeCryptoProvider } from '@paloma/node-crypto'
 import { keyFromSeed, startClient } from './fixtures/nodes.ts'
 import {
   sample,

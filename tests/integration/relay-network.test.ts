@@ -8,10 +8,10 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { startRelay, startRelayMesh, untilMetric, type RelayProcess } from '../support/relays.ts'
-import { createPalomaNode, type PalomaNode } from '../../src/net/node.ts'
-import { Directory } from '../../src/net/directory.ts'
-import { setCryptoProvider } from '../../src/core/crypto/primitives.ts'
-import { nodeCryptoProvider } from '../../src/platform/node-crypto.ts'
+import { createPalomaNode, type PalomaNode } from '@paloma/net/node.ts'
+import { Directory } from '@paloma/net/directory.ts'
+import { setCryptoProvider } from '@paloma/core/crypto/primitives.ts'
+import { nodeCryptoProvider } from '@paloma/node-crypto'
 
 setCryptoProvider(nodeCryptoProvider)
 

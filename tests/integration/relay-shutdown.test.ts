@@ -14,7 +14,7 @@ import {
   MailboxError,
   openMailbox,
   type DepositRequest,
-} from '../../src/net/mailbox-client.ts'
+} from '@paloma/net/mailbox-client.ts'
 import { keyFromSeed, startClient, waitFor } from './fixtures/nodes.ts'
 import { startRelay, type RelayProcess } from '../support/relays.ts'
 

@@ -5,8 +5,8 @@
 import { afterEach } from 'vitest'
 import { paloma, type Paloma, type PalomaInit, type Platform } from '../../src/app/paloma.ts'
 import { startRelay, type RelayProcess } from './relays.ts'
-import { setCryptoProvider } from '../../src/core/crypto/primitives.ts'
-import { nodeCryptoProvider } from '../../src/platform/node-crypto.ts'
+import { setCryptoProvider } from '@paloma/core/crypto/primitives.ts'
+import { nodeCryptoProvider } from '@paloma/node-crypto'
 
 // Node peers run the crypto core on OpenSSL, as Paloma's Node tools do (the browser uses WebCrypto).
 setCryptoProvider(nodeCryptoProvider)

@@ -11,20 +11,20 @@
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
-import { fingerprint, normalizeName, publicKeyFromPeerIdString } from '../../src/core/protocol/directory.ts'
-import { verifyOneTimePreKey } from '../../src/core/protocol/prekeys.ts'
-import { circuitAddress, peerOf, relayOf } from '../../src/net/addresses.ts'
-import { ChatError } from '../../src/net/chat.ts'
-import { MailboxError, type MailboxEnvelope, type MailboxSubscription } from '../../src/net/mailbox-client.ts'
+import { fingerprint, normalizeName, publicKeyFromPeerIdString } from '@paloma/core/protocol/directory.ts'
+import { verifyOneTimePreKey } from '@paloma/core/protocol/prekeys.ts'
+import { circuitAddress, peerOf, relayOf } from '@paloma/net/addresses.ts'
+import { ChatError } from '@paloma/net/chat.ts'
+import { MailboxError, type MailboxEnvelope, type MailboxSubscription } from '@paloma/net/mailbox-client.ts'
 import type {
   ConnectionInfo,
   DirectoryOps,
   EnvelopeHandler,
   NetworkEvents,
   PeerNetwork,
-} from '../../src/net/network.ts'
-import type { NameClaimant, PublishInput, VerifiedProfile } from '../../src/net/directory.ts'
-import { DirectoryUnavailableError, ProfileNotFoundError } from '../../src/net/directory.ts'
+} from '@paloma/net/network.ts'
+import type { NameClaimant, PublishInput, VerifiedProfile } from '@paloma/net/directory.ts'
+import { DirectoryUnavailableError, ProfileNotFoundError } from '@paloma/net/directory.ts'
 import type { NetworkFactory } from '../../src/app/messenger.ts'
 
 interface Stored {

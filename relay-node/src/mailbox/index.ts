@@ -30,7 +30,7 @@ import type { RateLimit } from '../rate-limit.ts'
 import type { StreamServiceComponents, StreamServiceInit } from '../stream-service.ts'
 import type { Startable } from '@libp2p/interface'
 
-export { MAILBOX_PROTOCOL } from '../../../src/core/protocol/mailbox.ts'
+export { MAILBOX_PROTOCOL } from '@paloma/core/protocol/mailbox.ts'
 export type { Quota } from './store.ts'
 export type { RateLimit } from '../rate-limit.ts'
 

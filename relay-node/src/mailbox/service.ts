@@ -15,7 +15,7 @@ import {
   type MailboxFrame,
   type OkFrame,
   type PutFrame,
-} from '../../../src/core/protocol/mailbox.ts'
+} from '@paloma/core/protocol/mailbox.ts'
 import { TokenBuckets, type RateLimit } from '../rate-limit.ts'
 import { FrameStreamService, type StreamContext, type StreamSession } from '../stream-service.ts'
 import { MailboxStore, type PutRequest, type PutResult, type Quota } from './store.ts'

@@ -32,7 +32,7 @@ import type { PreKeyStoreStats } from './store.ts'
 import type { StreamServiceComponents, StreamServiceInit } from '../stream-service.ts'
 import type { Startable } from '@libp2p/interface'
 
-export { PREKEYS_PROTOCOL } from '../../../src/core/protocol/prekeys.ts'
+export { PREKEYS_PROTOCOL } from '@paloma/core/protocol/prekeys.ts'
 export type { RateLimit } from '../rate-limit.ts'
 export type { PreKeyStoreStats } from './store.ts'
 

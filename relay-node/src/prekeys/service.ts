@@ -15,7 +15,7 @@ import {
   verifyOneTimePreKey,
   type PreKeysFrame,
   type UploadFrame,
-} from '../../../src/core/protocol/prekeys.ts'
+} from '@paloma/core/protocol/prekeys.ts'
 import { TokenBuckets, type RateLimit } from '../rate-limit.ts'
 import { FrameStreamService, type StreamContext, type StreamSession } from '../stream-service.ts'
 import { OneTimePreKeyStore, type PreKeyStoreStats } from './store.ts'

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { delivery } from '../../../src/app/delivery.ts'
 import type { ContactRecord } from '../../../src/app/records.ts'
-import { ChatError } from '../../../src/net/chat.ts'
-import { MailboxError } from '../../../src/net/mailbox-client.ts'
+import { ChatError } from '@paloma/net/chat.ts'
+import { MailboxError } from '@paloma/net/mailbox-client.ts'
 import { seededRng } from '../../support/rng.ts'
 
 const RELAYS = ['r1', 'r2', 'r3'].map(

@@ -1,15 +1,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import {
-  DecryptionFailedError,
-  DuplicateMessageError,
-  NoSessionError,
-} from '../../../src/core/crypto/index.ts'
-import type { ChatMessage } from '../../../src/core/messages.ts'
-import type { Payload } from '../../../src/core/protocol/payload.ts'
+import { DecryptionFailedError, DuplicateMessageError, NoSessionError } from '@paloma/core/crypto/index.ts'
+import type { ChatMessage } from '@paloma/core/messages.ts'
+import type { Payload } from '@paloma/core/protocol/payload.ts'
 import { inbox } from '../../../src/app/inbox.ts'
 import { entry, type RecordEntry } from '../../../src/app/records.ts'
 import { createScheduler, type Scheduler } from '../../../src/app/scheduler.ts'
-import type { MailboxEnvelope, MailboxSubscription } from '../../../src/net/network.ts'
+import type { MailboxEnvelope, MailboxSubscription } from '@paloma/net/network.ts'
 
 /** Envelopes here are the payload itself (or an error the twin session throws for it). */
 type Script = Payload | Error

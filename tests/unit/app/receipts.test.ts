@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { decodePayload, MAX_RECEIPT_IDS } from '../../../src/core/protocol/payload.ts'
+import { decodePayload, MAX_RECEIPT_IDS } from '@paloma/core/protocol/payload.ts'
 import { receipts } from '../../../src/app/receipts.ts'
 import { createScheduler, type Scheduler } from '../../../src/app/scheduler.ts'
-import type { MessageStatus } from '../../../src/core/messages.ts'
+import type { MessageStatus } from '@paloma/core/messages.ts'
 
 function make(readReceipts = true) {
   const enqueued: Array<{ peer: string; payload: ReturnType<typeof decodePayload> }> = []

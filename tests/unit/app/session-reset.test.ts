@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { decodePayload } from '../../../src/core/protocol/payload.ts'
-import type { ChatMessage } from '../../../src/core/messages.ts'
+import { decodePayload } from '@paloma/core/protocol/payload.ts'
+import type { ChatMessage } from '@paloma/core/messages.ts'
 import { sessionReset } from '../../../src/app/session-reset.ts'
 
 function make() {

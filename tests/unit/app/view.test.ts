@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { ChatMessage } from '../../../src/core/messages.ts'
+import type { ChatMessage } from '@paloma/core/messages.ts'
 import type { ContactRecord } from '../../../src/app/records.ts'
 import { View, type ViewSources } from '../../../src/app/view.ts'
 

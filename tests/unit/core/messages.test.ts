@@ -1,11 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import {
-  advanceStatus,
-  MESSAGE_STATUSES,
-  newMessageId,
-  type MessageStatus,
-} from '../../../src/core/messages.ts'
+import { advanceStatus, MESSAGE_STATUSES, newMessageId, type MessageStatus } from '@paloma/core/messages.ts'
 
 describe('message status', () => {
   it('moves forward only', () => {

@@ -1,6 +1,6 @@
 /**
  * Shared by the unit tests of every decoder of outside input: four encodings of a valid map that cborg's
- * lenient defaults decode (to the same map, or one extra key) and the strict kit of src/core/cbor.ts
+ * lenient defaults decode (to the same map, or one extra key) and the strict kit of packages/core/cbor.ts
  * refuses, so a decoder that refuses them with "not valid CBOR" decodes strictly.
  */
 import { decode, encode } from 'cborg'

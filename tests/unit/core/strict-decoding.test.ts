@@ -1,37 +1,34 @@
 /**
- * Every decoder of outside input decodes with the strict kit of src/core/cbor.ts: a duplicate key, an
+ * Every decoder of outside input decodes with the strict kit of packages/core/cbor.ts: a duplicate key, an
  * indefinite-length item, a non-canonical integer and `undefined` are refused, each with the decoder's
  * own typed error (and code), before any field is looked at ("not valid CBOR").
  */
 import { describe, expect, it } from 'vitest'
 import { encode } from 'cborg'
 import { toString } from 'uint8arrays'
-import type { PalomaError } from '../../../src/core/errors.ts'
-import { decodeChatFrame, ChatFrameError } from '../../../src/core/protocol/chat.ts'
-import { decodePayload, PayloadError } from '../../../src/core/protocol/payload.ts'
-import { parseInvite, InviteError } from '../../../src/core/protocol/invite.ts'
-import { decodeEnvelope, EnvelopeError } from '../../../src/core/protocol/envelope.ts'
-import { decodeProfileRecord, MalformedRecordError } from '../../../src/core/protocol/directory.ts'
-import {
-  decodeFrameBody as decodeMailboxFrame,
-  MailboxFrameError,
-} from '../../../src/core/protocol/mailbox.ts'
+import type { PalomaError } from '@paloma/core/errors.ts'
+import { decodeChatFrame, ChatFrameError } from '@paloma/core/protocol/chat.ts'
+import { decodePayload, PayloadError } from '@paloma/core/protocol/payload.ts'
+import { parseInvite, InviteError } from '@paloma/core/protocol/invite.ts'
+import { decodeEnvelope, EnvelopeError } from '@paloma/core/protocol/envelope.ts'
+import { decodeProfileRecord, MalformedRecordError } from '@paloma/core/protocol/directory.ts'
+import { decodeFrameBody as decodeMailboxFrame, MailboxFrameError } from '@paloma/core/protocol/mailbox.ts'
 import {
   decodeFrameBody as decodePreKeysFrame,
   decodeOneTimePreKeyUnverified,
   OneTimePreKeyRecordError,
   PreKeysFrameError,
-} from '../../../src/core/protocol/prekeys.ts'
-import { decodeHeader } from '../../../src/core/crypto/ratchet.ts'
-import { decodePreKeyMessage } from '../../../src/core/crypto/messages.ts'
-import { InvalidRecordError } from '../../../src/core/crypto/errors.ts'
-import { SessionRecord } from '../../../src/core/crypto/session-record.ts'
+} from '@paloma/core/protocol/prekeys.ts'
+import { decodeHeader } from '@paloma/core/crypto/ratchet.ts'
+import { decodePreKeyMessage } from '@paloma/core/crypto/messages.ts'
+import { InvalidRecordError } from '@paloma/core/crypto/errors.ts'
+import { SessionRecord } from '@paloma/core/crypto/session-record.ts'
 import {
   decodeVaultHeader,
   importBackup,
   InvalidBackupError,
   VaultCorruptedError,
-} from '../../../src/core/vault/index.ts'
+} from '@paloma/core/vault/index.ts'
 import { catchError, rejection, strictViolations } from './strict-cbor.ts'
 
 const k32 = new Uint8Array(32).fill(9)

@@ -27,26 +27,26 @@ const svelte = (script: string): string => `<script lang="ts">\n${script}\n</scr
 const forbidden: Array<[string, string, string, 'no-restricted-imports' | 'no-restricted-globals']> = [
   [
     'net imports storage',
-    'src/net/probe.ts',
-    `export { Vault } from '../storage/vault.ts'`,
+    'packages/net/probe.ts',
+    `export { Vault } from '../../src/storage/vault.ts'`,
     'no-restricted-imports',
   ],
   [
     'net imports the app',
-    'src/net/probe.ts',
-    `export { Paloma } from '../app/paloma.ts'`,
+    'packages/net/probe.ts',
+    `export { Paloma } from '../../src/app/paloma.ts'`,
     'no-restricted-imports',
   ],
   [
     'ui imports core',
     'src/ui/probe.ts',
-    `export { decodeStrict } from '../core/cbor.ts'`,
+    `export { decodeStrict } from '@paloma/core/cbor.ts'`,
     'no-restricted-imports',
   ],
   [
     'ui (a component) imports net',
     'src/ui/Probe.svelte',
-    svelte(`  import { deposit } from '../net/mailbox-client.ts'\n  const x = deposit`),
+    svelte(`  import { deposit } from '@paloma/net/mailbox-client.ts'\n  const x = deposit`),
     'no-restricted-imports',
   ],
   [
@@ -64,40 +64,50 @@ const forbidden: Array<[string, string, string, 'no-restricted-imports' | 'no-re
   ['ui imports idb', 'src/ui/probe.ts', `export { openDB } from 'idb'`, 'no-restricted-imports'],
   [
     'core uses window',
-    'src/core/probe.ts',
+    'packages/core/probe.ts',
     `export const here = window.location.href`,
     'no-restricted-globals',
   ],
   [
     'core uses fetch',
-    'src/core/probe.ts',
+    'packages/core/probe.ts',
     `export const get = () => fetch('/config.json')`,
     'no-restricted-globals',
   ],
-  ['core uses process', 'src/core/probe.ts', `export const home = process.env.HOME`, 'no-restricted-globals'],
-  ['core uses Buffer', 'src/core/probe.ts', `export const b = Buffer.from('x')`, 'no-restricted-globals'],
+  [
+    'core uses process',
+    'packages/core/probe.ts',
+    `export const home = process.env.HOME`,
+    'no-restricted-globals',
+  ],
+  [
+    'core uses Buffer',
+    'packages/core/probe.ts',
+    `export const b = Buffer.from('x')`,
+    'no-restricted-globals',
+  ],
   [
     'core imports net',
-    'src/core/protocol/probe.ts',
-    `export { ChatService } from '../../net/chat.ts'`,
+    'packages/core/protocol/probe.ts',
+    `export { ChatService } from '@paloma/net/chat.ts'`,
     'no-restricted-imports',
   ],
   [
     'core imports libp2p',
-    'src/core/probe.ts',
+    'packages/core/probe.ts',
     `export { multiaddr } from '@multiformats/multiaddr'`,
     'no-restricted-imports',
   ],
   [
     'core imports node:*',
-    'src/core/probe.ts',
+    'packages/core/probe.ts',
     `export { randomBytes } from 'node:crypto'`,
     'no-restricted-imports',
   ],
   [
     'storage imports net',
     'src/storage/probe.ts',
-    `export { deposit } from '../net/mailbox-client.ts'`,
+    `export { deposit } from '@paloma/net/mailbox-client.ts'`,
     'no-restricted-imports',
   ],
   [
@@ -113,9 +123,9 @@ const forbidden: Array<[string, string, string, 'no-restricted-imports' | 'no-re
     'no-restricted-globals',
   ],
   [
-    'platform imports the app',
-    'src/platform/probe.ts',
-    `export { Paloma } from '../app/paloma.ts'`,
+    'node-crypto imports the app',
+    'packages/node-crypto/probe.ts',
+    `export { Paloma } from '../../src/app/paloma.ts'`,
     'no-restricted-imports',
   ],
   [
@@ -131,6 +141,12 @@ const forbidden: Array<[string, string, string, 'no-restricted-imports' | 'no-re
     'no-restricted-imports',
   ],
   [
+    'relay-node reaches into a package by path instead of by name',
+    'relay-node/src/probe.ts',
+    `export { FrameReader } from '../../packages/core/protocol/mailbox.ts'`,
+    'no-restricted-imports',
+  ],
+  [
     'relay-node imports the ui',
     'relay-node/src/probe.ts',
     `export { pickStrings } from '../../src/ui/i18n.ts'`,
@@ -142,23 +158,23 @@ const forbidden: Array<[string, string, string, 'no-restricted-imports' | 'no-re
 const allowed: Array<[string, string, string]> = [
   [
     'core',
-    'src/core/protocol/probe.ts',
+    'packages/core/protocol/probe.ts',
     `import { encode } from 'cborg'\nimport { PalomaError } from '../errors.ts'\nexport const x = [encode, PalomaError, crypto.subtle, new TextEncoder()]`,
   ],
   [
     'net',
-    'src/net/probe.ts',
-    `export { decodeChatFrame } from '../core/protocol/chat.ts'\nexport { peerIdFromString } from '@libp2p/peer-id'`,
+    'packages/net/probe.ts',
+    `export { decodeChatFrame } from '@paloma/core/protocol/chat.ts'\nexport { relayTarget } from './addresses.ts'\nexport { peerIdFromString } from '@libp2p/peer-id'`,
   ],
   [
     'storage',
     'src/storage/probe.ts',
-    `export { sealRecord } from '../core/vault/index.ts'\nexport { openDB } from 'idb'`,
+    `export { sealRecord } from '@paloma/core/vault/index.ts'\nexport { openDB } from 'idb'`,
   ],
   [
     'app',
     'src/app/probe.ts',
-    `export { ChatService } from '../net/chat.ts'\nexport { Vault } from '../storage/vault.ts'\nexport const id = () => crypto.randomUUID()`,
+    `export { ChatService } from '@paloma/net/chat.ts'\nexport { Vault } from '../storage/vault.ts'\nexport const id = () => crypto.randomUUID()`,
   ],
   [
     'ui',
@@ -168,14 +184,14 @@ const allowed: Array<[string, string, string]> = [
     ),
   ],
   [
-    'platform',
-    'src/platform/probe.ts',
-    `export { setCryptoProvider } from '../core/crypto/primitives.ts'\nexport { randomBytes } from 'node:crypto'\nexport const b = Buffer.alloc(1)`,
+    'node-crypto',
+    'packages/node-crypto/probe.ts',
+    `export { setCryptoProvider } from '@paloma/core/crypto/primitives.ts'\nexport { randomBytes } from 'node:crypto'\nexport const b = Buffer.alloc(1)`,
   ],
   [
     'relay-node',
     'relay-node/src/probe.ts',
-    `export { FrameReader } from '../../src/core/protocol/mailbox.ts'\nexport { DatabaseSync } from 'node:sqlite'\nexport const cwd = process.cwd()`,
+    `export { FrameReader } from '@paloma/core/protocol/mailbox.ts'\nexport { relayTarget } from '@paloma/net/addresses.ts'\nexport { nodeCryptoProvider } from '@paloma/node-crypto'\nexport { DatabaseSync } from 'node:sqlite'\nexport const cwd = process.cwd()`,
   ],
 ]
 

@@ -4,10 +4,10 @@ import {
   MailboxError,
   RELAY_REFUSAL_CODES,
   relayRefusal,
-} from '../../../src/net/mailbox-client.ts'
-import { PREKEYS_CLIENT_ERROR_CODES, PreKeysError } from '../../../src/net/prekeys-client.ts'
-import { MAILBOX_ERROR_CODES } from '../../../src/core/protocol/mailbox.ts'
-import { PalomaError } from '../../../src/core/errors.ts'
+} from '@paloma/net/mailbox-client.ts'
+import { PREKEYS_CLIENT_ERROR_CODES, PreKeysError } from '@paloma/net/prekeys-client.ts'
+import { MAILBOX_ERROR_CODES } from '@paloma/core/protocol/mailbox.ts'
+import { PalomaError } from '@paloma/core/errors.ts'
 
 describe('relay refusals', () => {
   it('are told apart by type and code, not by the shape of the rejection', () => {

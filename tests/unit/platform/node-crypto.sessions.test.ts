@@ -2,8 +2,8 @@
 // both providers go through every entry point (the files under tests/unit/core/crypto run the portable
 // default). Fuzzer steps here: env PALOMA_FUZZ_STEPS_NODE (default 2 000).
 import { expect, it } from 'vitest'
-import { getCryptoProvider, setCryptoProvider } from '../../../src/core/crypto/primitives.ts'
-import { nodeCryptoProvider } from '../../../src/platform/node-crypto.ts'
+import { getCryptoProvider, setCryptoProvider } from '@paloma/core/crypto/primitives.ts'
+import { nodeCryptoProvider } from '@paloma/node-crypto'
 
 setCryptoProvider(nodeCryptoProvider)
 

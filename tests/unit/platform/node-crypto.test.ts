@@ -3,12 +3,8 @@
 // input) surfaces as the same typed error whichever provider is installed.
 import { afterAll, describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { fromHex, toHex } from '../../../src/core/crypto/bytes.ts'
-import {
-  DecryptionFailedError,
-  InvalidKeyError,
-  LowOrderPointError,
-} from '../../../src/core/crypto/errors.ts'
+import { fromHex, toHex } from '@paloma/core/crypto/bytes.ts'
+import { DecryptionFailedError, InvalidKeyError, LowOrderPointError } from '@paloma/core/crypto/errors.ts'
 import {
   aesGcmDecrypt,
   aesGcmEncrypt,
@@ -28,8 +24,8 @@ import {
   x25519KeyPairFromPrivate,
   type CryptoProvider,
   type KeyPair,
-} from '../../../src/core/crypto/primitives.ts'
-import { nodeCryptoProvider } from '../../../src/platform/node-crypto.ts'
+} from '@paloma/core/crypto/primitives.ts'
+import { nodeCryptoProvider } from '@paloma/node-crypto'
 
 const bytes = (n: number) => fc.uint8Array({ minLength: n, maxLength: n })
 const RUNS = 150

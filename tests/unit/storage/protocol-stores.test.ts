@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { generateIdentity } from '../../../src/core/crypto/index.ts'
+import { generateIdentity } from '@paloma/core/crypto/index.ts'
 import { VaultProtocolStores } from '../../../src/storage/protocol-stores.ts'
 import { MemoryVaultBackend, Vault } from '../../../src/storage/vault.ts'
 import { TEST_KDF } from '../../support/people.ts'

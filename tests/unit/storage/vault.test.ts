@@ -8,7 +8,7 @@ import {
   VaultLockedError,
   VaultNotFoundError,
   WrongPassphraseError,
-} from '../../../src/core/vault/index.ts'
+} from '@paloma/core/vault/index.ts'
 import { FAST } from '../core/vault/helpers.ts'
 
 const enc = (s: string) => new TextEncoder().encode(s)

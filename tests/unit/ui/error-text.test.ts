@@ -8,13 +8,13 @@ import {
 } from '../../../src/app/codes.ts'
 import { AppError } from '../../../src/app/errors.ts'
 import { ConfigError } from '../../../src/app/config.ts'
-import { InvalidPassphraseError, WrongPassphraseError } from '../../../src/core/vault/index.ts'
-import { InvalidNameError } from '../../../src/core/protocol/directory.ts'
-import { InviteError } from '../../../src/core/protocol/invite.ts'
-import { FrameError } from '../../../src/core/protocol/frames.ts'
-import { DirectoryUnavailableError } from '../../../src/net/directory.ts'
-import { MailboxError } from '../../../src/net/mailbox-client.ts'
-import { PreKeysError } from '../../../src/net/prekeys-client.ts'
+import { InvalidPassphraseError, WrongPassphraseError } from '@paloma/core/vault/index.ts'
+import { InvalidNameError } from '@paloma/core/protocol/directory.ts'
+import { InviteError } from '@paloma/core/protocol/invite.ts'
+import { FrameError } from '@paloma/core/protocol/frames.ts'
+import { DirectoryUnavailableError } from '@paloma/net/directory.ts'
+import { MailboxError } from '@paloma/net/mailbox-client.ts'
+import { PreKeysError } from '@paloma/net/prekeys-client.ts'
 
 const en = pickStrings(['en-US']).t
 const es = pickStrings(['es-ES']).t

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { decode, encode } from 'cborg'
-import { decodeRecord, encodeCbor } from '../../../../src/core/crypto/cbor.ts'
-import { InvalidRecordError } from '../../../../src/core/crypto/errors.ts'
-import { decodePreKeyMessage, decodeRatchetMessage } from '../../../../src/core/crypto/messages.ts'
-import { decodeHeader, encodeHeader } from '../../../../src/core/crypto/ratchet.ts'
-import { SessionRecord } from '../../../../src/core/crypto/session-record.ts'
-import { MAX_COUNTER } from '../../../../src/core/crypto/constants.ts'
+import { decodeRecord, encodeCbor } from '@paloma/core/crypto/cbor.ts'
+import { InvalidRecordError } from '@paloma/core/crypto/errors.ts'
+import { decodePreKeyMessage, decodeRatchetMessage } from '@paloma/core/crypto/messages.ts'
+import { decodeHeader, encodeHeader } from '@paloma/core/crypto/ratchet.ts'
+import { SessionRecord } from '@paloma/core/crypto/session-record.ts'
+import { MAX_COUNTER } from '@paloma/core/crypto/constants.ts'
 import {
   MAX_BUNDLE_BYTES,
   MAX_BUNDLE_ONE_TIME_PREKEYS,
@@ -15,8 +15,8 @@ import {
   generateOneTimePreKeys,
   generateSignedPreKey,
   verifyPreKeyBundle,
-} from '../../../../src/core/crypto/index.ts'
-import { MAX_BUNDLE_BYTES as DIRECTORY_MAX_BUNDLE_BYTES } from '../../../../src/core/protocol/directory.ts'
+} from '@paloma/core/crypto/index.ts'
+import { MAX_BUNDLE_BYTES as DIRECTORY_MAX_BUNDLE_BYTES } from '@paloma/core/protocol/directory.ts'
 import { seededRng } from './helpers.ts'
 
 const dh = new Uint8Array(32).fill(9)

@@ -7,7 +7,7 @@ import {
   generateSignedPreKey,
   type IdentityKeyPair,
   type Rng,
-} from '../../../../src/core/crypto/index.ts'
+} from '@paloma/core/crypto/index.ts'
 
 export { seededRng } from '../../../support/rng.ts'
 

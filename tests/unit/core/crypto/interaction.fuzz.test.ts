@@ -18,10 +18,10 @@ import {
   encryptMessage,
   processPreKeyBundle,
   type EncryptedMessage,
-} from '../../../../src/core/crypto/index.ts'
-import { _stats } from '../../../../src/core/crypto/primitives.ts'
-import { MAX_COUNTER } from '../../../../src/core/crypto/constants.ts'
-import { decryptHeader, encryptHeader } from '../../../../src/core/crypto/ratchet.ts'
+} from '@paloma/core/crypto/index.ts'
+import { _stats } from '@paloma/core/crypto/primitives.ts'
+import { MAX_COUNTER } from '@paloma/core/crypto/constants.ts'
+import { decryptHeader, encryptHeader } from '@paloma/core/crypto/ratchet.ts'
 import { NOW, bundleOf, flip, makeParty, seededRng, str, text, type Party } from './helpers.ts'
 
 const STEPS = Number(process.env.PALOMA_FUZZ_STEPS ?? 10_000)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ed25519, x25519 as nobleX25519 } from '@noble/curves/ed25519.js'
-import { fromHex, toHex } from '../../../../src/core/crypto/bytes.ts'
-import { InvalidKeyError, LowOrderPointError } from '../../../../src/core/crypto/errors.ts'
+import { fromHex, toHex } from '@paloma/core/crypto/bytes.ts'
+import { InvalidKeyError, LowOrderPointError } from '@paloma/core/crypto/errors.ts'
 import {
   ed25519PublicToX25519,
   ed25519Sign,
@@ -9,7 +9,7 @@ import {
   hkdfSha256,
   x25519,
   x25519KeyPairFromPrivate,
-} from '../../../../src/core/crypto/primitives.ts'
+} from '@paloma/core/crypto/primitives.ts'
 import { seededRng } from './helpers.ts'
 
 describe('primitives', () => {

@@ -7,7 +7,7 @@ import {
   safetyNumber,
   unpad,
   verifyScannedSafetyNumber,
-} from '../../../../src/core/crypto/index.ts'
+} from '@paloma/core/crypto/index.ts'
 import { seededRng } from './helpers.ts'
 
 describe('safety numbers', () => {

@@ -25,9 +25,9 @@ import {
   processPreKeyBundle,
   verifyPreKeyBundle,
   type EncryptedMessage,
-} from '../../../../src/core/crypto/index.ts'
-import { _stats } from '../../../../src/core/crypto/primitives.ts'
-import { decodeHeader, decryptHeader, encryptHeader } from '../../../../src/core/crypto/ratchet.ts'
+} from '@paloma/core/crypto/index.ts'
+import { _stats } from '@paloma/core/crypto/primitives.ts'
+import { decodeHeader, decryptHeader, encryptHeader } from '@paloma/core/crypto/ratchet.ts'
 import { NOW, bundleOf, flip, makeParty, seededRng, str, text, type Party } from './helpers.ts'
 
 async function pair(seed: string, opkIds: number[] = [1]) {

@@ -9,21 +9,21 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import x3dhVectors from '../../../vectors/x3dh.json' with { type: 'json' }
 import ratchetVectors from '../../../vectors/ratchet.json' with { type: 'json' }
 import ratchetHeVectors from '../../../vectors/ratchet-he.json' with { type: 'json' }
-import { concatBytes, fromHex, toHex } from '../../../../src/core/crypto/bytes.ts'
+import { concatBytes, fromHex, toHex } from '@paloma/core/crypto/bytes.ts'
 import {
   HEADER_KEYS_INFO,
   MESSAGE_KEY_INFO,
   ROOT_HE_INFO,
   ROOT_INFO,
   X3DH_INFO,
-} from '../../../../src/core/crypto/constants.ts'
-import { identityFromEd25519Private } from '../../../../src/core/crypto/keys.ts'
+} from '@paloma/core/crypto/constants.ts'
+import { identityFromEd25519Private } from '@paloma/core/crypto/keys.ts'
 import {
   x25519 as moduleX25519,
   portableProvider,
   setCryptoProvider,
   type CryptoProvider,
-} from '../../../../src/core/crypto/primitives.ts'
+} from '@paloma/core/crypto/primitives.ts'
 import {
   initRatchetInitiator,
   initRatchetResponder,
@@ -31,9 +31,9 @@ import {
   ratchetEncrypt,
   startSendingChain,
   type RatchetState,
-} from '../../../../src/core/crypto/ratchet.ts'
-import { x3dhRespond } from '../../../../src/core/crypto/x3dh.ts'
-import { nodeCryptoProvider } from '../../../../src/platform/node-crypto.ts'
+} from '@paloma/core/crypto/ratchet.ts'
+import { x3dhRespond } from '@paloma/core/crypto/x3dh.ts'
+import { nodeCryptoProvider } from '@paloma/node-crypto'
 
 const PROVIDERS: readonly CryptoProvider[] = [portableProvider, nodeCryptoProvider]
 

@@ -10,8 +10,8 @@ import {
   MAX_CHAT_FRAME_BYTES,
   MAX_ENVELOPE_BYTES,
   type ChatFrame,
-} from '../../../../src/core/protocol/chat.ts'
-import { encodeLengthPrefixed } from '../../../../src/core/protocol/frames.ts'
+} from '@paloma/core/protocol/chat.ts'
+import { encodeLengthPrefixed } from '@paloma/core/protocol/frames.ts'
 import { catchError, strictViolations } from '../strict-cbor.ts'
 
 describe('chat frame codec', () => {

@@ -33,7 +33,7 @@ import {
   signProfileRecord,
   validateProfileRecord,
   type ProfileContent,
-} from '../../../../src/core/protocol/directory.ts'
+} from '@paloma/core/protocol/directory.ts'
 
 const NOW = 1_790_000_000_000
 

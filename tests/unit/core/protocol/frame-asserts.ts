@@ -1,6 +1,6 @@
 /** Assertions shared by the unit tests of the relay frame codecs (mailbox, one-time prekeys). */
 import { expect } from 'vitest'
-import type { FrameError } from '../../../../src/core/protocol/frames.ts'
+import type { FrameError } from '@paloma/core/protocol/frames.ts'
 
 /**
  * `rejects(fn, code, message)` asserts that `fn` throws an `ErrorClass` (the protocol's frame error) with

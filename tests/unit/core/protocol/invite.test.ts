@@ -8,7 +8,7 @@ import {
   inviteUrl,
   parseInvite,
   type Invite,
-} from '../../../../src/core/protocol/invite.ts'
+} from '@paloma/core/protocol/invite.ts'
 
 const PEER = '12D3KooWCcaXMjm8LxcusnsZLY4JnnMbaJBh5pZJj43KUBca6znG'
 const RELAY = `/ip4/127.0.0.1/tcp/9090/ws/p2p/12D3KooWP7E49tpmLujjWQPwRVAUCwbvEXPN2h7nwNDF2eZtZ7kP/p2p-circuit/p2p/${PEER}`

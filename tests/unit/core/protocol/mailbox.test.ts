@@ -11,7 +11,7 @@ import {
   encodeFrame,
   encodeFrameBody,
   type MailboxFrame,
-} from '../../../../src/core/protocol/mailbox.ts'
+} from '@paloma/core/protocol/mailbox.ts'
 import { frameRejects } from './frame-asserts.ts'
 
 const BOB = '12D3KooWP2v4YnztXgyUugesd59Qdrpwumon3vxQpJf1pa1um4kF'

@@ -1,12 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { encode } from 'cborg'
-import {
-  decodePayload,
-  encodePayload,
-  PayloadError,
-  type Payload,
-} from '../../../../src/core/protocol/payload.ts'
+import { decodePayload, encodePayload, PayloadError, type Payload } from '@paloma/core/protocol/payload.ts'
 
 describe('E2E payload codec', () => {
   it.each<Payload>([

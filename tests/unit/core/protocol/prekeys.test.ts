@@ -14,9 +14,9 @@ import {
   signOneTimePreKey,
   verifyOneTimePreKey,
   type PreKeysFrame,
-} from '../../../../src/core/protocol/prekeys.ts'
-import { generateIdentity, type IdentityKeyPair } from '../../../../src/core/crypto/keys.ts'
-import { ed25519Sign } from '../../../../src/core/crypto/primitives.ts'
+} from '@paloma/core/protocol/prekeys.ts'
+import { generateIdentity, type IdentityKeyPair } from '@paloma/core/crypto/keys.ts'
+import { ed25519Sign } from '@paloma/core/crypto/primitives.ts'
 import { frameRejects } from './frame-asserts.ts'
 
 const BOB = '12D3KooWP2v4YnztXgyUugesd59Qdrpwumon3vxQpJf1pa1um4kF'

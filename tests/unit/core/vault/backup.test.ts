@@ -8,7 +8,7 @@ import {
   exportBackup,
   importBackup,
   InvalidKdfParamsError,
-} from '../../../../src/core/vault/index.ts'
+} from '@paloma/core/vault/index.ts'
 import { FAST, FAST_ARGON } from './helpers.ts'
 
 const records = new Map<string, Uint8Array>([

@@ -10,7 +10,7 @@ import {
   rewrapVaultHeader,
   sealRecord,
   openRecord,
-} from '../../../../src/core/vault/index.ts'
+} from '@paloma/core/vault/index.ts'
 import { FAST, FAST_ARGON, seededRng } from './helpers.ts'
 
 describe('vault header', () => {

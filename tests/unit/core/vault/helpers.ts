@@ -1,4 +1,4 @@
-import type { KdfOptions } from '../../../../src/core/vault/index.ts'
+import type { KdfOptions } from '@paloma/core/vault/index.ts'
 
 /** Cheap KDF settings: tests never pay the production cost. */
 export const FAST: KdfOptions = { kdf: { alg: 'pbkdf2-sha256', iterations: 1000 }, allowWeakKdf: true }

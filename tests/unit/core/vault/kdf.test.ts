@@ -11,7 +11,7 @@ import {
   deriveKek,
   newKdfParams,
   type KdfParams,
-} from '../../../../src/core/vault/index.ts'
+} from '@paloma/core/vault/index.ts'
 import { seededRng } from './helpers.ts'
 
 const KNOWN_KEY = new Uint8Array(32).fill(7)

@@ -9,7 +9,7 @@ import {
   passphraseProblem,
   rewrapVaultHeader,
   WrongPassphraseError,
-} from '../../../../src/core/vault/index.ts'
+} from '@paloma/core/vault/index.ts'
 import { MemoryVaultBackend, Vault } from '../../../../src/storage/vault.ts'
 import { FAST } from './helpers.ts'
 

@@ -7,7 +7,7 @@ import {
   recordKey,
   sealRecord,
   type VaultKeys,
-} from '../../../../src/core/vault/index.ts'
+} from '@paloma/core/vault/index.ts'
 import { FAST, seededRng } from './helpers.ts'
 
 const keysP: Promise<VaultKeys> = createVaultHeader('password', FAST).then((h) => h.keys)

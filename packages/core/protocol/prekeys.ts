@@ -8,7 +8,7 @@
  * substitute keys: a bogus key or id would make an initiator's first message undecryptable.
  *
  * Owns the record format and its domain-separated signature, the frame shapes, their field validation and
- * every protocol limit; the CBOR kit is src/core/cbor.ts, the length prefix and the frame reader are those of
+ * every protocol limit; the CBOR kit is packages/core/cbor.ts, the length prefix and the frame reader are those of
  * `frames.ts`.
  * It knows nothing about libp2p, streams or storage: identities in frames the relay trusts come from the
  * Noise-authenticated connection, never from a frame (except `take.owner`, which names whose key is

@@ -2,9 +2,9 @@
  * The envelope: what travels between two people on every path (direct chat frame, relay mailbox), the
  * end-to-end encrypted output of the Double Ratchet in a versioned CBOR map `{v: 1, t, b}`:
  * `t` 1 for a prekey message (it starts a session: X3DH data + the first ratchet message), 2 for a
- * ratchet message; `b` the message body (src/core/crypto/messages.ts).
+ * ratchet message; `b` the message body (packages/core/crypto/messages.ts).
  *
- * Pure: no I/O. Decoding is the strict kit of src/core/cbor.ts; anything else is an {@link EnvelopeError}.
+ * Pure: no I/O. Decoding is the strict kit of packages/core/cbor.ts; anything else is an {@link EnvelopeError}.
  */
 import type { EncryptedMessage } from '../crypto/index.ts'
 import { decodeStrictMap, encodeCanonical, expectBytes, expectKeys, type CborFail } from '../cbor.ts'

@@ -16,7 +16,7 @@ import {
   encodeFrame,
   type MailboxErrorCode,
   type MailboxFrame,
-} from '../core/protocol/mailbox.ts'
+} from '@paloma/core/protocol/mailbox.ts'
 import {
   FRAME_CLIENT_ERROR_CODES,
   FrameClient,
@@ -28,7 +28,7 @@ import {
   type FrameRelay,
 } from './frame-client.ts'
 
-export { MAILBOX_PROTOCOL } from '../core/protocol/mailbox.ts'
+export { MAILBOX_PROTOCOL } from '@paloma/core/protocol/mailbox.ts'
 
 /**
  * Every code of a {@link MailboxError}: the relay's (as they travel in `err` frames, see

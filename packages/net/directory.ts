@@ -6,8 +6,8 @@
  * sequence numbers of this identity's records and the wait for DHT peers. Every operation is one-shot:
  * when to publish (at start, on a new signed prekey, every 12 h, after a relay came back) is the app's
  * decision, made in one place (src/app/prekey-upkeep.ts). The
- * record format, validation and name rules live in src/core/protocol/directory.ts; every node (relays
- * included) validates with the same rules through src/net/dht-records.ts. It knows nothing about
+ * record format, validation and name rules live in packages/core/protocol/directory.ts; every node (relays
+ * included) validates with the same rules through packages/net/dht-records.ts. It knows nothing about
  * sessions, the vault or the UI: the prekey bundle is opaque bytes.
  *
  * See docs/directory.md for the threat model.
@@ -28,11 +28,15 @@ import {
   signProfileRecord,
   validateProfileRecord,
   type ProfileRecord,
-} from '../core/protocol/directory.ts'
+} from '@paloma/core/protocol/directory.ts'
 import { profileHighWater } from './dht-records.ts'
 import type { PalomaLibp2p } from './node.ts'
 
-export { DIRECTORY_ERROR_CODES, DirectoryError, type DirectoryErrorCode } from '../core/protocol/directory.ts'
+export {
+  DIRECTORY_ERROR_CODES,
+  DirectoryError,
+  type DirectoryErrorCode,
+} from '@paloma/core/protocol/directory.ts'
 
 /** No DHT peer answered in time: the relays are unreachable or the node has just started. */
 export class DirectoryUnavailableError extends DirectoryError {

@@ -5,7 +5,7 @@
  *
  * Owns the version and type checks, the size caps, the length prefix ({@link encodeLengthPrefixed},
  * {@link LengthPrefixedReader}) and the frame error codes. CBOR decoding and the field checks are those of
- * src/core/cbor.ts. Each relay protocol module keeps its own frame types, field validation, limits and
+ * packages/core/cbor.ts. Each relay protocol module keeps its own frame types, field validation, limits and
  * error class (a subclass of {@link FrameError}) and builds its codec with {@link FrameCodec}. Pure: knows
  * nothing about libp2p, streams or storage.
  * @module
@@ -107,7 +107,7 @@ export class FrameCodec<F extends { t: string }> {
   }
 
   /**
-   * The {@link CborFail} of this protocol, for the checks of src/core/cbor.ts: `BAD_FRAME`, or
+   * The {@link CborFail} of this protocol, for the checks of packages/core/cbor.ts: `BAD_FRAME`, or
    * `FRAME_TOO_LARGE` for a check told to report its size bound as such.
    */
   readonly check: CborFail = (message, failure) => {

@@ -1,6 +1,6 @@
 /**
  * Validators and selectors for Paloma's DHT record namespaces, registered on every node (relays validate
- * PUTs, clients validate GETs). The only namespace is `paloma-profile` (src/core/protocol/directory.ts);
+ * PUTs, clients validate GETs). The only namespace is `paloma-profile` (packages/core/protocol/directory.ts);
  * usernames are provider records, which carry no value to validate.
  *
  * Everything else is refused: kad-dht refuses keys without a namespace and namespaces without a
@@ -17,7 +17,7 @@ import {
   WrongNamespaceError,
   selectProfileRecord,
   validateProfileRecord,
-} from '../core/protocol/directory.ts'
+} from '@paloma/core/protocol/directory.ts'
 
 /** Highest sequence number validated per identity, in this process (a relay, a browser tab). */
 export const profileHighWater = new SeqHighWater()

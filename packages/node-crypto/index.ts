@@ -5,10 +5,10 @@
  * bytes with `randomFillSync` (pooled). No primitive is ours: this only adapts OpenSSL to {@link CryptoProvider}.
  *
  * Node peers (relay, tests, load tools, the bench) install it at start-up; the browser bundle never imports
- * this file (it lives outside src/core):
+ * this file (it lives outside packages/core):
  * @example
- * import { setCryptoProvider } from '../core/crypto/primitives.ts'
- * import { nodeCryptoProvider } from './node-crypto.ts'
+ * import { setCryptoProvider } from '@paloma/core/crypto/primitives.ts'
+ * import { nodeCryptoProvider } from './index.ts'
  * setCryptoProvider(nodeCryptoProvider)
  *
  * KeyObjects made from raw bytes are cached per `Uint8Array` (WeakMap, so they die with the array): a
@@ -35,7 +35,7 @@ import {
   type PrivateKeyInput,
   type PublicKeyInput,
 } from 'node:crypto'
-import type { CryptoProvider } from '../core/crypto/primitives.ts'
+import type { CryptoProvider } from '@paloma/core/crypto/primitives.ts'
 
 const TAG_LENGTH = 16
 

@@ -11,7 +11,7 @@
  * - `reset`: "I could not decrypt what you sent (e.g. I restored a backup and have no session): this
  *   message starts a new session; send again what I have not confirmed."
  *
- * Pure: no I/O. Decoding is the strict kit of src/core/cbor.ts and every field is checked; anything else
+ * Pure: no I/O. Decoding is the strict kit of packages/core/cbor.ts and every field is checked; anything else
  * is a {@link PayloadError}.
  */
 import {

@@ -50,7 +50,7 @@ export const MAX_PREVIOUS_REMOTE_RATCHETS = 5
 export const MAX_BUNDLE_ONE_TIME_PREKEYS = 64
 /**
  * Largest prekey bundle, in bytes: what a directory profile record (at most 8 KiB, with up to 8 relay
- * addresses) carries. The one bundle limit: src/core/protocol/directory.ts uses it too.
+ * addresses) carries. The one bundle limit: packages/core/protocol/directory.ts uses it too.
  */
 export const MAX_BUNDLE_BYTES = 4096
 /** Largest message body accepted (bytes). */

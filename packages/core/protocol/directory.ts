@@ -68,7 +68,7 @@ const utf8Decoder = new TextDecoder('utf-8', { fatal: true })
 
 /**
  * Every failure of the directory: the record and name rules here, and the DHT operations of
- * src/net/directory.ts (which adds the last three classes). One class per failure, one code per class.
+ * packages/net/directory.ts (which adds the last three classes). One class per failure, one code per class.
  */
 export const DIRECTORY_ERROR_CODES = [
   /** {@link MalformedRecordError} */
@@ -91,11 +91,11 @@ export const DIRECTORY_ERROR_CODES = [
   'INVALID_NAME',
   /** The directory was given a key that is not the node's own Ed25519 key (a programming error). */
   'WRONG_KEY',
-  /** `DirectoryUnavailableError` (src/net/directory.ts): no relay answered in time. */
+  /** `DirectoryUnavailableError` (packages/net/directory.ts): no relay answered in time. */
   'DIRECTORY_UNAVAILABLE',
-  /** `ProfileNotFoundError` (src/net/directory.ts) */
+  /** `ProfileNotFoundError` (packages/net/directory.ts) */
   'PROFILE_NOT_FOUND',
-  /** `ProfileWithdrawnError` (src/net/directory.ts): the owner deleted the account. */
+  /** `ProfileWithdrawnError` (packages/net/directory.ts): the owner deleted the account. */
   'PROFILE_WITHDRAWN',
 ] as const
 export type DirectoryErrorCode = (typeof DIRECTORY_ERROR_CODES)[number]

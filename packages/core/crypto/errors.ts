@@ -33,7 +33,7 @@ export const CRYPTO_ERROR_CODES = [
 ] as const
 export type CryptoErrorCode = (typeof CRYPTO_ERROR_CODES)[number]
 
-/** Base class of every error thrown by `src/core/crypto`. */
+/** Base class of every error thrown by `packages/core/crypto`. */
 export class CryptoError extends PalomaError<CryptoErrorCode> {
   constructor(code: CryptoErrorCode, message: string, options?: ErrorOptions) {
     super(code, message, options)

@@ -9,9 +9,9 @@
  * opaque here.
  */
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
-import { chatFrameReader, encodeChatFrame, type ChatFrame } from '../core/protocol/chat.ts'
-import { encodeLengthPrefixed } from '../core/protocol/frames.ts'
-import { PalomaError } from '../core/errors.ts'
+import { chatFrameReader, encodeChatFrame, type ChatFrame } from '@paloma/core/protocol/chat.ts'
+import { encodeLengthPrefixed } from '@paloma/core/protocol/frames.ts'
+import { PalomaError } from '@paloma/core/errors.ts'
 import { CHAT_PROTOCOL } from './protocols.ts'
 import type { PalomaLibp2p } from './node.ts'
 

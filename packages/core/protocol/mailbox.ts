@@ -3,7 +3,7 @@
  * end-to-end encrypted envelopes on a relay until the recipient fetches and acknowledges them.
  *
  * Owns the frame shapes, their field validation and every protocol limit; the strict CBOR kit is
- * src/core/cbor.ts, the unsigned-varint length prefix and the frame reader are the shared ones of `frames.ts`. It knows
+ * packages/core/cbor.ts, the unsigned-varint length prefix and the frame reader are the shared ones of `frames.ts`. It knows
  * nothing about libp2p, streams or storage: the relay service and the client feed it bytes and get
  * validated frames back. Identities never travel in frames the relay trusts: the sender
  * and the recipient of a subscription are the Noise-authenticated PeerId of the connection.

@@ -2,7 +2,7 @@
  * Wire codec for frames on `/paloma/chat/1.0.0`: deterministic CBOR maps `{v: 1, t, ...}`, one per
  * length-prefixed frame (unsigned varint, the framing of frames.ts and of libp2p's `lpStream`).
  *
- * Pure: no I/O. Decoding is the strict kit of src/core/cbor.ts and every field is checked; anything
+ * Pure: no I/O. Decoding is the strict kit of packages/core/cbor.ts and every field is checked; anything
  * else is a {@link ChatFrameError} (a {@link FrameError}: `BAD_FRAME`, `FRAME_TOO_LARGE`,
  * `UNSUPPORTED_VERSION`) naming what was wrong. {@link chatFrameReader} splits a stream into frames.
  */

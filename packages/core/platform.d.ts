@@ -1,5 +1,5 @@
 /**
- * The platform APIs src/core may use, declared for src/core/tsconfig.json, which has no DOM and no Node
+ * The platform APIs packages/core may use, declared for packages/core/tsconfig.json, which has no DOM and no Node
  * types: the globals that browsers and Node (>= 22) both provide (the WinterTC minimum common API) and
  * that core needs, namely WebCrypto (`crypto.getRandomValues`, `crypto.subtle`), TextEncoder and
  * TextDecoder, `atob` and `URL`. Everything else (`window`, `fetch`, `localStorage`, `process`, `Buffer`,

@@ -21,7 +21,7 @@ import {
   type OneTimePreKeyPublic,
   type PreKeysErrorCode,
   type PreKeysFrame,
-} from '../core/protocol/prekeys.ts'
+} from '@paloma/core/protocol/prekeys.ts'
 import {
   FRAME_CLIENT_ERROR_CODES,
   FrameClient,
@@ -32,8 +32,8 @@ import {
 } from './frame-client.ts'
 import type { PeerId } from '@libp2p/interface'
 
-export { PREKEYS_PROTOCOL } from '../core/protocol/prekeys.ts'
-export type { OneTimePreKeyPublic } from '../core/protocol/prekeys.ts'
+export { PREKEYS_PROTOCOL } from '@paloma/core/protocol/prekeys.ts'
+export type { OneTimePreKeyPublic } from '@paloma/core/protocol/prekeys.ts'
 
 /**
  * Every code of a {@link PreKeysError}: the relay's (PREKEYS_ERROR_CODES, as they travel in `err` frames)

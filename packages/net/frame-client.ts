@@ -8,8 +8,8 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { PalomaError } from '../core/errors.ts'
-import { FrameError } from '../core/protocol/frames.ts'
+import { PalomaError } from '@paloma/core/errors.ts'
+import { FrameError } from '@paloma/core/protocol/frames.ts'
 import type { AbortOptions, DialProtocolOptions, DialTarget, Stream } from '@libp2p/interface'
 
 /** The client's own error codes: the relay could not be reached, went silent, or misbehaved. */

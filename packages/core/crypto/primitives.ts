@@ -6,7 +6,7 @@
  * X25519 and Ed25519 through WebCrypto (`crypto.subtle`, native, ~10x faster than pure JS); HMAC/HKDF-SHA-256,
  * SHA-512 and AES-256-GCM on the synchronous @noble libraries, which beat the async WebCrypto round trip by
  * 3-10x on inputs this small. Node peers (relay, tools, tests, the bench) install the provider of
- * `src/platform/node-crypto.ts` (OpenSSL through `node:crypto`, synchronous) at start-up; the browser never
+ * `packages/node-crypto/index.ts` (OpenSSL through `node:crypto`, synchronous) at start-up; the browser never
  * loads it. Whatever the provider, the wrappers below check lengths, reject all-zero X25519 outputs and
  * map every provider failure to the same typed error, so callers and tests see one behaviour.
  * The Ed25519 -> X25519 conversion always uses @noble/curves' field arithmetic (it is not a provider

@@ -1,6 +1,6 @@
 /**
  * Binary framing shared by the vault header, vault records and backup files: strict deterministic CBOR
- * maps with a version field `v` (the kit of src/core/cbor.ts), and the byte helpers WebCrypto needs. No
+ * maps with a version field `v` (the kit of packages/core/cbor.ts), and the byte helpers WebCrypto needs. No
  * cryptography here.
  * @module
  */

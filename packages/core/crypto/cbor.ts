@@ -1,5 +1,5 @@
 /**
- * CBOR for every record of the crypto module: the strict kit of src/core/cbor.ts (same encoding, same
+ * CBOR for every record of the crypto module: the strict kit of packages/core/cbor.ts (same encoding, same
  * decoding rules, same field checks), with fast paths for the small flat maps of the message path and
  * the crypto module's field helpers on top; any failure is an {@link InvalidRecordError}.
  * @module

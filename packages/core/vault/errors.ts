@@ -3,7 +3,7 @@
  *
  * One class per failure, each with its own `name`, a stable `code` from {@link VAULT_ERROR_CODES} and a
  * default message that tells the user what to do next. All share {@link VaultError} (a
- * {@link PalomaError}) so callers can catch the whole family at once. Nothing in `src/core/vault` throws
+ * {@link PalomaError}) so callers can catch the whole family at once. Nothing in `packages/core/vault` throws
  * anything else for bad input, a bad passphrase or damaged data.
  *
  * A class with one failure fixes its code and takes `(message?, options?)`; a class with several
