@@ -21,8 +21,10 @@ import { ChatService, type DeliverOptions, type EnvelopeHandler } from './chat.t
 import { Directory, type DirectoryInit } from './directory.ts'
 import {
   deposit,
+  depositAll,
   openMailbox,
   type DepositRequest,
+  type DepositResult,
   type MailboxCallOptions,
   type MailboxEnvelope,
   type MailboxSubscription,
@@ -40,7 +42,7 @@ import {
 } from './prekeys-client.ts'
 
 export type { EnvelopeHandler } from './chat.ts'
-export type { MailboxEnvelope, MailboxSubscription, DepositRequest } from './mailbox-client.ts'
+export type { MailboxEnvelope, MailboxSubscription, DepositRequest, DepositResult } from './mailbox-client.ts'
 export type { VerifiedProfile, NameClaimant, PublishInput, PublishedProfile } from './directory.ts'
 
 /** What the app needs of the directory: one-shot operations (the app owns when to publish). */
@@ -89,6 +91,12 @@ export interface PeerNetwork {
   /** Sends an envelope over the chat protocol without waiting for an acknowledgement. */
   post(peer: string, id: string, env: Uint8Array): Promise<void>
   deposit(relay: string, request: DepositRequest, options?: MailboxCallOptions): Promise<void>
+  /** Deposits several envelopes pipelined over one stream; one result per request, in order. */
+  depositAll(
+    relay: string,
+    requests: readonly DepositRequest[],
+    options?: MailboxCallOptions,
+  ): Promise<DepositResult[]>
   openMailbox(
     relay: string,
     onEnvelope: (e: MailboxEnvelope) => Promise<void>,
@@ -254,6 +262,14 @@ class Libp2pNetwork implements PeerNetwork {
 
   deposit(relay: string, request: DepositRequest, options?: MailboxCallOptions): Promise<void> {
     return deposit(this.#node.libp2p, relay, request, options)
+  }
+
+  depositAll(
+    relay: string,
+    requests: readonly DepositRequest[],
+    options?: MailboxCallOptions,
+  ): Promise<DepositResult[]> {
+    return depositAll(this.#node.libp2p, relay, requests, options)
   }
 
   openMailbox(

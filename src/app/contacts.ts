@@ -29,6 +29,11 @@ export interface Contacts {
   /** The contact, added as a stranger first if needed. */
   ensure(peer: string): Promise<ContactRecord>
   update(peer: string, patch: Partial<Omit<ContactRecord, 'peer' | 'added'>>): Promise<void>
+  /**
+   * Reads the contact's current profile again (their relays may be unknown: they wrote while the
+   * directory was unreachable) at most once per `refreshMs`. @returns whether their relays changed.
+   */
+  refresh(peer: string): Promise<boolean>
   /** Told of every contact added, after it is stored. */
   onAdded(listener: (contact: ContactRecord) => void): void
   /** Dials the relays learned from contacts (they join this node's view of the DHT). */
@@ -40,6 +45,8 @@ export interface ContactsInit {
   maxLearnedRelays?: number
   /** How long looking up a stranger's profile may take before they are added under their short id. @default 10000 */
   strangerLookupMs?: number
+  /** Least time between two profile refreshes of one contact. @default 60000 */
+  refreshMs?: number
 }
 
 export interface ContactsComponents {
@@ -60,6 +67,8 @@ class ContactBook implements Contacts {
   readonly #c: ContactsComponents
   readonly #maxLearned: number
   readonly #strangerLookupMs: number
+  readonly #refreshMs: number
+  readonly #refreshed = new Map<string, number>()
   readonly #contacts = new Map<string, ContactRecord>()
   readonly #learned: Set<string>
   readonly #added = new Set<(c: ContactRecord) => void>()
@@ -69,6 +78,7 @@ class ContactBook implements Contacts {
     this.#c = components
     this.#maxLearned = init.maxLearnedRelays ?? 16
     this.#strangerLookupMs = init.strangerLookupMs ?? 10_000
+    this.#refreshMs = init.refreshMs ?? 60_000
     for (const c of components.contacts) this.#contacts.set(c.peer, c)
     this.#learned = new Set(components.learnedRelays)
   }
@@ -148,6 +158,27 @@ class ContactBook implements Contacts {
     const c = this.#contacts.get(peer)
     if (c === undefined) throw new AppError('UNKNOWN_CONTACT', `${peer} is not a contact`)
     await this.#save({ ...c, ...patch })
+  }
+
+  async refresh(peer: string): Promise<boolean> {
+    const c = this.#contacts.get(peer)
+    const now = this.#c.now()
+    if (c === undefined || now - (this.#refreshed.get(peer) ?? -Infinity) < this.#refreshMs) return false
+    this.#refreshed.set(peer, now)
+    try {
+      const profile = await this.#c.network.directory.resolvePeer(peer, {
+        signal: AbortSignal.timeout(this.#strangerLookupMs),
+      })
+      const same =
+        profile.relays.length === c.relays.length && profile.relays.every((r) => c.relays.includes(r))
+      if (profile.relays.length === 0 || same) return false
+      // A stranger added under their short id gets their name too.
+      const name = c.name === peer.slice(-8) && profile.name !== undefined ? profile.name : c.name
+      await this.#save({ ...c, name, relays: profile.relays })
+      return true
+    } catch {
+      return false // unreachable now: the next attempt comes after refreshMs
+    }
   }
 
   async #add(peer: string, name: string, relays: string[]): Promise<ContactRecord> {

@@ -1,8 +1,9 @@
 /**
- * Routes: how one envelope reaches a contact. Over the direct chat stream when a connection to them is
- * open (acknowledged once they stored it); otherwise deposited in their mailbox on their relays
- * (acknowledged once a relay stored it). Also opens direct WebRTC connections, at most one attempt per
- * contact per `directRedialMs`.
+ * Routes: how envelopes reach a contact. Over the direct chat stream when a connection to them is open
+ * (all of a batch written at once, each acknowledged once they stored it: so "delivered"); whatever is not
+ * acknowledged there is deposited in their mailbox on their relays, pipelined over one stream per relay
+ * (acknowledged once a relay stored it: "sent"). Also opens direct WebRTC connections, at most one
+ * attempt per contact per `directRedialMs`.
  *
  * Knows envelopes only as bytes; knows nothing about sessions, the outbox's order or the UI.
  */
@@ -12,6 +13,7 @@ import { relayRefusal, type RelayRefusalCode } from '@paloma/net/mailbox-client.
 import type { PeerNetwork } from '@paloma/net/network.ts'
 import type { Contacts } from './contacts.ts'
 
+/** `direct`: the contact itself stored it. `mailbox`: one of its relays did. */
 export type Route = 'direct' | 'mailbox'
 
 /**
@@ -20,8 +22,14 @@ export type Route = 'direct' | 'mailbox'
  */
 export type SendOutcome = { route: Route } | { route: undefined; refusal?: RelayRefusalCode }
 
+export interface Outgoing {
+  envId: string
+  envelope: Uint8Array
+}
+
 export interface Delivery {
-  send(peer: string, envId: string, envelope: Uint8Array): Promise<SendOutcome>
+  /** Sends a batch of envelopes to `peer`, in order; one outcome per envelope. */
+  send(peer: string, batch: readonly Outgoing[]): Promise<SendOutcome[]>
   /** Sends over an open connection without waiting for an acknowledgement; false when none is open. */
   post(peer: string, envelope: Uint8Array): Promise<boolean>
   /** Tries to open a direct WebRTC connection to `peer` (rate-limited; never throws). */
@@ -38,8 +46,8 @@ export interface DeliveryInit {
 }
 
 export interface DeliveryComponents {
-  network: Pick<PeerNetwork, 'isConnected' | 'deliver' | 'post' | 'deposit' | 'connectDirect' | 'isDirect'>
-  contacts: Pick<Contacts, 'get'>
+  network: Pick<PeerNetwork, 'isConnected' | 'deliver' | 'post' | 'depositAll' | 'connectDirect' | 'isDirect'>
+  contacts: Pick<Contacts, 'get' | 'refresh'>
   now(): number
   rng(n: number): Uint8Array
 }
@@ -63,33 +71,45 @@ class Router implements Delivery {
     this.#redialMs = init.directRedialMs ?? 30_000
   }
 
-  async send(peer: string, envId: string, envelope: Uint8Array): Promise<SendOutcome> {
+  async send(peer: string, batch: readonly Outgoing[]): Promise<SendOutcome[]> {
+    const outcomes: Array<SendOutcome | undefined> = batch.map(() => undefined)
     if (this.#c.network.isConnected(peer)) {
-      try {
-        await this.#c.network.deliver(peer, envId, envelope)
-        return { route: 'direct' }
-      } catch {
-        // not acknowledged: the mailbox takes it
-      }
+      const acked = await Promise.allSettled(
+        batch.map((o) => this.#c.network.deliver(peer, o.envId, o.envelope)),
+      )
+      acked.forEach((r, i) => r.status === 'fulfilled' && (outcomes[i] = { route: 'direct' }))
     }
-    const outcome = await this.#deposit(peer, envId, envelope)
-    if (outcome.route === undefined) void this.connectDirect(peer)
-    return outcome
+    const rest = batch.flatMap((o, i) => (outcomes[i] === undefined ? [i] : []))
+    if (rest.length > 0) {
+      // Not acknowledged directly (or no connection): the mailbox takes them.
+      const deposited = await this.#deposit(
+        peer,
+        rest.map((i) => batch[i]!),
+      )
+      rest.forEach((i, k) => (outcomes[i] = deposited[k]))
+      if (deposited.some((o) => o.route === undefined)) void this.connectDirect(peer)
+    }
+    return outcomes as SendOutcome[]
   }
 
-  async #deposit(peer: string, envId: string, envelope: Uint8Array): Promise<SendOutcome> {
+  async #deposit(peer: string, batch: readonly Outgoing[]): Promise<SendOutcome[]> {
+    // No relay known for them (they wrote while the directory was unreachable): ask it again.
+    if ((this.#c.contacts.get(peer)?.relays ?? []).length === 0) await this.#c.contacts.refresh(peer)
     const relays = relaysOf(this.#c.contacts.get(peer)?.relays ?? []).slice(0, this.#copies)
-    if (relays.length === 0) return { route: undefined }
-    const results = await Promise.allSettled(
+    const requests = batch.map((o) => ({ to: peer, id: o.envId, envelope: o.envelope }))
+    const perRelay = await Promise.all(
       relays.map((r) =>
-        this.#c.network.deposit(r, { to: peer, id: envId, envelope }, { timeoutMs: this.#depositTimeoutMs }),
+        this.#c.network
+          .depositAll(r, requests, { timeoutMs: this.#depositTimeoutMs })
+          .catch((error: unknown) => requests.map((q) => ({ id: q.id, error }))),
       ),
     )
-    if (results.some((r) => r.status === 'fulfilled')) return { route: 'mailbox' }
-    const refusal = results
-      .map((r) => (r.status === 'rejected' ? relayRefusal(r.reason) : undefined))
-      .find((code) => code !== undefined)
-    return refusal === undefined ? { route: undefined } : { route: undefined, refusal }
+    return batch.map((_, i) => {
+      const results = perRelay.map((list) => list[i]!)
+      if (results.some((r) => r.error === undefined)) return { route: 'mailbox' }
+      const refusal = results.map((r) => relayRefusal(r.error)).find((code) => code !== undefined)
+      return refusal === undefined ? { route: undefined } : { route: undefined, refusal }
+    })
   }
 
   async post(peer: string, envelope: Uint8Array): Promise<boolean> {

@@ -22,12 +22,25 @@ import type { Scheduler } from './scheduler.ts'
 import type { SessionReset } from './session-reset.ts'
 import type { Sessions } from './sessions.ts'
 
+/** The path an envelope took: from the sender over a direct stream, or from a relay mailbox. */
+export type Arrival = 'direct' | 'mailbox'
+
 /** What a decrypted payload does, applied after the envelope was acknowledged. */
-export type ApplyPayload = (from: string, payload: Payload, shown: ChatMessage | undefined) => Promise<void>
+export type ApplyPayload = (
+  from: string,
+  payload: Payload,
+  shown: ChatMessage | undefined,
+  via: Arrival,
+) => Promise<void>
 
 export interface Inbox {
-  /** Takes one envelope from `from`; resolves once the outcome is durable (the path may acknowledge it). */
-  receive(from: string, id: string, envelope: Uint8Array): Promise<void>
+  /**
+   * Takes one envelope from `from`; resolves once the outcome is durable, so the path may acknowledge it.
+   * A direct sender's acknowledgement means "stored" (its message shows delivered): an envelope that
+   * cannot be stored is refused (throws), and the sender leaves it in the mailbox instead; from a
+   * mailbox, it is dropped (resolves) rather than retried forever.
+   */
+  receive(from: string, id: string, envelope: Uint8Array, via: Arrival): Promise<void>
   /** Relays whose mailbox subscription is open now. */
   openMailboxes(): string[]
   start(): void
@@ -62,6 +75,8 @@ class Receiver implements Inbox {
   readonly #maxMs: number
   readonly #applying = new KeyedLock()
   readonly #mailboxes = new Map<string, MailboxSubscription>()
+  /** `<sender>/<message id>` of texts being stored, not shown yet (a burst is committed together). */
+  readonly #storing = new Set<string>()
 
   constructor(components: InboxComponents, init: InboxInit) {
     this.#c = components
@@ -69,17 +84,24 @@ class Receiver implements Inbox {
     this.#maxMs = init.retryMaxMs ?? 60_000
   }
 
-  async receive(from: string, _id: string, envelope: Uint8Array): Promise<void> {
+  async receive(from: string, _id: string, envelope: Uint8Array, via: Arrival): Promise<void> {
     let shown: ChatMessage | undefined
+    let claimed: string | undefined
     let payload: Payload
     try {
       payload = await this.#c.sessions.decrypt(from, envelope, (p) => {
         // Dedupe by (sender, message id): a message sent again after a reset is shown once.
-        if (p.k !== 'text' || this.#c.conversations.hasIncoming(from, p.id)) return []
+        // (Also against messages decrypted in the same commit, not shown yet.)
+        if (p.k !== 'text') return []
+        const key = `${from}/${p.id}`
+        if (this.#c.conversations.hasIncoming(from, p.id) || this.#storing.has(key)) return []
+        this.#storing.add((claimed = key))
         shown = { id: p.id, peer: from, direction: 'in', text: p.text, ts: p.ts, status: 'delivered' }
         return [this.#c.conversations.entry(shown)]
       })
     } catch (err) {
+      if (claimed !== undefined) this.#storing.delete(claimed)
+      if (err instanceof DuplicateMessageError) return // stored the first time
       // Nothing to decrypt it with (restored from a backup, or a one-time prekey made after the backup):
       // ask the sender to start over and send again what we have not confirmed.
       if (
@@ -88,14 +110,15 @@ class Receiver implements Inbox {
         err instanceof UnknownPreKeyError
       )
         void this.#c.resets.request(from).catch(() => {})
-      else if (!(err instanceof DuplicateMessageError))
-        (this.#c.log ?? console.warn)(`Dropped an envelope from ${from}`, err)
+      else (this.#c.log ?? console.warn)(`Dropped an envelope from ${from}`, err)
+      if (via === 'direct') throw err // not stored: no acknowledgement, the sender uses the mailbox
       return
     }
     if (shown !== undefined) this.#c.conversations.shown(shown) // on screen as soon as it is durable
+    if (claimed !== undefined) this.#storing.delete(claimed)
     const applied = payload
     void this.#applying
-      .run(from, () => this.#c.apply(from, applied, shown))
+      .run(from, () => this.#c.apply(from, applied, shown, via))
       .catch((err) => (this.#c.log ?? console.warn)('Could not apply a message', err))
   }
 
@@ -117,7 +140,9 @@ class Receiver implements Inbox {
     let delay = this.#minMs
     while (this.#c.scheduler.running) {
       try {
-        const sub = await this.#c.network.openMailbox(relay, (e) => this.receive(e.from, e.id, e.envelope))
+        const sub = await this.#c.network.openMailbox(relay, (e) =>
+          this.receive(e.from, e.id, e.envelope, 'mailbox'),
+        )
         if (!this.#c.scheduler.running) return void (await sub.close())
         this.#mailboxes.set(relay, sub)
         delay = this.#minMs

@@ -8,10 +8,9 @@
  * closes the mailboxes, then the network.
  */
 import { safetyNumber } from '@paloma/core/crypto/index.ts'
-import type { ChatMessage } from '@paloma/core/messages.ts'
 import { fingerprint, publicKeyFromPeerIdString } from '@paloma/core/protocol/directory.ts'
 import { inviteUrl } from '@paloma/core/protocol/invite.ts'
-import { encodePayload, type Payload } from '@paloma/core/protocol/payload.ts'
+import { encodePayload } from '@paloma/core/protocol/payload.ts'
 import type { EnvelopeHandler, PeerNetwork } from '@paloma/net/network.ts'
 import type { Unlocked } from './account.ts'
 import { contacts, type Contacts, type ContactsInit } from './contacts.ts'
@@ -106,7 +105,7 @@ export class Messenger {
       onEnvelope: (from, id, env) => receive(from, id, env),
     })
     const m = new Messenger(components, network, { ...loaded, settings, learnedRelays }, init)
-    receive = (from, id, env) => m.inbox.receive(from, id, env)
+    receive = (from, id, env) => m.inbox.receive(from, id, env, 'direct')
     await m.#start()
     return m
   }
@@ -245,14 +244,15 @@ export class Messenger {
   }
 
   /** What a decrypted payload does, once its envelope was acknowledged. */
-  readonly #apply: ApplyPayload = async (from: string, p: Payload, shown: ChatMessage | undefined) => {
+  readonly #apply: ApplyPayload = async (from, p, shown, via) => {
     const contact = await this.contacts.ensure(from)
     this.presence.heard(from)
     switch (p.k) {
       case 'text':
         this.presence.stopTyping(from)
         if (shown === undefined) break
-        this.receipts.queue(from, 'delivered', [shown.id])
+        // A direct sender saw its acknowledgement (delivered); a mailbox's sender hears it from us.
+        if (via === 'mailbox') this.receipts.queue(from, 'delivered', [shown.id])
         await this.conversations.received(shown, contact.name)
         break
       case 'receipt':

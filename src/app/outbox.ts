@@ -4,9 +4,11 @@
  *
  * An entry is encrypted once (the ratchet step and the entry in one transaction) and its envelope sent
  * again unchanged on every retry, so a contact never sees two envelopes for one message unless a session
- * reset made a new one. Entries to one contact go in order (a failed one holds back the later ones, so a
- * conversation keeps the sender's order); contacts proceed in parallel. A pass that leaves anything
- * undelivered schedules the next with exponential backoff.
+ * reset made a new one. Each contact has a lane: it sends what waits for that contact, oldest first, in
+ * batches of up to `window` envelopes written at once (pipelined: the next batch leaves as soon as the
+ * previous one is acknowledged), and takes whatever was queued meanwhile in the next batch. A lane that
+ * could not deliver everything retries with its own exponential backoff, so an unreachable contact
+ * delays nobody else. The receiver orders a conversation by the sender's clock, not by arrival.
  */
 import { NoSessionError } from '@paloma/core/crypto/index.ts'
 import { newMessageId, type ChatMessage } from '@paloma/core/messages.ts'
@@ -47,8 +49,8 @@ export interface OutboxInit {
   retryMinMs?: number
   /** Longest retry delay. @default 60000 */
   retryMaxMs?: number
-  /** Contacts whose entries are worked on at once (each may open streams to relays). @default 4 */
-  concurrency?: number
+  /** Envelopes of one contact sent in one batch (written at once, then acknowledged). @default 64 */
+  window?: number
 }
 
 export interface OutboxComponents {
@@ -62,6 +64,17 @@ export interface OutboxComponents {
   entries: readonly OutboxEntry[]
 }
 
+/** One contact's queue: at most one drain runs at a time; failures back off per contact. */
+interface Lane {
+  peer: string
+  delay: number
+  running?: Promise<void>
+  /** New entries came while a drain ran. */
+  again: boolean
+  cancelRetry?: () => void
+  nextRetry?: number
+}
+
 export function outbox(init: OutboxInit = {}) {
   return (components: OutboxComponents): Outbox => new OutboxQueue(components, init)
 }
@@ -70,20 +83,15 @@ class OutboxQueue implements Outbox {
   readonly #c: OutboxComponents
   readonly #minMs: number
   readonly #maxMs: number
-  readonly #concurrency: number
+  readonly #window: number
   readonly #entries = new Map<string, OutboxEntry>()
-  #delay: number
-  #flushing: Promise<void> | undefined
-  #again = false
-  #cancelRetry: (() => void) | undefined
-  #nextRetry: number | undefined
+  readonly #lanes = new Map<string, Lane>()
 
   constructor(components: OutboxComponents, init: OutboxInit) {
     this.#c = components
     this.#minMs = init.retryMinMs ?? 1000
     this.#maxMs = init.retryMaxMs ?? 60_000
-    this.#concurrency = init.concurrency ?? 4
-    this.#delay = this.#minMs
+    this.#window = init.window ?? 64
     for (const e of components.entries) this.#entries.set(e.id, e)
   }
 
@@ -92,17 +100,22 @@ class OutboxQueue implements Outbox {
   }
 
   async settled(): Promise<void> {
-    while (this.#flushing !== undefined) await this.#flushing
+    for (;;) {
+      const running = [...this.#lanes.values()].flatMap((l) => (l.running === undefined ? [] : [l.running]))
+      if (running.length === 0) return
+      await Promise.all(running)
+    }
   }
 
   stats(): OutboxStats {
     const pending = new Map<string, number>()
     for (const e of this.#entries.values()) pending.set(e.to, (pending.get(e.to) ?? 0) + 1)
-    return this.#nextRetry === undefined ? { pending } : { pending, nextRetry: this.#nextRetry }
+    const retries = [...this.#lanes.values()].flatMap((l) => (l.nextRetry === undefined ? [] : [l.nextRetry]))
+    return retries.length === 0 ? { pending } : { pending, nextRetry: Math.min(...retries) }
   }
 
   resetBackoff(): void {
-    this.#delay = this.#minMs
+    for (const lane of this.#lanes.values()) lane.delay = this.#minMs
   }
 
   async enqueue(
@@ -151,64 +164,84 @@ class OutboxQueue implements Outbox {
   }
 
   flush(): Promise<void> {
-    if (this.#flushing !== undefined) {
-      this.#again = true
-      return this.#flushing
-    }
-    this.#flushing = this.#run().finally(() => (this.#flushing = undefined))
-    return this.#flushing
+    const peers = new Set([...this.#entries.values()].map((e) => e.to))
+    return Promise.all([...peers].map((peer) => this.#run(this.#lane(peer)))).then(() => {})
   }
 
-  async #run(): Promise<void> {
-    let failed: boolean
+  #lane(peer: string): Lane {
+    let lane = this.#lanes.get(peer)
+    if (lane === undefined) this.#lanes.set(peer, (lane = { peer, delay: this.#minMs, again: false }))
+    return lane
+  }
+
+  /** Runs `lane` now (a lane already running takes what was queued meanwhile in its next batch). */
+  #run(lane: Lane): Promise<void> {
+    if (lane.running !== undefined) {
+      lane.again = true
+      return lane.running
+    }
+    lane.cancelRetry?.()
+    lane.cancelRetry = lane.nextRetry = undefined
+    lane.running = this.#drain(lane).finally(() => (lane.running = undefined))
+    return lane.running
+  }
+
+  async #drain(lane: Lane): Promise<void> {
+    let failed = false
     do {
-      this.#again = false
-      failed = false
-      const queues = [
-        ...Map.groupBy(
-          [...this.#entries.values()].sort((a, b) => a.created - b.created),
-          (e) => e.to,
-        ).values(),
-      ]
-      const worker = async () => {
-        for (let list = queues.shift(); list !== undefined; list = queues.shift()) {
-          for (const e of list) {
-            if (!this.#c.scheduler.running || !(await this.#deliver(e).catch(() => false))) {
-              failed = true
-              break
-            }
-          }
+      lane.again = false
+      for (;;) {
+        const batch = [...this.#entries.values()]
+          .filter((e) => e.to === lane.peer)
+          .sort((a, b) => a.created - b.created)
+          .slice(0, this.#window)
+        if (batch.length === 0 || !this.#c.scheduler.running) break
+        if (!(await this.#deliver(lane.peer, batch).catch(() => false))) {
+          failed = true
+          break
         }
       }
-      await Promise.all(Array.from({ length: this.#concurrency }, worker))
-    } while (this.#again && this.#c.scheduler.running)
-    this.#cancelRetry?.()
-    this.#cancelRetry = this.#nextRetry = undefined
+    } while (lane.again && !failed && this.#c.scheduler.running)
     if (failed && this.#c.scheduler.running) {
-      this.#nextRetry = this.#c.now() + this.#delay
-      this.#cancelRetry = this.#c.scheduler.after(this.#delay, () => void this.flush())
-      this.#delay = Math.min(this.#maxMs, this.#delay * 2)
+      lane.nextRetry = this.#c.now() + lane.delay
+      lane.cancelRetry = this.#c.scheduler.after(lane.delay, () => void this.#run(lane))
+      lane.delay = Math.min(this.#maxMs, lane.delay * 2)
     } else {
-      this.#delay = this.#minMs
+      lane.delay = this.#minMs
     }
   }
 
-  /** Encrypts (once) and sends one entry; true when a route acknowledged it. */
-  async #deliver(e: OutboxEntry): Promise<boolean> {
-    if (!this.#entries.has(e.id)) return true // delivered by an overlapping pass
-    if (e.env === undefined && !(await this.#encrypt(e))) return false
-    const outcome = await this.#c.delivery.send(e.to, e.envId ?? e.id, e.env!)
-    if (outcome.route === undefined) {
-      if (outcome.refusal !== undefined) this.#c.conversations.setProblem(e.to, e.id, outcome.refusal)
-      return false
+  /** Encrypts what still needs it and sends one batch; true when a route acknowledged every entry. */
+  async #deliver(peer: string, batch: OutboxEntry[]): Promise<boolean> {
+    const ready: OutboxEntry[] = []
+    for (const e of batch) {
+      if (e.env === undefined && !(await this.#encrypt(e))) break // no session yet: send what has one
+      ready.push(e)
     }
-    this.#entries.delete(e.id)
-    this.#c.conversations.setProblem(e.to, e.id, undefined)
+    if (ready.length === 0) return false
+    const outcomes = await this.#c.delivery.send(
+      peer,
+      ready.map((e) => ({ envId: e.envId ?? e.id, envelope: e.env! })),
+    )
+    const done: Array<{ e: OutboxEntry; status: 'sent' | 'delivered' }> = []
+    outcomes.forEach((outcome, i) => {
+      const e = ready[i]!
+      if (outcome.route === undefined) {
+        if (outcome.refusal !== undefined) this.#c.conversations.setProblem(peer, e.id, outcome.refusal)
+        return
+      }
+      // The contact's own acknowledgement means it stored it: delivered. A relay's: sent.
+      done.push({ e, status: outcome.route === 'direct' ? 'delivered' : 'sent' })
+    })
+    for (const { e } of done) {
+      this.#entries.delete(e.id)
+      this.#c.conversations.setProblem(peer, e.id, undefined)
+    }
     await Promise.all([
-      this.#c.conversations.setStatus(e.to, e.id, 'sent'),
-      this.#c.records.deleteOutbox(e.id),
+      ...done.map(({ e, status }) => this.#c.conversations.setStatus(peer, e.id, status)),
+      ...done.map(({ e }) => this.#c.records.deleteOutbox(e.id)),
     ])
-    return true
+    return done.length === batch.length
   }
 
   /** Makes a session if needed and the entry's envelope, stored with the ratchet step. */

@@ -5,6 +5,10 @@
  * on it (the outbox entry an envelope went into, the message an envelope carried), under a per-contact
  * lock, so a crash never leaves one without the other.
  *
+ * Group commit: the encryptions and decryptions asked for one contact while a commit is running wait,
+ * then run together, in order, and are committed together (one IndexedDB transaction for a burst
+ * instead of one per message); each still gets its own outcome.
+ *
  * Owns the ratchet sessions (through the vault's protocol stores); knows nothing about routes or the UI.
  */
 import {
@@ -14,6 +18,7 @@ import {
   processPreKeyBundle,
   verifyPreKeyBundle,
   type PreKeyBundle,
+  type ProtocolStores,
 } from '@paloma/core/crypto/index.ts'
 import { decodeEnvelope, encodeEnvelope } from '@paloma/core/protocol/envelope.ts'
 import { decodePayload, type Payload } from '@paloma/core/protocol/payload.ts'
@@ -76,9 +81,19 @@ export function sessions(init: SessionsInit = {}) {
   return (components: SessionsComponents): Sessions => new SessionKeeper(components, init)
 }
 
+/** One ratchet operation waiting for the next commit of its contact. */
+interface Job {
+  run(stores: ProtocolStores): Promise<unknown>
+  records(result: unknown): RecordEntry[]
+  resolve(result: unknown): void
+  reject(err: unknown): void
+}
+
 class SessionKeeper implements Sessions {
   readonly #c: SessionsComponents
   readonly #lock = new KeyedLock()
+  /** Per contact, the operations asked for since its last batch started. */
+  readonly #waiting = new Map<string, Job[]>()
   readonly #profileTimeoutMs: number
   readonly #preKeyTimeoutMs: number
   readonly #preKeyRelays: number
@@ -140,14 +155,11 @@ class SessionKeeper implements Sessions {
     payload: Uint8Array,
     records: (envelope: Uint8Array) => RecordEntry[] = () => [],
   ): Promise<Uint8Array> {
-    return this.#lock.run(peer, async () => {
-      let envelope: Uint8Array | undefined
-      await this.#c.stores.transaction(
-        (s) => encryptMessage(peer, payload, s, this.#opts()),
-        (message) => records((envelope = encodeEnvelope(message))),
-      )
-      return envelope!
-    })
+    return this.#submit(
+      peer,
+      async (s) => encodeEnvelope(await encryptMessage(peer, payload, s, this.#opts())),
+      records,
+    )
   }
 
   decrypt(
@@ -157,14 +169,52 @@ class SessionKeeper implements Sessions {
   ): Promise<Payload> {
     const message = decodeEnvelope(envelope)
     const peerKey = publicKeyFromPeerIdString(from)
-    return this.#lock.run(from, () =>
-      this.#c.stores.transaction(async (s) => {
+    return this.#submit(
+      from,
+      async (s) => {
         // The sender's identity is its PeerId's key: pin it so a prekey message carrying any other
         // identity key is refused (UntrustedIdentityError).
         await s.identity.saveIdentity(from, peerKey)
         return decodePayload(await decryptMessage(from, message, s, this.#opts()))
-      }, records),
+      },
+      records,
     )
+  }
+
+  /** Queues a ratchet operation for `peer`'s next batch, starting one if none is waiting. */
+  #submit<T>(
+    peer: string,
+    run: (s: ProtocolStores) => Promise<T>,
+    records: (result: T) => RecordEntry[],
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let waiting = this.#waiting.get(peer)
+      if (waiting === undefined) {
+        this.#waiting.set(peer, (waiting = []))
+        void this.#lock.run(peer, () => this.#commit(peer))
+      }
+      waiting.push({
+        run,
+        records: records as (result: unknown) => RecordEntry[],
+        resolve: resolve as (result: unknown) => void,
+        reject,
+      })
+    })
+  }
+
+  async #commit(peer: string): Promise<void> {
+    const jobs = this.#waiting.get(peer) ?? []
+    this.#waiting.delete(peer)
+    try {
+      const outcomes = await this.#c.stores.transactionBatch(
+        jobs,
+        (job) => (s) => job.run(s),
+        (result, job) => job.records(result),
+      )
+      outcomes.forEach((o, i) => (o.ok ? jobs[i]!.resolve(o.value) : jobs[i]!.reject(o.error)))
+    } catch (err) {
+      for (const job of jobs) job.reject(err) // the write failed: none of them happened
+    }
   }
 
   adoptTheirs(peer: string): Promise<void> {

@@ -114,8 +114,9 @@ function storesOver(records: Records, identity: IdentityKeyPair): ProtocolStores
     },
     async saveIdentity(address, key) {
       const known = await records.get(TRUST + address)
+      if (known !== undefined && hex(known) === hex(key)) return false // unchanged: nothing to write
       await records.put(TRUST + address, key.slice())
-      return known !== undefined && hex(known) !== hex(key)
+      return known !== undefined
     },
     getIdentity: (address) => records.get(TRUST + address),
   }
@@ -199,18 +200,44 @@ export class VaultProtocolStores {
     fn: (stores: ProtocolStores) => Promise<T>,
     extra: (result: T) => Array<readonly [string, Uint8Array]> = () => [],
   ): Promise<T> {
-    const buffer = new BufferedRecords(this.#records)
-    const result = await fn(storesOver(buffer, this.#identity))
-    const puts: Array<readonly [string, Uint8Array]> = [...extra(result)]
+    const [outcome] = await this.transactionBatch([undefined], () => fn, extra)
+    if (!outcome!.ok) throw outcome!.error
+    return outcome!.value
+  }
+
+  /**
+   * Runs `fn` for each item in turn, each on its own buffer layered over the batch's (so an item sees what
+   * the items before it changed: the ratchet state a previous message left), then writes the changes of
+   * every item that succeeded, plus its `extra(result, item)`, in ONE vault transaction. An item that
+   * throws leaves no trace and gets its error in its outcome; the others are written.
+   * @throws only when the final write fails, for every item.
+   */
+  async transactionBatch<I, T>(
+    items: readonly I[],
+    fn: (item: I) => (stores: ProtocolStores) => Promise<T>,
+    extra: (result: T, item: I) => Array<readonly [string, Uint8Array]> = () => [],
+  ): Promise<Array<{ ok: true; value: T } | { ok: false; error: unknown }>> {
+    const batch = new BufferedRecords(this.#records)
+    const puts: Array<readonly [string, Uint8Array]> = []
+    const outcomes: Array<{ ok: true; value: T } | { ok: false; error: unknown }> = []
+    for (const item of items) {
+      const own = new BufferedRecords(batch)
+      try {
+        const value = await fn(item)(storesOver(own, this.#identity))
+        puts.push(...extra(value, item))
+        for (const [name, bytes] of own.writes) batch.writes.set(name, bytes)
+        outcomes.push({ ok: true, value })
+      } catch (error) {
+        outcomes.push({ ok: false, error })
+      }
+    }
     const deletes: string[] = []
-    for (const [name, bytes] of buffer.writes) {
+    for (const [name, bytes] of batch.writes) {
       if (bytes === null) deletes.push(name)
       else puts.push([name, bytes])
     }
-    if (puts.length > 0) await this.#vault.putMany(puts)
-    // Deletions (used one-time prekeys) follow the atomic write: the base key it recorded already
-    // refuses a replay, so a crash in between cannot make a message decrypt twice.
-    for (const name of deletes) await this.#vault.delete(name)
-    return result
+    // One transaction: a used one-time prekey disappears with the message it decrypted, or neither does.
+    if (puts.length > 0 || deletes.length > 0) await this.#vault.commit(puts, deletes)
+    return outcomes
   }
 }

@@ -33,6 +33,8 @@ export interface VaultBackend {
   put(name: string, bytes: Uint8Array): Promise<void>
   /** Writes all entries atomically: either every one is stored or none is. */
   putMany(entries: ReadonlyArray<readonly [string, Uint8Array]>): Promise<void>
+  /** Stores `puts` and removes `deletes` atomically: all of it happens, or none. */
+  commit(puts: ReadonlyArray<readonly [string, Uint8Array]>, deletes: readonly string[]): Promise<void>
   delete(name: string): Promise<void>
   keys(): Promise<string[]>
   clear(): Promise<void>
@@ -54,6 +56,13 @@ export class MemoryVaultBackend implements VaultBackend {
   }
   async putMany(entries: ReadonlyArray<readonly [string, Uint8Array]>): Promise<void> {
     for (const [name, bytes] of entries) this.#map.set(name, new Uint8Array(bytes))
+  }
+  async commit(
+    puts: ReadonlyArray<readonly [string, Uint8Array]>,
+    deletes: readonly string[],
+  ): Promise<void> {
+    for (const name of deletes) this.#map.delete(name)
+    await this.putMany(puts)
   }
   async delete(name: string): Promise<void> {
     this.#map.delete(name)
@@ -81,9 +90,19 @@ export class IdbVaultBackend implements VaultBackend {
     await this.#db.put('vault', bytes, name)
   }
   /** One readwrite transaction: IndexedDB commits all puts or, on any failure, none. */
-  async putMany(entries: ReadonlyArray<readonly [string, Uint8Array]>): Promise<void> {
+  putMany(entries: ReadonlyArray<readonly [string, Uint8Array]>): Promise<void> {
+    return this.commit(entries, [])
+  }
+  async commit(
+    puts: ReadonlyArray<readonly [string, Uint8Array]>,
+    deletes: readonly string[],
+  ): Promise<void> {
     const tx = this.#db.transaction('vault', 'readwrite')
-    await Promise.all([...entries.map(([name, bytes]) => tx.store.put(bytes, name)), tx.done])
+    await Promise.all([
+      ...deletes.map((name) => tx.store.delete(name)),
+      ...puts.map(([name, bytes]) => tx.store.put(bytes, name)),
+      tx.done,
+    ])
   }
   delete(name: string): Promise<void> {
     return this.#db.delete('vault', name)
@@ -127,6 +146,8 @@ export class Vault {
   readonly #cache = new Map<string, Uint8Array | undefined>()
   /** Bumped by every write, so a read that raced a write does not cache what it read. */
   #writes = 0
+  /** Blinded storage keys by record name: the same few names (sessions) recur on every message. */
+  readonly #keyOf = new Map<string, string>()
 
   private constructor(backend: VaultBackend, keys: VaultKeys, opts: KdfOptions) {
     this.#backend = backend
@@ -202,6 +223,17 @@ export class Vault {
   lock(): void {
     this.#keys = undefined
     this.#cache.clear()
+    this.#keyOf.clear()
+  }
+
+  async #recordKey(keys: VaultKeys, name: string): Promise<string> {
+    let key = this.#keyOf.get(name)
+    if (key === undefined) {
+      key = await recordKey(keys, name)
+      if (this.#keyOf.size >= 4096) this.#keyOf.clear()
+      this.#keyOf.set(name, key)
+    }
+    return key
   }
 
   #unlocked(): VaultKeys {
@@ -222,7 +254,7 @@ export class Vault {
     const keys = this.#unlocked()
     if (this.#cache.has(name)) return this.#cache.get(name)?.slice()
     const writes = this.#writes
-    const key = await recordKey(keys, name)
+    const key = await this.#recordKey(keys, name)
     const blob = await this.#backend.get(key)
     const data = blob === undefined ? undefined : (await openRecord(keys, key, blob, name)).data
     if (writes === this.#writes) this.#cache.set(name, data?.slice())
@@ -232,7 +264,13 @@ export class Vault {
   /** Writes record `name`, replacing any previous value. @throws VaultLockedError */
   async put(name: string, data: Uint8Array): Promise<void> {
     const keys = this.#unlocked()
-    const { key, blob } = await sealRecord(keys, name, data, this.#random())
+    const { key, blob } = await sealRecord(
+      keys,
+      name,
+      data,
+      this.#random(),
+      await this.#recordKey(keys, name),
+    )
     this.#writes++
     this.#cache.delete(name)
     await this.#backend.put(key, blob)
@@ -244,19 +282,33 @@ export class Vault {
    * Writes several records atomically (e.g. a message and the ratchet state that decrypted it).
    * @throws VaultLockedError
    */
-  async putMany(entries: Iterable<readonly [string, Uint8Array]>): Promise<void> {
+  putMany(entries: Iterable<readonly [string, Uint8Array]>): Promise<void> {
+    return this.commit(entries, [])
+  }
+
+  /**
+   * Writes `puts` and deletes `deletes` in one atomic write (one IndexedDB transaction).
+   * @throws VaultLockedError
+   */
+  async commit(puts: Iterable<readonly [string, Uint8Array]>, deletes: Iterable<string> = []): Promise<void> {
     const keys = this.#unlocked()
-    const plain: [string, Uint8Array][] = [...entries].map(([name, data]) => [name, data.slice()])
-    const sealed = await Promise.all(
-      plain.map(async ([name, data]): Promise<[string, Uint8Array]> => {
-        const { key, blob } = await sealRecord(keys, name, data, this.#random())
-        return [key, blob]
-      }),
-    )
+    const plain: [string, Uint8Array][] = [...puts].map(([name, data]) => [name, data.slice()])
+    const gone = [...deletes]
+    const [sealed, goneKeys] = await Promise.all([
+      Promise.all(
+        plain.map(async ([name, data]): Promise<[string, Uint8Array]> => {
+          const key = await this.#recordKey(keys, name)
+          const { blob } = await sealRecord(keys, name, data, this.#random(), key)
+          return [key, blob]
+        }),
+      ),
+      Promise.all(gone.map((name) => this.#recordKey(keys, name))),
+    ])
     this.#writes++
-    for (const [name] of plain) this.#cache.delete(name)
-    await this.#backend.putMany(sealed)
+    for (const name of [...gone, ...plain.map(([n]) => n)]) this.#cache.delete(name)
+    await this.#backend.commit(sealed, goneKeys)
     this.#writes++
+    for (const name of gone) this.#cache.set(name, undefined)
     for (const [name, data] of plain) this.#cache.set(name, data)
   }
 
@@ -265,7 +317,7 @@ export class Vault {
     const keys = this.#unlocked()
     this.#writes++
     this.#cache.delete(name)
-    await this.#backend.delete(await recordKey(keys, name))
+    await this.#backend.delete(await this.#recordKey(keys, name))
     this.#writes++
     this.#cache.set(name, undefined)
   }

@@ -61,6 +61,8 @@ describe('sessions', () => {
     await alice.app.addContact(invite)
     await alice.app.send('before the backup')
     await until(alice.app, (s) => s.messages.find((m) => m.status === 'delivered'))
+    const aliceId = alice.app.peerId!
+    await until(bob.app, (s) => s.contacts.find((c) => c.peerId === aliceId))
     const backup = await bob.app.exportBackup('backup passphrase', true)
     await bob.app.stop()
 

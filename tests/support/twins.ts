@@ -81,6 +81,8 @@ export class TwinWorld {
   readonly #waiting = new Set<() => void>()
   /** While true, every directory operation fails as if no relay answered. */
   directoryDown = false
+  /** Peers for which the directory answers nothing (their DHT queries fail). */
+  readonly directoryDownFor = new Set<string>()
   now: () => number
 
   /** A world of `relayCount` relays, each with a fixed identity (from its index). */
@@ -289,6 +291,17 @@ export class TwinNetwork implements PeerNetwork {
     r.store(request.to, this.peerId, request.id, request.envelope, this.#world.now())
   }
 
+  async depositAll(relay: string, requests: ReadonlyArray<{ to: string; id: string; envelope: Uint8Array }>) {
+    const r = this.#world.relay(relay)
+    if (r === undefined || !r.up || !this.started)
+      throw new MailboxError('UNREACHABLE', `relay ${relay} is down`)
+    return requests.map((req) => {
+      if (r.refuse !== undefined) return { id: req.id, error: new MailboxError(r.refuse, 'refused') }
+      r.store(req.to, this.peerId, req.id, req.envelope, this.#world.now())
+      return { id: req.id }
+    })
+  }
+
   async openMailbox(
     relay: string,
     onEnvelope: (e: MailboxEnvelope) => Promise<void>,
@@ -366,7 +379,12 @@ class TwinDirectory implements DirectoryOps {
   }
 
   #check(): void {
-    if (this.#world.directoryDown || !this.#net.isReachable()) throw new DirectoryUnavailableError()
+    if (
+      this.#world.directoryDown ||
+      this.#world.directoryDownFor.has(this.#net.peerId) ||
+      !this.#net.isReachable()
+    )
+      throw new DirectoryUnavailableError()
   }
 
   async publish(input: PublishInput) {

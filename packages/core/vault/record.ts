@@ -84,9 +84,11 @@ export async function sealRecord(
   name: string,
   data: Uint8Array,
   random: RandomSource,
+  /** `recordKey(keys, name)`, when the caller already has it (it is the same for every write of `name`). */
+  knownKey?: string,
 ): Promise<SealedRecord> {
   if (!(data instanceof Uint8Array)) throw new TypeError(`record '${name}': expected Uint8Array data`)
-  const key = await recordKey(keys, name)
+  const key = knownKey ?? (await recordKey(keys, name))
   const iv = _buf(random(IV_BYTES))
   if (iv.length !== IV_BYTES)
     throw new RangeError(`random source: expected ${IV_BYTES} bytes, got ${iv.length}`)

@@ -18,21 +18,30 @@ function fakeNetwork() {
     connected: false,
     direct: false,
     deliverFails: undefined as Error | undefined,
-    depositFails: new Map<string, Error>(),
+    /** When not empty, only these ids go unacknowledged while deliverFails is set. */
+    unackedIds: new Set<string>(),
+    depositFails: new Map<string, MailboxError>(),
+    /** When not empty, only these ids are refused by a relay in depositFails. */
+    refusedIds: new Set<string>(),
     dialFails: true,
     isConnected: () => net.connected,
     isDirect: () => net.direct,
     async deliver(peer: string, id: string) {
       calls.push(`deliver ${peer} ${id}`)
-      if (net.deliverFails) throw net.deliverFails
+      if (net.deliverFails && (net.unackedIds.size === 0 || net.unackedIds.has(id))) throw net.deliverFails
     },
     async post(peer: string) {
       calls.push(`post ${peer}`)
     },
-    async deposit(relay: string, req: { to: string; id: string }) {
-      calls.push(`deposit ${relay.split('/')[2]} ${req.to} ${req.id}`)
+    async depositAll(relay: string, reqs: ReadonlyArray<{ to: string; id: string }>) {
+      calls.push(`deposit ${relay.split('/')[2]} ${reqs.map((r) => r.id).join(',')}`)
       const err = net.depositFails.get(relay)
-      if (err) throw err
+      if (err?.code === 'UNREACHABLE') throw err // the whole batch: no stream to the relay
+      return reqs.map((r) =>
+        err === undefined || (net.refusedIds.size > 0 && !net.refusedIds.has(r.id))
+          ? { id: r.id }
+          : { id: r.id, error: err },
+      )
     },
     async connectDirect(peer: string) {
       calls.push(`dial ${peer}`)
@@ -54,48 +63,73 @@ function make(net: ReturnType<typeof fakeNetwork>, clock = { t: 0 }, relays = RE
   }
   return delivery({ mailboxCopies: 2, directRedialMs: 30_000 })({
     network: net,
-    contacts: { get: (p) => (p === BOB ? contact : undefined) },
+    contacts: { get: (p) => (p === BOB ? contact : undefined), refresh: async () => false },
     now: () => clock.t,
     rng: seededRng(3),
   })
 }
 
 const env = new Uint8Array([1, 2, 3])
+const one = (id: string) => [{ envId: id, envelope: env }]
+const many = (...ids: string[]) => ids.map((id) => ({ envId: id, envelope: env }))
 
 describe('delivery routes', () => {
   it('goes direct when a connection is open, and the peer acknowledged', async () => {
     const net = fakeNetwork()
     net.connected = true
-    expect(await make(net).send(BOB, 'e1', env)).toEqual({ route: 'direct' })
+    expect(await make(net).send(BOB, one('e1'))).toEqual([{ route: 'direct' }])
     expect(net.calls).toEqual([`deliver ${BOB} e1`])
+  })
+
+  it('writes a whole batch at once, and deposits only what was not acknowledged directly', async () => {
+    const net = fakeNetwork()
+    net.connected = true
+    net.deliverFails = new ChatError('CLOSED', 'stream ended')
+    net.unackedIds.add('e2')
+    expect(await make(net).send(BOB, many('e1', 'e2', 'e3'))).toEqual([
+      { route: 'direct' },
+      { route: 'mailbox' },
+      { route: 'direct' },
+    ])
+    expect(net.calls).toEqual([
+      `deliver ${BOB} e1`,
+      `deliver ${BOB} e2`,
+      `deliver ${BOB} e3`,
+      'deposit r1.test e2',
+      'deposit r2.test e2',
+    ])
   })
 
   it('falls back to the mailbox on two of the contact’s relays when the direct send is not acknowledged', async () => {
     const net = fakeNetwork()
     net.connected = true
     net.deliverFails = new ChatError('TIMEOUT', 'no ack')
-    expect(await make(net).send(BOB, 'e1', env)).toEqual({ route: 'mailbox' })
-    expect(net.calls).toEqual([`deliver ${BOB} e1`, `deposit r1.test ${BOB} e1`, `deposit r2.test ${BOB} e1`])
+    expect(await make(net).send(BOB, one('e1'))).toEqual([{ route: 'mailbox' }])
+    expect(net.calls).toEqual([`deliver ${BOB} e1`, 'deposit r1.test e1', 'deposit r2.test e1'])
   })
 
   it('counts one relay that stored it as delivered', async () => {
     const net = fakeNetwork()
     net.depositFails.set(RELAYS[0]!, new MailboxError('UNREACHABLE', 'down'))
-    expect(await make(net).send(BOB, 'e1', env)).toEqual({ route: 'mailbox' })
+    expect(await make(net).send(BOB, one('e1'))).toEqual([{ route: 'mailbox' }])
   })
 
   it('reports the relays’ refusal the person should see, and tries to go direct', async () => {
     const net = fakeNetwork()
     net.depositFails.set(RELAYS[0]!, new MailboxError('UNREACHABLE', 'down'))
     net.depositFails.set(RELAYS[1]!, new MailboxError('RECIPIENT_QUOTA', 'full'))
-    expect(await make(net).send(BOB, 'e1', env)).toEqual({ route: undefined, refusal: 'RECIPIENT_QUOTA' })
+    net.refusedIds.add('e2')
+    expect(await make(net).send(BOB, many('e1', 'e2'))).toEqual([
+      { route: 'mailbox' },
+      { route: undefined, refusal: 'RECIPIENT_QUOTA' },
+    ])
     expect(net.calls.at(-1)).toBe(`dial ${BOB}`)
   })
 
   it('reports no refusal for failures that are not the relay’s answer', async () => {
     const net = fakeNetwork()
     for (const r of RELAYS) net.depositFails.set(r, new MailboxError('TIMEOUT', 'slow'))
-    expect(await make(net).send(BOB, 'e1', env)).toEqual({ route: undefined })
+    expect(await make(net).send(BOB, one('e1'))).toEqual([{ route: undefined }])
   })
 
   it('dials directly at most once per interval, and not while a dial runs or a direct connection is open', async () => {

@@ -55,6 +55,30 @@ describe('store and forward', () => {
   })
 })
 
+describe('contacts', () => {
+  it('reaches someone who wrote while their profile could not be read, once the directory answers', async () => {
+    const world = await TwinWorld.create(1)
+    const { alice, bob } = await pair(world)
+    world.directoryDownFor.add(bob.peerId)
+    await alice.app.send('hello, stranger')
+    const known = await next(bob.app, (s) => s.contacts.find((c) => c.peerId === alice.peerId))
+    expect(known.name).toBe(alice.peerId.slice(-8)) // added under the short id: no profile yet
+    await bob.app.stop() // Bob goes away before the directory is back; Alice too
+    await alice.app.stop()
+    world.directoryDownFor.clear()
+    const back = await bob.reopen()
+    await back.openChat(alice.peerId)
+    await back.send('hello, Alice')
+    // Alice's relay is learned from her profile now: the reply waits in her mailbox, and she gets it.
+    await next(back, (s) => s.messages.find((m) => m.text === 'hello, Alice' && m.status === 'sent'))
+    expect(back.snapshot().contacts.find((c) => c.peerId === alice.peerId)?.name).toBe('alice')
+    const aliceBack = await alice.reopen()
+    await next(aliceBack, (s) => s.contacts.find((c) => c.peerId === bob.peerId))
+    await aliceBack.openChat(bob.peerId)
+    await next(aliceBack, (s) => s.messages.find((m) => m.text === 'hello, Alice'))
+  })
+})
+
 describe('direct connections', () => {
   it('opening a chat goes direct, and messages then travel over the direct link', async () => {
     const world = await TwinWorld.create(1)
@@ -138,6 +162,7 @@ describe('session reset', () => {
     const { alice, bob } = await pair(world)
     await alice.app.send('before the backup')
     await next(alice.app, (s) => s.messages.find((m) => m.status === 'delivered'))
+    await next(bob.app, (s) => s.contacts.find((c) => c.peerId === alice.peerId))
     const backup = await bob.app.exportBackup('backup passphrase', true)
     await bob.app.stop()
     await alice.app.send('while you were moving')

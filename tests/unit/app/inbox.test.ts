@@ -25,6 +25,7 @@ function make(
   const written: RecordEntry[][] = []
   const shown: ChatMessage[] = []
   const applied: Array<[string, string, boolean]> = []
+  const paths: string[] = []
   const resets: string[] = []
   const logged: unknown[] = []
   const box = inbox({ retryMinMs: 1000, retryMaxMs: 4000 })({
@@ -47,14 +48,15 @@ function make(
     },
     resets: { request: async (peer) => void resets.push(peer) },
     scheduler: opts.scheduler ?? scheduler,
-    apply: async (from, p, m) => {
+    apply: async (from, p, m, via) => {
       await new Promise((r) => setTimeout(r, p.k === 'text' && p.text === 'slow' ? 20 : 0))
       applied.push([from, p.k === 'text' ? p.text : p.k, m !== undefined])
+      paths.push(via)
     },
     log: (_m, err) => void logged.push(err),
   })
   const env = (n: number, s: Script) => (scripts.set(n, s), new Uint8Array([n]))
-  return { box, env, written, shown, applied, resets, logged }
+  return { box, env, written, shown, applied, paths, resets, logged }
 }
 
 const text = (id: string, t = id): Payload => ({ k: 'text', id, ts: 1, text: t })
@@ -62,7 +64,7 @@ const text = (id: string, t = id): Payload => ({ k: 'text', id, ts: 1, text: t }
 describe('inbox', () => {
   it('stores a message with its ratchet step, shows it, and applies it after', async () => {
     const { box, env, written, shown, applied } = make()
-    await box.receive('bob', 'e1', env(1, text('m1', 'hola')))
+    await box.receive('bob', 'e1', env(1, text('m1', 'hola')), 'mailbox')
     expect(written[0]!.map(([name]) => name)).toEqual(['history/msg/bob/in/m1'])
     expect(shown.map((m) => [m.text, m.status])).toEqual([['hola', 'delivered']])
     await vi.waitFor(() => expect(applied).toEqual([['bob', 'hola', true]]))
@@ -70,8 +72,8 @@ describe('inbox', () => {
 
   it('shows a message sent again (re-encrypted after a reset) once', async () => {
     const { box, env, shown, applied } = make()
-    await box.receive('bob', 'e1', env(1, text('m1')))
-    await box.receive('bob', 'e2', env(2, text('m1')))
+    await box.receive('bob', 'e1', env(1, text('m1')), 'mailbox')
+    await box.receive('bob', 'e2', env(2, text('m1')), 'mailbox')
     expect(shown).toHaveLength(1)
     // Still applied (its receipt goes out again), but as already shown.
     await vi.waitFor(() =>
@@ -84,28 +86,49 @@ describe('inbox', () => {
 
   it('takes (acknowledges) a replayed envelope without showing or logging it', async () => {
     const { box, env, shown, logged, resets } = make()
-    await expect(box.receive('bob', 'e1', env(1, new DuplicateMessageError()))).resolves.toBeUndefined()
+    await expect(
+      box.receive('bob', 'e1', env(1, new DuplicateMessageError()), 'mailbox'),
+    ).resolves.toBeUndefined()
     expect([shown, logged, resets]).toEqual([[], [], []])
   })
 
   it('asks the sender to start over when it has no session or cannot decrypt', async () => {
     const { box, env, resets } = make()
-    await box.receive('bob', 'e1', env(1, new NoSessionError('bob')))
-    await box.receive('carol', 'e2', env(2, new DecryptionFailedError()))
+    await box.receive('bob', 'e1', env(1, new NoSessionError('bob')), 'mailbox')
+    await box.receive('carol', 'e2', env(2, new DecryptionFailedError()), 'mailbox')
     expect(resets).toEqual(['bob', 'carol'])
+  })
+
+  it('refuses (leaves unacknowledged) a direct envelope it cannot store, so the sender uses the mailbox', async () => {
+    const { box, env, resets } = make()
+    await expect(box.receive('bob', 'e1', env(1, new NoSessionError('bob')), 'direct')).rejects.toThrow(
+      NoSessionError,
+    )
+    expect(resets).toEqual(['bob'])
+    // A replay over the direct stream is stored already: acknowledged.
+    await expect(
+      box.receive('bob', 'e2', env(2, new DuplicateMessageError()), 'direct'),
+    ).resolves.toBeUndefined()
+  })
+
+  it('tells the payload’s handler which path it came by', async () => {
+    const { box, env, paths } = make()
+    await box.receive('bob', 'e1', env(1, text('m1')), 'direct')
+    await box.receive('bob', 'e2', env(2, text('m2')), 'mailbox')
+    await vi.waitFor(() => expect(paths).toEqual(['direct', 'mailbox']))
   })
 
   it('drops (and logs) an envelope that is malformed, without asking for a reset', async () => {
     const { box, env, resets, logged } = make()
-    await box.receive('bob', 'e1', env(1, new TypeError('bad')))
+    await box.receive('bob', 'e1', env(1, new TypeError('bad')), 'mailbox')
     expect(resets).toEqual([])
     expect(logged).toHaveLength(1)
   })
 
   it('applies each sender’s payloads in arrival order', async () => {
     const { box, env, applied } = make()
-    await box.receive('bob', 'e1', env(1, text('a', 'slow')))
-    await box.receive('bob', 'e2', env(2, text('b', 'fast')))
+    await box.receive('bob', 'e1', env(1, text('a', 'slow')), 'mailbox')
+    await box.receive('bob', 'e2', env(2, text('b', 'fast')), 'mailbox')
     await vi.waitFor(() => expect(applied.map((a) => a[1])).toEqual(['slow', 'fast']))
   })
 

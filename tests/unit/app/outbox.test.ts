@@ -36,14 +36,19 @@ function twinSessions(records: AppRecords, opts: { ready?: Set<string> } = {}) {
   return s
 }
 
-/** A route that answers from a script: per contact, the outcomes of successive sends. */
+/** A route that answers from a script: per contact, the outcomes of successive envelopes (default: a relay took it). */
 function scriptedDelivery(script: Record<string, SendOutcome[]>) {
   const sends: Array<{ peer: string; envId: string; env: Uint8Array }> = []
-  const d: Delivery & { sends: typeof sends } = {
+  const batches: number[] = []
+  const d: Delivery & { sends: typeof sends; batches: typeof batches } = {
     sends,
-    async send(peer, envId, env) {
-      sends.push({ peer, envId, env })
-      return script[peer]?.shift() ?? { route: 'direct' }
+    batches,
+    async send(peer, batch) {
+      batches.push(batch.length)
+      return batch.map(({ envId, envelope }) => {
+        sends.push({ peer, envId, env: envelope })
+        return script[peer]?.shift() ?? { route: 'mailbox' }
+      })
     },
     post: async () => true,
     connectDirect: async () => {},
@@ -71,7 +76,7 @@ describe('outbox', () => {
 
   function make(delivery: Delivery, sessions = twinSessions(records), entries: OutboxEntry[] = []) {
     const convs = conversations()({ records, changes: quiet, now: Date.now, rng: seededRng(1), messages: [] })
-    const box: Outbox = outbox({ retryMinMs: 1000, retryMaxMs: 8000 })({
+    const box: Outbox = outbox({ retryMinMs: 1000, retryMaxMs: 8000, window: 64 })({
       records,
       sessions,
       delivery,
@@ -126,7 +131,7 @@ describe('outbox', () => {
     expect(at.slice(1).map((t, i) => t - at[i]!)).toEqual([1000, 2000, 4000, 8000, 8000])
   })
 
-  it('keeps each contact in order: a failed entry holds back the later ones; other contacts go on', async () => {
+  it('sends what waits for a contact in one batch, retries only what failed, and lets other contacts go on', async () => {
     const delivery = scriptedDelivery({ [BOB]: [{ route: undefined }] })
     const { box, convs } = make(delivery)
     for (const [peer, t] of [
@@ -138,16 +143,39 @@ describe('outbox', () => {
       vi.advanceTimersByTime(1)
     }
     await box.flush()
+    expect(delivery.batches.sort()).toEqual([1, 2])
     expect(convs.history(ALICE).map((m) => m.status)).toEqual(['sent'])
-    expect(convs.history(BOB).map((m) => m.status)).toEqual(['pending', 'pending'])
-    await vi.advanceTimersByTimeAsync(1000)
-    await box.settled()
     expect(convs.history(BOB).map((m) => [m.text, m.status])).toEqual([
-      ['b1', 'sent'],
+      ['b1', 'pending'],
       ['b2', 'sent'],
     ])
-    const toBob = delivery.sends.filter((s) => s.peer === BOB).map((s) => s.env.at(-1))
-    expect(toBob).toEqual(['1'.charCodeAt(0), '1'.charCodeAt(0), '2'.charCodeAt(0)])
+    expect(box.stats().pending).toEqual(new Map([[BOB, 1]]))
+    await vi.advanceTimersByTimeAsync(1000)
+    await box.settled()
+    expect(convs.history(BOB).map((m) => m.status)).toEqual(['sent', 'sent'])
+    const toBob = delivery.sends.filter((s) => s.peer === BOB).map((s) => String.fromCharCode(s.env.at(-1)!))
+    expect(toBob).toEqual(['1', '2', '1'])
+  })
+
+  it('marks delivered what the contact acknowledged itself, sent what a relay took', async () => {
+    const delivery = scriptedDelivery({ [BOB]: [{ route: 'direct' }, { route: 'mailbox' }] })
+    const { box, convs } = make(delivery)
+    await box.enqueue(BOB, text('one'), { shown: convs.compose(BOB, 'one') })
+    vi.advanceTimersByTime(1)
+    await box.enqueue(BOB, text('two'), { shown: convs.compose(BOB, 'two') })
+    await box.flush()
+    expect(convs.history(BOB).map((m) => m.status)).toEqual(['delivered', 'sent'])
+  })
+
+  it('batches at most `window` envelopes, and sends what came meanwhile in the next batch', async () => {
+    const delivery = scriptedDelivery({})
+    const { box, convs } = make(delivery)
+    for (let i = 0; i < 70; i++) {
+      await box.enqueue(BOB, text(`m${i}`), { shown: convs.compose(BOB, `m${i}`) })
+      vi.advanceTimersByTime(1)
+    }
+    await box.flush()
+    expect(delivery.batches).toEqual([64, 6])
   })
 
   it('shows why relays refused while it retries, and clears it once delivered', async () => {

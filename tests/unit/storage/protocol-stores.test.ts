@@ -5,17 +5,20 @@ import { MemoryVaultBackend, Vault } from '../../../src/storage/vault.ts'
 import { TEST_KDF } from '../../support/people.ts'
 import { seededRng } from '../../support/rng.ts'
 
-/** A backend that counts atomic writes and can be told to fail the next one. */
+/** A backend that counts atomic writes (records written or removed) and can be told to fail the next one. */
 class CountingBackend extends MemoryVaultBackend {
   batches: number[] = []
   failNext = false
-  override async putMany(entries: ReadonlyArray<readonly [string, Uint8Array]>): Promise<void> {
+  override async commit(
+    puts: ReadonlyArray<readonly [string, Uint8Array]>,
+    deletes: readonly string[],
+  ): Promise<void> {
     if (this.failNext) {
       this.failNext = false
       throw new Error('disk full')
     }
-    this.batches.push(entries.length)
-    await super.putMany(entries)
+    this.batches.push(puts.length + deletes.length)
+    await super.commit(puts, deletes)
   }
 }
 
@@ -82,5 +85,46 @@ describe('VaultProtocolStores.transaction', () => {
     })
     expect(outside).toBeUndefined()
     expect(await stores.direct.preKeys.loadPreKey(3)).toBeDefined()
+  })
+})
+
+describe('VaultProtocolStores.transactionBatch', () => {
+  it('runs items in turn, each seeing the ones before, and writes the successful ones in one commit', async () => {
+    const { backend, stores } = await setup()
+    const outcomes = await stores.transactionBatch(
+      [1, 2, 3],
+      (n) => async (s) => {
+        if (n === 2) {
+          await s.preKeys.storePreKey(key(20))
+          throw new Error('item 2 fails')
+        }
+        // Item 3 sees what item 1 stored, and nothing of item 2.
+        if (n === 3)
+          expect([await s.preKeys.loadPreKey(1), await s.preKeys.loadPreKey(20)]).toEqual([key(1), undefined])
+        await s.preKeys.storePreKey(key(n))
+        return n * 10
+      },
+      (value) => [[`history/msg/${value}`, new Uint8Array([value])]],
+    )
+    expect(outcomes.map((o) => (o.ok ? o.value : (o.error as Error).message))).toEqual([
+      10,
+      'item 2 fails',
+      30,
+    ])
+    expect(backend.batches).toEqual([4])
+    expect(await stores.direct.preKeys.loadPreKey(20)).toBeUndefined()
+    expect(await stores.direct.preKeys.loadPreKey(3)).toBeDefined()
+  })
+
+  it('removes a used one-time prekey in the same commit as what it decrypted', async () => {
+    const { backend, stores } = await setup()
+    await stores.direct.preKeys.storePreKey(key(5))
+    backend.batches.length = 0
+    await stores.transaction(
+      async (s) => s.preKeys.removePreKey(5),
+      () => [['history/msg/x', new Uint8Array([1])]],
+    )
+    expect(backend.batches).toEqual([2])
+    expect(await stores.direct.preKeys.loadPreKey(5)).toBeUndefined()
   })
 })
