@@ -19,8 +19,14 @@ export interface Lab {
   close(): Promise<void>
 }
 
+/**
+ * Benchmarks measure Paloma, not the relay's abuse limits: the relay takes any rate from one sender
+ * (production defaults: `npm run relay -- --help`), and serves /metrics.
+ */
+const RELAY_ARGS = ['--mailbox-rate', '1000000', '--mailbox-rate-burst', '1000000', '--metrics-port', '0']
+
 export async function lab(): Promise<Lab> {
-  const relay = await startRelay()
+  const relay = await startRelay({ args: RELAY_ARGS })
   const web = await serveStatic(join(root, 'dist-test'), {
     config: { relays: [relay.multiaddr], iceServers: [], allowPrivateAddresses: true },
   })

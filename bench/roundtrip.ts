@@ -10,9 +10,52 @@
  *   msgs_per_s                   N one-way 100-byte messages sent at once -> all stored and shown on Bob's side
  *   throughput_ratio             msgs_per_s / bare_msgs_per_s
  * Needs the test build (`npm run build:test`; npm run bench does it). PALOMA_BENCH_QUICK=1: fewer rounds.
+ * PALOMA_BENCH_PROFILE=<dir>: CPU-profiles both pages during the round trips, writes <dir>/{alice,bob}.cpuprofile
+ * and prints each page's heaviest functions (self time) to stderr.
  */
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { CDPSession, Page } from 'playwright-core'
 import type { Paloma } from '../src/app/paloma.ts'
 import { lab, newPerson, percentile, round } from './browser.ts'
+
+const PROFILE = process.env.PALOMA_BENCH_PROFILE
+
+async function startProfile(page: Page): Promise<CDPSession> {
+  const cdp = await page.context().newCDPSession(page)
+  await cdp.send('Profiler.enable')
+  await cdp.send('Profiler.setSamplingInterval', { interval: 100 })
+  await cdp.send('Profiler.start')
+  return cdp
+}
+
+type ProfileNode = {
+  id: number
+  callFrame: { functionName: string; url: string; lineNumber: number }
+  children?: number[]
+}
+
+async function stopProfile(cdp: CDPSession, name: string): Promise<void> {
+  const { profile } = (await cdp.send('Profiler.stop')) as {
+    profile: { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }
+  }
+  await mkdir(PROFILE!, { recursive: true })
+  await writeFile(join(PROFILE!, `${name}.cpuprofile`), JSON.stringify(profile))
+  const self = new Map<number, number>()
+  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)))
+  const byFn = new Map<string, number>()
+  let total = 0
+  for (const n of profile.nodes) {
+    const t = self.get(n.id) ?? 0
+    total += t
+    const f = n.callFrame
+    const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}:${f.lineNumber}`
+    byFn.set(key, (byFn.get(key) ?? 0) + t)
+  }
+  const top = [...byFn].sort((a, b) => b[1] - a[1]).slice(0, 25)
+  process.stderr.write(`\n${name}: ${Math.round(total / 1000)} ms sampled\n`)
+  for (const [k, t] of top) process.stderr.write(`  ${(t / 1000).toFixed(1).padStart(8)} ms  ${k}\n`)
+}
 
 const QUICK = process.env.PALOMA_BENCH_QUICK === '1'
 const ROUNDS = Number(process.env.PALOMA_BENCH_ROUNDS ?? (QUICK ? 100 : 500))
@@ -83,6 +126,7 @@ try {
     { timeout: 60_000 },
   )
 
+  const profiles = PROFILE === undefined ? [] : await Promise.all([alice.page, bob.page].map(startProfile))
   const rtts = await alice.page.evaluate(async (rounds) => {
     const app = (globalThis as unknown as Win).paloma
     const text = 'x'.repeat(100)
@@ -103,10 +147,15 @@ try {
     }
     return out
   }, ROUNDS)
+  if (PROFILE !== undefined) {
+    await stopProfile(profiles[0]!, 'alice')
+    await stopProfile(profiles[1]!, 'bob')
+  }
 
   // Throughput: Bob counts what arrives (stored and shown) from the first to the last of the burst.
   const before = await bob.page.evaluate(
-    () => (globalThis as unknown as Win).paloma.snapshot().messages.filter((m) => m.direction === 'in').length,
+    () =>
+      (globalThis as unknown as Win).paloma.snapshot().messages.filter((m) => m.direction === 'in').length,
   )
   const arrived = bob.page.evaluate(
     ({ want }) =>

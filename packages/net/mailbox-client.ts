@@ -265,7 +265,9 @@ export async function depositAll(
 
 /**
  * Subscribes to this peer's mailbox on `relay`: every stored envelope is passed to `onEnvelope`
- * oldest first, then new ones as they arrive, one at a time. An envelope is acknowledged (and
+ * oldest first, then new ones as they arrive; the envelopes that arrive together are passed without
+ * waiting for each other (in order: a handler that keeps order, as Paloma's inbox does, can batch them).
+ * An envelope is acknowledged (and
  * deleted by the relay) only after `onEnvelope` resolves; if it throws, the envelope stays and is
  * delivered again on the next subscription.
  *
@@ -321,6 +323,9 @@ export async function openMailbox(
     for await (const frames of client.readFrames(stream)) {
       const acks: number[] = []
       const nacks: number[] = []
+      // The envelopes of one chunk are handed over in order without waiting for each other, so a
+      // handler may take them together (Paloma's inbox commits a burst in one transaction).
+      const handling: Array<Promise<void>> = []
       for (const frame of frames) {
         if (frame.t === 'env') {
           const envelope: MailboxEnvelope = {
@@ -330,14 +335,19 @@ export async function openMailbox(
             envelope: frame.env,
             storedAt: frame.ts,
           }
-          try {
-            await onEnvelope(envelope)
-            acks.push(frame.seq)
-          } catch (err) {
-            nacks.push(frame.seq)
-            options.onError?.(err, envelope)
-          }
+          handling.push(
+            Promise.resolve()
+              .then(() => onEnvelope(envelope))
+              .then(
+                () => void acks.push(frame.seq),
+                (err: unknown) => {
+                  nacks.push(frame.seq)
+                  options.onError?.(err, envelope)
+                },
+              ),
+          )
         } else if (frame.t === 'synced') {
+          await Promise.all(handling) // synced: everything stored before it was handled
           resolveSynced()
         } else if (frame.t === 'err') {
           throw client.relayError(frame)
@@ -345,6 +355,7 @@ export async function openMailbox(
           throw new MailboxError('PROTOCOL', `unexpected ${frame.t} frame on a subscription`)
         }
       }
+      await Promise.all(handling)
       pendingAcks.push(...acks)
       pendingNacks.push(...nacks)
       const pending = pendingAcks.length + pendingNacks.length

@@ -222,9 +222,19 @@ export interface LoadedState {
  */
 const MIGRATIONS: ReadonlyArray<(vault: Vault) => Promise<void>> = [async () => {}]
 
+interface Waiter {
+  resolve(): void
+  reject(err: unknown): void
+}
+
 /** The app's records in one vault: typed reads and writes, and the schema version kept current. */
 export class AppRecords {
   readonly vault: Vault
+  /** The writes waiting for the commit after the running one (by name: the last write of a name wins). */
+  #next:
+    | { ops: Map<string, Uint8Array | null>; waiters: Array<{ resolve(): void; reject(e: unknown): void }> }
+    | undefined
+  #committing = false
 
   constructor(vault: Vault) {
     this.vault = vault
@@ -289,11 +299,46 @@ export class AppRecords {
     return state
   }
 
+  /**
+   * Writes `entries` atomically. Group commit: writes asked for while a commit runs are made together in
+   * the next one (one IndexedDB transaction for a burst of status changes), each call resolving once its
+   * records are stored.
+   */
   write(entries: readonly RecordEntry[]): Promise<void> {
-    return entries.length === 1 ? this.vault.put(...entries[0]!) : this.vault.putMany(entries)
+    return this.#commit(entries, [])
   }
 
   deleteOutbox(id: string): Promise<void> {
-    return this.vault.delete(OUTBOX_PREFIX + id)
+    return this.#commit([], [OUTBOX_PREFIX + id])
+  }
+
+  #commit(puts: readonly RecordEntry[], deletes: readonly string[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const batch = (this.#next ??= { ops: new Map<string, Uint8Array | null>(), waiters: [] as Waiter[] })
+      for (const [name, bytes] of puts) batch.ops.set(name, bytes)
+      for (const name of deletes) batch.ops.set(name, null)
+      batch.waiters.push({ resolve, reject })
+      if (!this.#committing) void this.#drain()
+    })
+  }
+
+  async #drain(): Promise<void> {
+    this.#committing = true
+    for (let batch = this.#next; batch !== undefined; batch = this.#next) {
+      this.#next = undefined
+      const puts: RecordEntry[] = []
+      const deletes: string[] = []
+      for (const [name, bytes] of batch.ops) {
+        if (bytes === null) deletes.push(name)
+        else puts.push([name, bytes])
+      }
+      try {
+        await this.vault.commit(puts, deletes)
+        for (const w of batch.waiters) w.resolve()
+      } catch (err) {
+        for (const w of batch.waiters) w.reject(err)
+      }
+    }
+    this.#committing = false
   }
 }

@@ -90,3 +90,26 @@ describe('vault records', () => {
     expect(await records.reservePreKeyIds(50)).toBe(51)
   })
 })
+
+describe('group commit of app records', () => {
+  it('makes the writes asked for during a commit together in the next one, last write of a name winning', async () => {
+    const backend = new MemoryVaultBackend()
+    const commits: number[] = []
+    const commit = backend.commit.bind(backend)
+    backend.commit = async (puts, deletes) => {
+      commits.push(puts.length + deletes.length)
+      await commit(puts, deletes)
+    }
+    const vault = await Vault.create(backend, 'correct horse battery', TEST_KDF)
+    const records = new AppRecords(vault)
+    const a = { id: 'a', peer: PEER, direction: 'out' as const, text: 'x', ts: 1, status: 'sent' as const }
+    await Promise.all([
+      records.write([entry.message(a)]), // starts a commit at once
+      records.write([entry.message({ ...a, status: 'delivered' })]),
+      records.write([entry.message({ ...a, status: 'read' })]),
+      records.deleteOutbox('a'),
+    ])
+    expect(commits).toEqual([1, 2])
+    expect((await records.load()).messages.map((m) => m.status)).toEqual(['read'])
+  })
+})
