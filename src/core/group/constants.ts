@@ -59,7 +59,7 @@ export const MAX_WELCOME_PARTS = 128
 
 // ----------------------------------------------------------------------------------------- sender keys
 
-/** Most message keys derived for one group message (how far ahead of its chain it may be). */
+/** Most keys skipped for one group message: how far past its chain's next iteration it may be. */
 export const GROUP_MAX_SKIP = 1000
 /** Most skipped message keys kept per sender (current and previous key together); oldest evicted. */
 export const GROUP_MAX_STORED_SKIPPED_KEYS = 2000
@@ -67,7 +67,7 @@ export const GROUP_MAX_STORED_SKIPPED_KEYS = 2000
  * A sender key encrypts at most this many messages; its sender must then rotate. Receivers refuse an
  * iteration at or beyond it.
  */
-export const SENDER_KEY_MAX_MESSAGES = 1000
+export const SENDER_KEY_MAX_MESSAGES = 10_000
 /** Local policy, enforced by `groupEncrypt`: a sender key older than this (7 days) must be rotated. */
 export const SENDER_KEY_MAX_AGE_MS = 7 * 24 * 3600 * 1000
 /**

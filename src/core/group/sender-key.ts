@@ -182,7 +182,13 @@ export function groupMessageHeader(
   return concatBytes(MESSAGE_SIGNATURE_PREFIX_BYTES, group, owner, signingKey, _u32(iteration))
 }
 
-function proofMessage(group: Uint8Array, owner: Identity, keyId: number, signingKey: Uint8Array): Uint8Array {
+/** What a sender key's proof signs: SENDER_KEY_SIGNATURE_PREFIX || group || owner || keyId (uint32) || key. */
+export function senderKeyProofMessage(
+  group: Uint8Array,
+  owner: Identity,
+  keyId: number,
+  signingKey: Uint8Array,
+): Uint8Array {
   return concatBytes(SENDER_KEY_SIGNATURE_PREFIX_BYTES, group, owner, _u32(keyId), signingKey)
 }
 
@@ -222,7 +228,7 @@ export async function newSenderKey(
   const chainKey = rng(KEY_LENGTH)
   const seed = rng(KEY_LENGTH)
   const publicKey = await ed25519PublicFromSeed(seed)
-  const proof = await ed25519Sign(seed, proofMessage(group, owner, id, publicKey))
+  const proof = await ed25519Sign(seed, senderKeyProofMessage(group, owner, id, publicKey))
   return {
     group,
     owner,
@@ -381,7 +387,9 @@ export async function processSenderKeyDistribution(
   const d = decodeSenderKeyDistribution(distribution)
   if (!equalBytes(d.group, receiver.group)) throw new WrongGroupError()
   checkMember(opts.members, from, 'the distributor')
-  if (!(await ed25519Verify(d.signingKey, d.proof, proofMessage(d.group, from, d.keyId, d.signingKey)))) {
+  if (
+    !(await ed25519Verify(d.signingKey, d.proof, senderKeyProofMessage(d.group, from, d.keyId, d.signingKey)))
+  ) {
     throw new GroupSignatureError('sender key proof does not verify for this sender')
   }
   const owner = toHex(from)
