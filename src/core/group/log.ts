@@ -388,6 +388,24 @@ class LogBuilder {
     this.append(change, ancestors)
   }
 
+  /**
+   * Keeps a verified change until its parents arrive. When the buffer is full, a change by a current member
+   * (of `members`, hex) takes the place of the oldest one by someone who is not, so outsiders (a removed
+   * member still on the topic) cannot crowd members' changes out; otherwise it is refused.
+   * @throws PendingChangesFullError
+   */
+  bufferPending(change: GroupChange, members: () => ReadonlySet<string>): void {
+    if (this.pending.size >= MAX_PENDING_CHANGES) {
+      const current = members()
+      const evict = current.has(toHex(change.author))
+        ? [...this.pending].find(([, c]) => !current.has(toHex(c.author)))
+        : undefined
+      if (!evict) throw new PendingChangesFullError()
+      this.pending.delete(evict[0])
+    }
+    this.pending.set(change.idHex, change)
+  }
+
   hasAllParents(change: GroupChange): boolean {
     return change.parents.every((p) => this.byId.has(toHex(p)))
   }
@@ -533,6 +551,18 @@ function foldState(log: GroupLog): GroupState {
 
 // -------------------------------------------------------------------------------------------- the API
 
+const memberSets = new WeakMap<GroupLog, ReadonlySet<string>>()
+
+/** The current members of `log` as hex (computed once per log value). */
+function memberSet(log: GroupLog): ReadonlySet<string> {
+  let set = memberSets.get(log)
+  if (!set) {
+    set = new Set(log.state.members.map(toHex))
+    memberSets.set(log, set)
+  }
+  return set
+}
+
 async function verified(change: GroupChange | Uint8Array, group: Uint8Array | null): Promise<GroupChange> {
   const c = change instanceof Uint8Array ? decodeChange(change) : change
   if (group && !equalBytes(c.group, group)) throw new WrongGroupError()
@@ -637,8 +667,7 @@ export async function applyChange(log: GroupLog, change: GroupChange | Uint8Arra
     applied.push(c)
     b.drainPending(applied, rejected)
   } else {
-    if (b.pending.size >= MAX_PENDING_CHANGES) throw new PendingChangesFullError()
-    b.pending.set(c.idHex, c)
+    b.bufferPending(c, () => memberSet(log))
   }
   return { log: b.freeze(), applied, rejected }
 }
@@ -674,10 +703,13 @@ export async function applyChanges(
         continue
       }
       b.drainPending(applied, rejected)
-    } else if (b.pending.size >= MAX_PENDING_CHANGES) {
-      rejected.push({ id: c.idHex, error: new PendingChangesFullError() })
     } else {
-      b.pending.set(c.idHex, c)
+      try {
+        b.bufferPending(c, () => memberSet(log))
+      } catch (error) {
+        if (!(error instanceof GroupError)) throw error
+        rejected.push({ id: c.idHex, error })
+      }
     }
   }
   return { log: b.freeze(), applied, rejected }

@@ -88,7 +88,11 @@ export interface SenderKeyState {
   readonly group: Uint8Array
   /** The owner's identity (Ed25519 public key). */
   readonly owner: Identity
-  /** Key id (epoch): random below 2^31 for a member's first key, then one more per rotation. */
+  /**
+   * Key id (epoch): max(previous + 1, creation time in whole seconds). It grows with every rotation and
+   * across a lost state (a device restored from a backup), so receivers tell a newer key from a late older
+   * one.
+   */
   readonly keyId: number
   /** Chain key of iteration `iteration`. */
   readonly chainKey: Uint8Array
@@ -202,9 +206,9 @@ function checkMember(members: readonly Identity[], id: Identity, who: string): v
 
 /**
  * A fresh sender key for `owner` in `group`: a random chain key, a new signing key pair and its proof.
- * With `previous` (the key it replaces) the key id is the previous one plus one, else random below 2^31.
- * Randomness is drawn in this order: key id (4 bytes, only without `previous`), chain key (32), signing seed
- * (32).
+ * Its key id is the creation time in whole seconds, or the id of `previous` (the key it replaces) plus one
+ * when that is larger. Randomness is drawn in this order: chain key (32 bytes), signing seed (32).
+ * @throws MalformedGroupRecordError for a bad group or owner, or when key ids are exhausted (year 2106).
  * @example
  * const mine = await newSenderKey(secureRandom, { group: log.group, owner: me.publicKey, now: Date.now() })
  */
@@ -221,10 +225,9 @@ export async function newSenderKey(
   if (group.length !== KEY_LENGTH || owner.length !== KEY_LENGTH) {
     throw new MalformedGroupRecordError('sender key: group and owner must be 32 bytes')
   }
-  const idBytes = previous ? null : rng(4)
-  const keyId = idBytes ? new DataView(idBytes.buffer, idBytes.byteOffset, 4).getUint32(0) >>> 1 : 0
-  const id = previous ? previous.keyId + 1 : keyId
-  if (id > MAX_SENDER_KEY_ID) throw new MalformedGroupRecordError('sender key: key ids exhausted')
+  const id = Math.max(previous ? previous.keyId + 1 : 0, Math.floor(now / 1000))
+  if (!Number.isSafeInteger(id) || id < 0 || id > MAX_SENDER_KEY_ID)
+    throw new MalformedGroupRecordError('sender key: key ids exhausted')
   const chainKey = rng(KEY_LENGTH)
   const seed = rng(KEY_LENGTH)
   const publicKey = await ed25519PublicFromSeed(seed)
@@ -373,10 +376,12 @@ function dropExpired(record: SenderRecord, now: number): SenderRecord {
 
 /**
  * Takes in a sender key distribution received from `from` over its 1:1 session. A distribution already held
- * changes nothing (it never rewinds a chain); a newer key id makes the current key the previous one (kept
- * SENDER_KEY_GRACE_MS); an older one is kept as the previous key if it is newer than that, else ignored.
+ * (same signing key) changes nothing: it never rewinds a chain. Otherwise a key id at least the current
+ * one's makes the current key the previous one (kept SENDER_KEY_GRACE_MS); a lower one is kept as the
+ * previous key if its id is at least that key's, else ignored (a late distribution of a retired key).
  * @throws MalformedGroupRecordError, WrongGroupError, NotAGroupMemberError (`from` is not a member now),
- * GroupSignatureError (the proof does not bind the signing key to `from`), SenderKeyConflictError
+ * GroupSignatureError (the proof does not bind the signing key to `from`), SenderKeyConflictError (the
+ * signing key is held for another sender, or under another key id)
  */
 export async function processSenderKeyDistribution(
   receiver: GroupReceiverState,
@@ -411,11 +416,10 @@ export async function processSenderKeyDistribution(
   let next: SenderRecord
   if (!rec) {
     next = { owner: from, current: chain, previous: null, previousUntil: 0 }
-  } else if (d.keyId === rec.current.keyId || d.keyId === rec.previous?.keyId) {
-    throw new SenderKeyConflictError('a sender key with this id but another signing key is held')
-  } else if (d.keyId > rec.current.keyId) {
+  } else if (d.keyId >= rec.current.keyId) {
+    // Equal ids: a sender that lost its state made a new key within the same second; the later one wins.
     next = { owner: from, current: chain, previous: rec.current, previousUntil: until }
-  } else if (!rec.previous || d.keyId > rec.previous.keyId) {
+  } else if (!rec.previous || d.keyId >= rec.previous.keyId) {
     next = { owner: from, current: rec.current, previous: chain, previousUntil: until }
   } else {
     return receiver

@@ -79,9 +79,10 @@ let counters = newCounters()
 const newRefusals = () => ({ senderGone: 0, again: 0, noKey: 0, expired: 0, retired: 0, beforeJoin: 0 })
 let refusals = newRefusals()
 
-/** A chain a receiver holds, as the model sees it: key id and the first iteration it can open. */
+/** A chain a receiver holds, as the model sees it: key id, signing key and the first iteration it opens. */
 interface HeldChain {
   keyId: number
+  key: string
   from: number
 }
 interface Holding {
@@ -104,6 +105,8 @@ interface InFlight {
   from: string
   to: string
   keyId: number
+  /** The sender key's signing key (hex): what names the chain (key ids may repeat across a rejoin). */
+  signingKey: string
   iteration: number
   text: string
   bytes: Uint8Array
@@ -136,12 +139,14 @@ async function run(seed: number, actions: Action[]): Promise<void> {
   const trace: string[] = []
 
   /** The model's side of processSenderKeyDistribution (distributions arrive in order, newest last). */
-  const modelReceive = (to: Person, from: Person, keyId: number, iteration: number) => {
+  const modelReceive = (to: Person, from: Person, s: SenderKeyState) => {
     const h = to.holds.get(from.key)
-    const chain = { keyId, from: iteration }
+    const chain = { keyId: s.keyId, key: hex(s.signing.publicKey), from: s.iteration }
     if (!h) to.holds.set(from.key, { current: chain, previous: null, until: 0 })
-    else if (keyId === h.current.keyId || keyId === h.previous?.keyId) return
-    else to.holds.set(from.key, { current: chain, previous: h.current, until: now + SENDER_KEY_GRACE_MS })
+    else if (chain.key === h.current.key || chain.key === h.previous?.key) return
+    else if (chain.keyId >= h.current.keyId)
+      to.holds.set(from.key, { current: chain, previous: h.current, until: now + SENDER_KEY_GRACE_MS })
+    else throw new Error('the fuzzer distributes keys in order')
   }
 
   /** `p` hands its current key to `to` (each a current member). */
@@ -156,7 +161,7 @@ async function run(seed: number, actions: Action[]): Promise<void> {
         now,
         members: members(),
       })
-      modelReceive(t, p, p.sender.keyId, p.sender.iteration)
+      modelReceive(t, p, p.sender)
     }
   }
 
@@ -184,8 +189,9 @@ async function run(seed: number, actions: Action[]): Promise<void> {
     if (decrypted.has(`${m.msg}:${m.to}`)) return why('again')
     const h = to.holds.get(m.from)
     if (!h) return why('noKey')
-    if (h.previous?.keyId === m.keyId && now >= h.until) return why('expired')
-    const chain = h.current.keyId === m.keyId ? h.current : h.previous?.keyId === m.keyId ? h.previous : null
+    if (h.previous?.key === m.signingKey && now >= h.until) return why('expired')
+    const chain =
+      h.current.key === m.signingKey ? h.current : h.previous?.key === m.signingKey ? h.previous : null
     if (!chain) return why('retired')
     if (m.iteration < chain.from) return why('beforeJoin')
     return true
@@ -247,6 +253,7 @@ async function run(seed: number, actions: Action[]): Promise<void> {
     if (r instanceof Error) throw r
     const out = r as Awaited<ReturnType<typeof groupEncrypt>>
     const keyId = p.sender!.keyId
+    const signingKey = hex(p.sender!.signing.publicKey)
     const iteration = p.sender!.iteration
     p.sender = out.state
     for (const q of people) {
@@ -256,6 +263,7 @@ async function run(seed: number, actions: Action[]): Promise<void> {
         from: p.key,
         to: q.key,
         keyId,
+        signingKey,
         iteration,
         text,
         bytes: out.message,

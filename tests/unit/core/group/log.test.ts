@@ -20,6 +20,7 @@ import {
   decodeGroupLog,
   encodeGroupLog,
   groupState,
+  hasChange,
   heads,
   history,
   isMember,
@@ -391,6 +392,28 @@ describe('membership: arrival order', () => {
       await forge(s.log, s.c, { kind: 'leave', parents: unknownParent, time: 1e6 }),
       PendingChangesFullError,
     )
+  })
+
+  it('an outsider cannot crowd members out of the pending buffer', async () => {
+    const s = await setup('pending-outsider')
+    const unknownParent = [new Uint8Array(32).fill(9)]
+    // x (not a member) fills the buffer with changes naming a parent nobody has.
+    const junk = []
+    for (let i = 0; i < MAX_PENDING_CHANGES; i++) {
+      junk.push(await forge(s.log, s.x, { kind: 'leave', parents: unknownParent, time: i }))
+    }
+    const full = await applyChanges(s.log, junk)
+    expect(pendingCount(full.log)).toBe(MAX_PENDING_CHANGES)
+    // A member's change still waits (the oldest junk makes room); another outsider's is refused.
+    const c1 = await act(s.log, s.c, { kind: 'add', member: s.y.publicKey })
+    const c2 = await act(c1.log, s.a, { kind: 'rename', name: 'waiting' })
+    const r = await applyChange(full.log, c2.change)
+    expect(pendingCount(r.log)).toBe(MAX_PENDING_CHANGES)
+    expect(hasChange(r.log, junk[0]!.id)).toBe(false)
+    expect(hasChange(r.log, c2.change.id)).toBe(true)
+    const more = await forge(s.log, s.x, { kind: 'leave', parents: unknownParent, time: 1e6 })
+    await rejects(r.log, more, PendingChangesFullError)
+    expect(groupState((await applyChange(r.log, c1.change)).log).name).toBe('waiting')
   })
 })
 

@@ -139,7 +139,7 @@ describe('sender keys: the chain', () => {
     expect(hex(r.sender)).toBe(hex(s.a.publicKey))
     expect(r.plaintext).toEqual(new Uint8Array(100).fill(0x61))
     expect([r.keyId, r.iteration]).toEqual([s.alice.keyId, 0])
-    expect(s.alice.keyId).toBeLessThan(2 ** 31)
+    expect(s.alice.keyId).toBe(Math.floor(NOW / 1000))
   })
 
   it(`decrypts out of order within GROUP_MAX_SKIP, each message exactly once`, async () => {
@@ -341,14 +341,35 @@ describe('sender keys: rotation', () => {
     expect(await processSenderKeyDistribution(bob3, s.a.publicKey, s.distribution, s.opts)).toBe(bob3)
   })
 
+  it('a key made later from scratch (a device that lost its state) replaces the current one', async () => {
+    const s = await setup('lost-state')
+    const { messages } = await sendMany(s.alice, 2, s.opts)
+    const later = { now: NOW + 5000, members: s.members }
+    const restored = distributeSenderKey(
+      await newSenderKey(s.rng, { group: s.log.group, owner: s.a.publicKey, now: later.now }),
+      [s.b.publicKey],
+    )
+    expect(restored.state.keyId).toBe(s.alice.keyId + 5)
+    const bob = await processSenderKeyDistribution(s.bob, s.a.publicKey, restored.distribution, later)
+    const rec = [...bob.senders.values()][0]!
+    expect([rec.current.keyId, rec.previous?.keyId]).toEqual([restored.state.keyId, s.alice.keyId])
+    const fresh = await groupEncrypt(restored.state, utf8('back'), later)
+    expect(str((await groupDecrypt(bob, fresh.message, later)).plaintext)).toBe('back')
+    expect(str((await groupDecrypt(bob, messages[1]!, later)).plaintext)).toBe('message 1')
+    // Rotating twice within a second still gives growing ids.
+    const r1 = await rotateSenderKey(restored.state, s.rng, later)
+    expect((await rotateSenderKey(r1, s.rng, later)).keyId).toBe(restored.state.keyId + 2)
+  })
+
   it('a distribution already held changes nothing (never rewinds); a late older one becomes the previous key', async () => {
     const s = await setup('idempotent')
     const { messages } = await sendMany(s.alice, 2, s.opts)
     const bob = (await groupDecrypt(s.bob, messages[0]!, s.opts)).state
     expect(await processSenderKeyDistribution(bob, s.a.publicKey, s.distribution, s.opts)).toBe(bob)
     await refuses(bob, messages[0]!, s.opts, DuplicateGroupMessageError)
-    // Same key id, another signing key: a conflict (and with the key id changed but not the proof, a forgery).
-    const twin = await newSenderKey(s.rng, { group: s.log.group, owner: s.a.publicKey, now: NOW })
+    // Another signing key under the same key id (a state lost and remade within the same second) is the
+    // newer key; relabelling a key's id without a new proof is a forgery.
+    const twin = await newSenderKey(s.rng, { group: s.log.group, owner: s.a.publicKey, now: NOW + 7000 })
     const relabelled = distributeSenderKey({ ...twin, keyId: s.alice.keyId }, []).distribution
     await expect(processSenderKeyDistribution(bob, s.a.publicKey, relabelled, s.opts)).rejects.toBeInstanceOf(
       GroupSignatureError,
@@ -358,7 +379,22 @@ describe('sender keys: rotation', () => {
       senderKeyProofMessage(s.log.group, s.a.publicKey, s.alice.keyId, twin.signing.publicKey),
     )
     const sameId = distributeSenderKey({ ...twin, keyId: s.alice.keyId, proof }, []).distribution
-    await expect(processSenderKeyDistribution(bob, s.a.publicKey, sameId, s.opts)).rejects.toBeInstanceOf(
+    const replaced = await processSenderKeyDistribution(bob, s.a.publicKey, sameId, s.opts)
+    const both = [...replaced.senders.values()][0]!
+    expect([hex(both.current.signingKey), hex(both.previous!.signingKey)]).toEqual([
+      hex(twin.signing.publicKey),
+      hex(s.alice.signing.publicKey),
+    ])
+    // The same signing key under another key id is a conflict.
+    const proof2 = await ed25519Sign(
+      s.alice.signing.seed,
+      senderKeyProofMessage(s.log.group, s.a.publicKey, s.alice.keyId + 1, s.alice.signing.publicKey),
+    )
+    const reused = distributeSenderKey(
+      { ...s.alice, keyId: s.alice.keyId + 1, proof: proof2 },
+      [],
+    ).distribution
+    await expect(processSenderKeyDistribution(bob, s.a.publicKey, reused, s.opts)).rejects.toBeInstanceOf(
       SenderKeyConflictError,
     )
     // The newer key arrives first, the older one after it: both decrypt.
