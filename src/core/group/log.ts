@@ -657,9 +657,11 @@ export async function makeChange(
  * GroupFullError, GroupLogFullError, PendingChangesFullError (the log is then unchanged)
  */
 export async function applyChange(log: GroupLog, change: GroupChange | Uint8Array): Promise<ApplyResult> {
-  const c = await verified(change, log.group)
+  const decoded = change instanceof Uint8Array ? decodeChange(change) : change
+  // A change already held is ignored before its signature is checked: its id covers all it says.
+  if (hasChange(log, decoded.id)) return { log, applied: [], rejected: [] }
+  const c = await verified(decoded, log.group)
   const b = LogBuilder.of(log)
-  if (b.byId.has(c.idHex) || b.pending.has(c.idHex)) return { log, applied: [], rejected: [] }
   const applied: GroupChange[] = []
   const rejected: { id: string; error: GroupError }[] = []
   if (b.hasAllParents(c)) {
@@ -686,13 +688,14 @@ export async function applyChanges(
   for (const change of changes) {
     let c: GroupChange
     try {
-      c = await verified(change, log.group)
+      const decoded = change instanceof Uint8Array ? decodeChange(change) : change
+      if (b.byId.has(decoded.idHex) || b.pending.has(decoded.idHex)) continue
+      c = await verified(decoded, log.group)
     } catch (error) {
       if (!(error instanceof GroupError)) throw error
       rejected.push({ id: change instanceof Uint8Array ? '' : change.idHex, error })
       continue
     }
-    if (b.byId.has(c.idHex) || b.pending.has(c.idHex)) continue
     if (b.hasAllParents(c)) {
       try {
         b.insert(c)
