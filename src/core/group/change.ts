@@ -113,10 +113,9 @@ function unsignedMap(
 
 const idOf = (unsigned: Uint8Array): Uint8Array => sha256Hash(concatBytes(CHANGE_ID_PREFIX_BYTES, unsigned))
 
-/** Fields of a change to sign (create carries its nonce, everything else its group). */
+/** Fields of a change to sign (create carries its nonce, everything else its group); the author is the signer. */
 export interface UnsignedChange {
   readonly group: Uint8Array | null
-  readonly author: Identity
   readonly parents: readonly Uint8Array[]
   readonly kind: ChangeKind
   readonly member: Identity | null

@@ -563,8 +563,13 @@ function memberSet(log: GroupLog): ReadonlySet<string> {
   return set
 }
 
-async function verified(change: GroupChange | Uint8Array, group: Uint8Array | null): Promise<GroupChange> {
-  const c = change instanceof Uint8Array ? decodeChange(change) : change
+/** The change decoded from its bytes (a decoded value given in is decoded again: only its bytes count). */
+function decoded(change: GroupChange | Uint8Array): GroupChange {
+  return decodeChange(change instanceof Uint8Array ? change : change.bytes)
+}
+
+/** `c` once its group and signature are checked. */
+async function verified(c: GroupChange, group: Uint8Array | null): Promise<GroupChange> {
   if (group && !equalBytes(c.group, group)) throw new WrongGroupError()
   if (!(await verifyChangeSignature(c))) throw new GroupSignatureError('change signature does not verify')
   return c
@@ -586,7 +591,6 @@ export async function createGroup(
 ): Promise<{ log: GroupLog; groupSecret: Uint8Array; change: GroupChange }> {
   const change = await signChange(signer, {
     group: null,
-    author: signer.publicKey,
     parents: [],
     kind: 'create',
     member: null,
@@ -604,7 +608,7 @@ export async function createGroup(
  * GroupSignatureError
  */
 export async function openLog(create: GroupChange | Uint8Array, group?: Uint8Array): Promise<GroupLog> {
-  const c = await verified(create, group ?? null)
+  const c = await verified(decoded(create), group ?? null)
   if (c.kind !== 'create') throw new WrongGroupError('a log starts with its create change')
   return new LogBuilder(c).freeze()
 }
@@ -635,7 +639,6 @@ export async function makeChange(
   b.checkAuthority({ author: signer.publicKey, kind: request.kind, member }, (j) => hasBit(ancestors, j))
   const change = await signChange(signer, {
     group: log.group,
-    author: signer.publicKey,
     parents,
     kind: request.kind,
     member,
@@ -644,8 +647,6 @@ export async function makeChange(
     nonce: null,
   })
   b.insert(change)
-  const applied: GroupChange[] = [change]
-  b.drainPending(applied, [])
   return { log: b.freeze(), change }
 }
 
@@ -657,10 +658,10 @@ export async function makeChange(
  * GroupFullError, GroupLogFullError, PendingChangesFullError (the log is then unchanged)
  */
 export async function applyChange(log: GroupLog, change: GroupChange | Uint8Array): Promise<ApplyResult> {
-  const decoded = change instanceof Uint8Array ? decodeChange(change) : change
+  const d = decoded(change)
   // A change already held is ignored before its signature is checked: its id covers all it says.
-  if (hasChange(log, decoded.id)) return { log, applied: [], rejected: [] }
-  const c = await verified(decoded, log.group)
+  if (hasChange(log, d.id)) return { log, applied: [], rejected: [] }
+  const c = await verified(d, log.group)
   const b = LogBuilder.of(log)
   const applied: GroupChange[] = []
   const rejected: { id: string; error: GroupError }[] = []
@@ -688,9 +689,9 @@ export async function applyChanges(
   for (const change of changes) {
     let c: GroupChange
     try {
-      const decoded = change instanceof Uint8Array ? decodeChange(change) : change
-      if (b.byId.has(decoded.idHex) || b.pending.has(decoded.idHex)) continue
-      c = await verified(decoded, log.group)
+      const d = decoded(change)
+      if (b.byId.has(d.idHex) || b.pending.has(d.idHex)) continue
+      c = await verified(d, log.group)
     } catch (error) {
       if (!(error instanceof GroupError)) throw error
       rejected.push({ id: change instanceof Uint8Array ? '' : change.idHex, error })

@@ -46,7 +46,6 @@ function forge(
 ): Promise<GroupChange> {
   return signChange(signer, {
     group: log.group,
-    author: signer.publicKey,
     parents: heads(log),
     kind: 'add',
     member: null,
@@ -229,7 +228,6 @@ describe('membership: authority', () => {
       { publicKey: s.c.publicKey, seed: s.m.seed },
       {
         group: s.log.group,
-        author: s.c.publicKey,
         parents: heads(s.log),
         kind: 'add',
         member: s.x.publicKey,
