@@ -67,6 +67,7 @@ const newCounters = () => ({
   delivered: 0,
   expectedFailures: 0,
   replays: 0,
+  lateCopies: 0,
   tampers: 0,
   removals: 0,
   rejoins: 0,
@@ -134,7 +135,9 @@ async function run(seed: number, actions: Action[]): Promise<void> {
   const current = () => people.filter(isMember)
   let nextMsg = 0
   const pending: InFlight[] = []
+  /** Messages that decrypted at their receiver (any copy must now fail), and ones that were refused. */
   const delivered: InFlight[] = []
+  const refused: InFlight[] = []
   const decrypted = new Set<string>()
   const trace: string[] = []
 
@@ -227,7 +230,7 @@ async function run(seed: number, actions: Action[]): Promise<void> {
       counters.expectedFailures++
       if (m.toWasOutside) counters.afterRemovalRefused++
     }
-    delivered.push(m)
+    ;(expected ? delivered : refused).push(m)
   }
 
   /** `p` sends a message to the group; every other identity (member or not) gets a copy in flight. */
@@ -307,8 +310,16 @@ async function run(seed: number, actions: Action[]): Promise<void> {
     } else if (kind <= KIND.drop) {
       const m = pickInFlight()
       if (m) pending.splice(pending.indexOf(m), 1)
+    } else if (kind === KIND.replay && c % 2 === 1) {
+      // Another copy of a message that was refused: a late delivery like any other (it decrypts if, say,
+      // its sender, removed when it first came, is a member again and the receiver still holds the key).
+      const m = pick(refused)
+      if (!m) return
+      refused.splice(refused.indexOf(m), 1)
+      await deliver(m)
+      counters.lateCopies++
     } else if (kind === KIND.duplicate || kind === KIND.replay) {
-      // A copy arrives now (the original, still in flight, arrives later) or a delivered one again.
+      // A copy arrives now (the original, still in flight, arrives later) or a decrypted one again.
       const list = kind === KIND.duplicate ? pending : delivered
       const m = pick(list)
       if (!m) return
