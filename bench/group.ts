@@ -20,9 +20,9 @@ import {
   processPreKeyBundle,
   secureRandom,
   type IdentityKeyPair,
-} from '../src/core/crypto/index.ts'
-import { portableProvider, setCryptoProvider, type CryptoProvider } from '../src/core/crypto/primitives.ts'
-import { nodeCryptoProvider } from '../src/platform/node-crypto.ts'
+} from '@paloma/core/crypto/index.ts'
+import { portableProvider, setCryptoProvider, type CryptoProvider } from '@paloma/core/crypto/primitives.ts'
+import { nodeCryptoProvider } from '@paloma/node-crypto'
 import {
   applyChanges,
   createGroup,
@@ -39,7 +39,7 @@ import {
   openWelcome,
   processSenderKeyDistribution,
   type GroupLog,
-} from '../src/core/group/index.ts'
+} from '@paloma/core/group/index.ts'
 
 const rng = secureRandom
 const now = Date.now()

@@ -21,7 +21,7 @@ run([
   '--logLevel',
   'error',
 ])
-for (const name of ['foundation', 'messaging', 'crypto', 'vault', 'directory', 'mailbox']) {
+for (const name of ['foundation', 'roundtrip', 'messaging', 'crypto', 'group', 'vault', 'directory', 'mailbox']) {
   const file = resolve(root, `bench/${name}.ts`)
   if (existsSync(file)) run([file])
 }

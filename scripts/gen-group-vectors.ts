@@ -4,10 +4,10 @@
 // Format: docs/protocol.md, "Groups", "Test vectors".
 import { writeFileSync } from 'node:fs'
 import { sha256 } from '@noble/hashes/sha2.js'
-import { concatBytes, toHex } from '../src/core/crypto/bytes.ts'
-import { identityFromEd25519Private, type IdentityKeyPair } from '../src/core/crypto/keys.ts'
-import type { Rng } from '../src/core/crypto/primitives.ts'
-import { pad } from '../src/core/crypto/padding.ts'
+import { concatBytes, toHex } from '@paloma/core/crypto/bytes.ts'
+import { identityFromEd25519Private, type IdentityKeyPair } from '@paloma/core/crypto/keys.ts'
+import type { Rng } from '@paloma/core/crypto/primitives.ts'
+import { pad } from '@paloma/core/crypto/padding.ts'
 import {
   CHANGE_ID_PREFIX,
   CHANGE_SIGNATURE_PREFIX,
@@ -32,13 +32,13 @@ import {
   type GroupChange,
   type GroupLog,
   type SenderKeyState,
-} from '../src/core/group/index.ts'
+} from '@paloma/core/group/index.ts'
 import {
   decodeGroupMessage,
   groupChainStep,
   groupMessageHeader,
   groupMessageKeyMaterial,
-} from '../src/core/group/sender-key.ts'
+} from '@paloma/core/group/sender-key.ts'
 
 function seededRng(seed: string): Rng {
   const seedBytes = new TextEncoder().encode(seed)

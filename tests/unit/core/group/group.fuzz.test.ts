@@ -11,7 +11,7 @@
 // Steps: env PALOMA_FUZZ_STEPS (default 10 000), in runs of RUN_LENGTH.
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import type { IdentityKeyPair, Rng } from '../../../../src/core/crypto/index.ts'
+import type { IdentityKeyPair, Rng } from '@paloma/core/crypto/index.ts'
 import {
   GROUP_MAX_STORED_SKIPPED_KEYS,
   GroupError,
@@ -33,7 +33,7 @@ import {
   rotateSenderKey,
   type GroupReceiverState,
   type SenderKeyState,
-} from '../../../../src/core/group/index.ts'
+} from '@paloma/core/group/index.ts'
 import { NOW, hex, identities, seededRng, str, utf8 } from './helpers.ts'
 
 const STEPS = Number(process.env.PALOMA_FUZZ_STEPS ?? 10_000)

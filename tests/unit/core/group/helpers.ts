@@ -1,6 +1,6 @@
 // Shared fixtures for the group tests: seeded randomness, identities, and small scenario builders.
-import { generateIdentity, type IdentityKeyPair, type Rng } from '../../../../src/core/crypto/index.ts'
-import { toHex } from '../../../../src/core/crypto/bytes.ts'
+import { generateIdentity, type IdentityKeyPair, type Rng } from '@paloma/core/crypto/index.ts'
+import { toHex } from '@paloma/core/crypto/bytes.ts'
 import {
   applyChange,
   createGroup,
@@ -9,7 +9,7 @@ import {
   type GroupChange,
   type GroupLog,
   type GroupState,
-} from '../../../../src/core/group/index.ts'
+} from '@paloma/core/group/index.ts'
 import { seededRng } from '../crypto/helpers.ts'
 
 export { seededRng }

@@ -2,7 +2,7 @@
 // changes (docs/protocol.md, "Groups"), and convergence of every replica whatever the arrival order.
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import type { IdentityKeyPair, Rng } from '../../../../src/core/crypto/index.ts'
+import type { IdentityKeyPair, Rng } from '@paloma/core/crypto/index.ts'
 import { decode, encode } from 'cborg'
 import {
   GroupFullError,
@@ -33,9 +33,9 @@ import {
   roleOf,
   type GroupChange,
   type GroupLog,
-} from '../../../../src/core/group/index.ts'
-import { signChange, type UnsignedChange } from '../../../../src/core/group/change.ts'
-import { _resolveByViews } from '../../../../src/core/group/log.ts'
+} from '@paloma/core/group/index.ts'
+import { signChange, type UnsignedChange } from '@paloma/core/group/change.ts'
+import { _resolveByViews } from '@paloma/core/group/log.ts'
 import { NOW, act, applyAll, groupWith, hex, identities, seededRng, summary } from './helpers.ts'
 
 /** Signs a change with any fields, bypassing the author-side authority check of makeChange. */

@@ -3,14 +3,14 @@
 // before sending again, and the removed member, holding every later ciphertext, every sender key it ever
 // held and its own old key, decrypts none of them, not even by trying every key it has on every message.
 import { describe, expect, it } from 'vitest'
-import { toHex } from '../../../../src/core/crypto/bytes.ts'
+import { toHex } from '@paloma/core/crypto/bytes.ts'
 import {
   decryptMessage,
   encryptMessage,
   hasSession,
   processPreKeyBundle,
-} from '../../../../src/core/crypto/index.ts'
-import { aesGcmDecrypt } from '../../../../src/core/crypto/primitives.ts'
+} from '@paloma/core/crypto/index.ts'
+import { aesGcmDecrypt } from '@paloma/core/crypto/primitives.ts'
 import {
   GroupError,
   RotationRequiredError,
@@ -33,12 +33,12 @@ import {
   type GroupLog,
   type GroupReceiverState,
   type SenderKeyState,
-} from '../../../../src/core/group/index.ts'
+} from '@paloma/core/group/index.ts'
 import {
   groupChainStep,
   groupMessageHeader,
   groupMessageKeyMaterial,
-} from '../../../../src/core/group/sender-key.ts'
+} from '@paloma/core/group/sender-key.ts'
 import { bundleOf, makeParty, type Party } from '../crypto/helpers.ts'
 import { NOW, seededRng, str, utf8 } from './helpers.ts'
 

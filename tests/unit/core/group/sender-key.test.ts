@@ -3,10 +3,10 @@
 // grace window, the skipped-key cap, codecs; and the topic name and the welcome.
 import { describe, expect, it } from 'vitest'
 import { decode, encode } from 'cborg'
-import type { IdentityKeyPair } from '../../../../src/core/crypto/index.ts'
-import { concatBytes } from '../../../../src/core/crypto/bytes.ts'
-import { _stats, aesGcmEncrypt, ed25519Sign } from '../../../../src/core/crypto/primitives.ts'
-import { pad } from '../../../../src/core/crypto/padding.ts'
+import type { IdentityKeyPair } from '@paloma/core/crypto/index.ts'
+import { concatBytes } from '@paloma/core/crypto/bytes.ts'
+import { _stats, aesGcmEncrypt, ed25519Sign } from '@paloma/core/crypto/primitives.ts'
+import { pad } from '@paloma/core/crypto/padding.ts'
 import {
   DuplicateGroupMessageError,
   GROUP_MAX_SKIP,
@@ -53,14 +53,14 @@ import {
   type GroupError,
   type GroupReceiverState,
   type SenderKeyState,
-} from '../../../../src/core/group/index.ts'
+} from '@paloma/core/group/index.ts'
 import {
   MESSAGE_FRAMING_BYTES,
   senderKeyProofMessage,
   groupChainStep,
   groupMessageHeader,
   groupMessageKeyMaterial,
-} from '../../../../src/core/group/sender-key.ts'
+} from '@paloma/core/group/sender-key.ts'
 import { NOW, act, groupWith, hex, identities, seededRng, str, summary, utf8 } from './helpers.ts'
 
 async function setup(seed: string) {

@@ -8,13 +8,13 @@ import { hkdf } from '@noble/hashes/hkdf.js'
 import { hmac } from '@noble/hashes/hmac.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import vectors from '../../../vectors/group.json' with { type: 'json' }
-import { concatBytes, fromHex, toHex } from '../../../../src/core/crypto/bytes.ts'
+import { concatBytes, fromHex, toHex } from '@paloma/core/crypto/bytes.ts'
 import {
   portableProvider,
   setCryptoProvider,
   type CryptoProvider,
-} from '../../../../src/core/crypto/primitives.ts'
-import { nodeCryptoProvider } from '../../../../src/platform/node-crypto.ts'
+} from '@paloma/core/crypto/primitives.ts'
+import { nodeCryptoProvider } from '@paloma/node-crypto'
 import {
   CHANGE_ID_PREFIX,
   CHANGE_SIGNATURE_PREFIX,
@@ -33,7 +33,7 @@ import {
   openLog,
   processSenderKeyDistribution,
   type SenderKeyState,
-} from '../../../../src/core/group/index.ts'
+} from '@paloma/core/group/index.ts'
 import { NOW } from './helpers.ts'
 
 const PROVIDERS: readonly CryptoProvider[] = [portableProvider, nodeCryptoProvider]

@@ -4,7 +4,7 @@
  * One class per failure, each with its own `name`, a stable `code` from {@link GROUP_ERROR_CODES} and a
  * default message saying what went wrong and what the caller should do next. All share
  * {@link GroupError} (a {@link PalomaError}), so callers can catch the whole family at once, and
- * `switch (err.code)` is checked by the compiler. Nothing in `src/core/group` throws anything else for bad
+ * `switch (err.code)` is checked by the compiler. Nothing in `packages/core/group` throws anything else for bad
  * input or bad peers.
  * @module
  */
@@ -46,7 +46,7 @@ export const GROUP_ERROR_CODES = [
 ] as const
 export type GroupErrorCode = (typeof GROUP_ERROR_CODES)[number]
 
-/** Base class of every error thrown by `src/core/group`. */
+/** Base class of every error thrown by `packages/core/group`. */
 export class GroupError extends PalomaError<GroupErrorCode> {
   override name = 'GroupError'
 }

@@ -5,7 +5,7 @@
  * the versioned group message format, the welcome a new member receives and the topic name.
  *
  * Pure: no DOM, libp2p or IndexedDB; time and randomness are parameters; every value is immutable and every
- * operation returns a new one. Primitives come from `src/core/crypto/primitives.ts`. Wire formats, labels,
+ * operation returns a new one. Primitives come from `packages/core/crypto/primitives.ts`. Wire formats, labels,
  * limits and the conflict rule: docs/protocol.md, "Groups".
  *
  * How the app uses it: the creator calls {@link createGroup}; to add someone, {@link makeChange} (`add`),

@@ -1,6 +1,6 @@
 /**
  * The strict CBOR rules of every group record, on top of the crypto core's helpers
- * (`src/core/crypto/cbor.ts`): a record is a map with `v` = GROUP_VERSION, only the fields its format
+ * (`packages/core/crypto/cbor.ts`): a record is a map with `v` = GROUP_VERSION, only the fields its format
  * names, each of the right type and size, and in canonical form (decoding then re-encoding gives the same
  * bytes), so every record has one spelling. Every failure is a {@link MalformedGroupRecordError}.
  * @module
