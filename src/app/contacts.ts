@@ -101,7 +101,7 @@ class ContactBook implements Contacts {
 
   async addFromInvite(text: string): Promise<ContactRecord> {
     const invite = parseInvite(text)
-    return this.#add(invite.peer, invite.name ?? invite.peer.slice(-8), invite.relays)
+    return this.#add(invite.peer, invite.name ?? invite.peer.slice(-8), invite.relays, invite.bundle)
   }
 
   async lookup(username: string): Promise<Claimant[]> {
@@ -181,7 +181,7 @@ class ContactBook implements Contacts {
     }
   }
 
-  async #add(peer: string, name: string, relays: string[]): Promise<ContactRecord> {
+  async #add(peer: string, name: string, relays: string[], bundle?: Uint8Array): Promise<ContactRecord> {
     if (peer === this.#c.network.peerId) throw new AppError('OWN_INVITE', 'that is this person’s own invite')
     const existing = this.#contacts.get(peer)
     if (existing !== undefined) {
@@ -192,6 +192,7 @@ class ContactBook implements Contacts {
       peer,
       name,
       relays,
+      ...(bundle === undefined ? {} : { bundle }),
       added: this.#c.now(),
       // Same name as someone already pinned, but another key: warn loudly (possible impersonation).
       keyChanged: [...this.#contacts.values()].some((c) => c.name.toLowerCase() === name.toLowerCase()),

@@ -70,6 +70,9 @@ export interface MessengerComponents {
   rng(n: number): Uint8Array
 }
 
+/** How long after a chat opens its safety number is computed. */
+const SAFETY_NUMBER_DELAY_MS = 300
+
 export class Messenger {
   readonly network: PeerNetwork
   readonly scheduler: Scheduler
@@ -87,7 +90,8 @@ export class Messenger {
   readonly #view: View
   readonly #me: string
   readonly #identityKey: Uint8Array
-  #safety: { peer: string; digits?: string } | undefined
+  /** Safety numbers computed so far, by contact. */
+  readonly #safety = new Map<string, string>()
 
   /** Builds every component of `components.unlocked`'s account and starts them. */
   static async start(components: MessengerComponents, init: MessengerInit = {}): Promise<Messenger> {
@@ -199,6 +203,7 @@ export class Messenger {
       name: account.name,
       now,
       rng,
+      onBundle: () => changes.state(), // the invite link carries it
     })
     this.conversations.onRead((peer, ids) => this.receipts.queue(peer, 'read', ids))
     network.on('connection', ({ peer, open }) => {
@@ -206,24 +211,31 @@ export class Messenger {
       changes.state()
     })
     network.on('addresses', () => changes.state())
+    const myFingerprint = fingerprint(identity.publicKey)
     changes.attach({
-      me: {
-        peerId: this.#me,
-        name: account.name,
-        fingerprint: fingerprint(identity.publicKey),
-        inviteLink: inviteUrl(platform.inviteBase ?? 'https://paloma.invalid/', {
-          peer: this.#me,
+      me: () => {
+        const bundle = this.upkeep.bundle()
+        return {
+          peerId: this.#me,
           name: account.name,
-          relays: network.ownCircuits(),
-        }),
+          fingerprint: myFingerprint,
+          inviteLink: inviteUrl(platform.inviteBase ?? 'https://paloma.invalid/', {
+            peer: this.#me,
+            name: account.name,
+            relays: network.ownCircuits(),
+            ...(bundle === undefined ? {} : { bundle }),
+          }),
+        }
       },
       contacts: this.contacts,
       conversations: this.conversations,
       presence: this.presence,
       network,
       settings,
-      safetyNumber: () =>
-        this.#safety?.peer === this.conversations.active ? this.#safety?.digits : undefined,
+      safetyNumber: () => {
+        const active = this.conversations.active
+        return active === undefined ? undefined : this.#safety.get(active)
+      },
     })
   }
 
@@ -274,13 +286,22 @@ export class Messenger {
   async openChat(peer: string): Promise<void> {
     if (this.contacts.get(peer) === undefined)
       throw new AppError('UNKNOWN_CONTACT', `${peer} is not a contact`)
-    this.#safety = { peer }
     this.conversations.open(peer)
     void this.delivery.connectDirect(peer)
     await this.conversations.markRead()
-    const digits = (await safetyNumber(this.#identityKey, publicKeyFromPeerIdString(peer))).digits
-    if (this.#safety?.peer === peer) this.#safety = { peer, digits }
-    this.#view.state()
+    this.#computeSafetyNumber(peer)
+  }
+
+  /**
+   * The safety number (thousands of SHA-512 rounds, on the main thread in a browser) is computed once per
+   * contact and a moment after the chat opened, so it never delays a first message.
+   */
+  #computeSafetyNumber(peer: string): void {
+    if (this.#safety.has(peer)) return this.#view.state()
+    this.scheduler.after(SAFETY_NUMBER_DELAY_MS, () => {
+      this.#safety.set(peer, safetyNumber(this.#identityKey, publicKeyFromPeerIdString(peer)).digits)
+      this.#view.state()
+    })
   }
 
   async send(text: string): Promise<void> {

@@ -34,6 +34,8 @@ export interface PrekeyUpkeep {
   rotate(): Promise<void>
   /** Resolves once no publication, top-up or rotation is running. */
   settled(): Promise<void>
+  /** The prekey bundle published last (or being published), for invite links. */
+  bundle(): Uint8Array | undefined
 }
 
 export interface PrekeyUpkeepInit {
@@ -70,6 +72,8 @@ export interface PrekeyUpkeepComponents {
   scheduler: Scheduler
   /** The username the profile claims. */
   name: string
+  /** Told of each new prekey bundle, before it is published. */
+  onBundle?(bundle: Uint8Array): void
   now(): number
   rng(n: number): Uint8Array
 }
@@ -86,6 +90,7 @@ class Upkeep implements PrekeyUpkeep {
   #publishing: Promise<void> | undefined
   #again = false
   #publishedSpk: number | undefined
+  #bundle: Uint8Array | undefined
   readonly #running = new Set<Promise<unknown>>()
 
   constructor(components: PrekeyUpkeepComponents, init: PrekeyUpkeepInit) {
@@ -126,6 +131,10 @@ class Upkeep implements PrekeyUpkeep {
     this.#running.add(t)
   }
 
+  bundle(): Uint8Array | undefined {
+    return this.#bundle
+  }
+
   async settled(): Promise<void> {
     while (this.#running.size > 0) await Promise.all([...this.#running])
   }
@@ -163,6 +172,10 @@ class Upkeep implements PrekeyUpkeep {
       rng: this.#c.rng,
     })
     const bundle = await createPreKeyBundle(this.#c.identity, spk, [])
+    if (this.#bundle === undefined || spk.id !== this.#publishedSpk) {
+      this.#bundle = bundle
+      this.#c.onBundle?.(bundle)
+    }
     await this.#c.network.directory.publish({
       name: this.#c.name,
       bundle,

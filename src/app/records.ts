@@ -57,6 +57,8 @@ export interface ContactRecord {
   /** Added under a name an earlier contact had, with another key: shown with a warning until accepted. */
   keyChanged: boolean
   lastSeen?: number
+  /** Their prekey bundle from the invite link, until a session is made (spares the directory lookup). */
+  bundle?: Uint8Array
 }
 
 export interface OutboxEntry {
@@ -157,6 +159,7 @@ export function decodeContact(name: string, b: Uint8Array): ContactRecord {
     added: time(name, m.added, 'added'),
     keyChanged: flag(name, m.keyChanged, 'keyChanged'),
     ...(m.lastSeen === undefined ? {} : { lastSeen: time(name, m.lastSeen, 'lastSeen') }),
+    ...(m.bundle === undefined ? {} : { bundle: bytes(name, m.bundle, 'bundle') }),
   }
 }
 

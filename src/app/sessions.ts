@@ -17,6 +17,7 @@ import {
   hasSession,
   processPreKeyBundle,
   verifyPreKeyBundle,
+  SIGNED_PREKEY_ROTATION_MS,
   type PreKeyBundle,
   type ProtocolStores,
 } from '@paloma/core/crypto/index.ts'
@@ -122,16 +123,18 @@ class SessionKeeper implements Sessions {
   async ensure(peer: string, options: { force?: boolean } = {}): Promise<boolean> {
     if (options.force !== true && (await this.has(peer))) return true
     const peerKey = publicKeyFromPeerIdString(peer)
-    let bundle: PreKeyBundle
-    try {
-      const profile = await this.#c.network.directory.resolvePeer(peer, {
-        signal: AbortSignal.timeout(this.#profileTimeoutMs),
-      })
-      bundle = await verifyPreKeyBundle(profile.bundle, peerKey)
-      if (this.#c.contacts.get(peer) !== undefined && profile.relays.length > 0)
-        await this.#c.contacts.update(peer, { relays: profile.relays })
-    } catch {
-      return false
+    let bundle = await this.#inviteBundle(peer, peerKey)
+    if (bundle === undefined) {
+      try {
+        const profile = await this.#c.network.directory.resolvePeer(peer, {
+          signal: AbortSignal.timeout(this.#profileTimeoutMs),
+        })
+        bundle = await verifyPreKeyBundle(profile.bundle, peerKey)
+        if (this.#c.contacts.get(peer) !== undefined && profile.relays.length > 0)
+          await this.#c.contacts.update(peer, { relays: profile.relays })
+      } catch {
+        return false
+      }
     }
     const relays = relaysOf(this.#c.contacts.get(peer)?.relays ?? []).slice(0, this.#preKeyRelays)
     for (const relay of relays) {
@@ -147,7 +150,24 @@ class SessionKeeper implements Sessions {
     await this.#lock.run(peer, () =>
       this.#c.stores.transaction((s) => processPreKeyBundle(peer, peerKey, made, s, this.#opts())),
     )
+    if (this.#c.contacts.get(peer)?.bundle !== undefined) await this.#c.contacts.update(peer, { bundle: undefined })
     return true
+  }
+
+  /**
+   * The bundle an invite link carried, when its signed prekey is recent enough to still be held (it
+   * rotates every SIGNED_PREKEY_ROTATION_MS and stays usable for a grace period after): the first
+   * message then needs no directory lookup. Verified against the PeerId like one from the directory.
+   */
+  async #inviteBundle(peer: string, peerKey: Uint8Array): Promise<PreKeyBundle | undefined> {
+    const carried = this.#c.contacts.get(peer)?.bundle
+    if (carried === undefined) return undefined
+    try {
+      const bundle = await verifyPreKeyBundle(carried, peerKey)
+      return this.#c.now() - bundle.signedPreKey.createdAt < SIGNED_PREKEY_ROTATION_MS ? bundle : undefined
+    } catch {
+      return undefined // not theirs, or damaged: ask the directory
+    }
   }
 
   encrypt(

@@ -29,7 +29,8 @@ export interface Changes {
 
 /** What the view reads while an account is unlocked. */
 export interface ViewSources {
-  me: { peerId: string; name: string; fingerprint: string; inviteLink: string }
+  /** This person, with the invite link as it is now (it carries the current prekey bundle once there is one). */
+  me(): { peerId: string; name: string; fingerprint: string; inviteLink: string }
   contacts: Pick<Contacts, 'all' | 'get'>
   conversations: Pick<Conversations, 'history' | 'unread' | 'lastActivity' | 'active'>
   presence: Pick<Presence, 'live'>
@@ -131,7 +132,7 @@ export class View implements Changes {
       phase: this.#phase,
       ...(this.#error === undefined ? {} : { error: this.#error }),
       ...(this.#c.persisted === false ? { notice: 'not-persistent' as const } : {}),
-      ...(src === undefined ? {} : { me: src.me }),
+      ...(src === undefined ? {} : { me: src.me() }),
       state: this.#connectionState(),
       contacts: this.#contacts(),
       ...(active === undefined ? {} : { active }),

@@ -2,8 +2,10 @@
  * Invite links: how one person hands another everything needed to reach them, in a URL fragment (never
  * sent to the web server) and in a QR code of that same URL.
  *
- * `https://<app>/#invite=<base64url(CBOR {v:1, peer, name?, relays})>` where `peer` is the PeerId (which
- * embeds the Ed25519 identity key) and `relays` the inviter's relay addresses at the time of the invite.
+ * `https://<app>/#invite=<base64url(CBOR {v:1, peer, name?, relays, bundle?})>` where `peer` is the PeerId
+ * (which embeds the Ed25519 identity key), `relays` the inviter's relay addresses at the time of the invite,
+ * and `bundle` the inviter's signed prekey bundle then, so the first message needs no directory lookup
+ * (it is verified against `peer` before use, like one from the directory).
  * The link is not signed: it is only as trustworthy as the channel it came through, and it pins the
  * identity key, so nothing in it can be swapped without changing who the contact is.
  */
@@ -12,11 +14,13 @@ import {
   decodeStrictMap,
   encodeCanonical,
   expectArray,
+  expectBytes,
   expectKeys,
   expectString,
   type CborFail,
 } from '../cbor.ts'
 import { PalomaError } from '../errors.ts'
+import { MAX_BUNDLE_BYTES } from '../crypto/constants.ts'
 import { MAX_RELAY_ADDR_LENGTH, MAX_RELAYS } from './directory.ts'
 
 export const INVITE_VERSION = 1
@@ -32,6 +36,8 @@ export interface Invite {
   name?: string
   /** Relay circuit addresses through which the inviter can be reached. */
   relays: string[]
+  /** The inviter's signed prekey bundle (opaque here; verified against `peer` by whoever uses it). */
+  bundle?: Uint8Array
 }
 
 export const INVITE_ERROR_CODES = [
@@ -69,6 +75,7 @@ export function encodeInvite(invite: Invite): string {
   check(invite)
   const body: Record<string, unknown> = { v: INVITE_VERSION, peer: invite.peer, relays: invite.relays }
   if (invite.name != null) body.name = invite.name
+  if (invite.bundle != null) body.bundle = invite.bundle
   return toString(encodeCanonical(body), 'base64url')
 }
 
@@ -99,11 +106,12 @@ export function parseInvite(text: string): Invite {
   if (m.v !== INVITE_VERSION) {
     throw new InviteError(typeof m.v === 'number' ? 'UNSUPPORTED_INVITE' : 'BAD_INVITE')
   }
-  expectKeys(m, 'invite', fail, ['v', 'peer', 'relays'], ['name'])
+  expectKeys(m, 'invite', fail, ['v', 'peer', 'relays'], ['name', 'bundle'])
   const invite = {
     peer: m.peer,
     relays: m.relays,
     ...(m.name === undefined ? {} : { name: m.name }),
+    ...(m.bundle === undefined ? {} : { bundle: m.bundle }),
   } as Invite
   check(invite)
   return invite
@@ -115,6 +123,7 @@ function check(invite: Invite): void {
   if (invite.name !== undefined) {
     expectString(invite.name, 'invite.name', fail, { min: 0, max: MAX_INVITE_NAME_CHARS })
   }
+  if (invite.bundle !== undefined) expectBytes(invite.bundle, 'invite.bundle', fail, { min: 1, max: MAX_BUNDLE_BYTES })
   const relays = expectArray(invite.relays, 'invite.relays', fail, { max: MAX_RELAYS, noun: 'relays' })
   relays.forEach((r, i) =>
     expectString(r, `invite.relays[${i}]`, fail, {

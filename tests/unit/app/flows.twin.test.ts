@@ -56,6 +56,20 @@ describe('store and forward', () => {
 })
 
 describe('contacts', () => {
+  it('sends a first message from an invite link alone: its prekey bundle spares the directory lookup', async () => {
+    const world = await TwinWorld.create(1)
+    const alice = await twinPerson(world, 'alice')
+    const bob = await twinPerson(world, 'bob')
+    world.directoryDownFor.add(alice.peerId) // Alice cannot read the directory at all
+    await alice.app.addContact(bob.app.inviteLink()!)
+    await alice.app.send('hello from the invite')
+    await next(alice.app, (s) => s.messages.find((m) => m.status === 'delivered'))
+    // The bundle was used once: a session exists, the contact keeps no copy of it.
+    expect(await alice.app.network!.directory.resolvePeer(bob.peerId).catch(() => 'no directory')).toBe(
+      'no directory',
+    )
+  })
+
   it('reaches someone who wrote while their profile could not be read, once the directory answers', async () => {
     const world = await TwinWorld.create(1)
     const { alice, bob } = await pair(world)

@@ -14,7 +14,7 @@ function sources() {
   const history = new Map<string, readonly ChatMessage[]>()
   const reads = { live: 0 }
   const src: ViewSources & { active?: string } = {
-    me: { peerId: 'me', name: 'alice', fingerprint: 'f', inviteLink: 'l' },
+    me: () => ({ peerId: 'me', name: 'alice', fingerprint: 'f', inviteLink: 'l' }),
     contacts: { all: () => contacts.values(), get: (p) => contacts.get(p) },
     conversations: {
       history: (p) => history.get(p) ?? [],

@@ -4,12 +4,7 @@
 // held and its own old key, decrypts none of them, not even by trying every key it has on every message.
 import { describe, expect, it } from 'vitest'
 import { toHex } from '@paloma/core/crypto/bytes.ts'
-import {
-  decryptMessage,
-  encryptMessage,
-  hasSession,
-  processPreKeyBundle,
-} from '@paloma/core/crypto/index.ts'
+import { decryptMessage, encryptMessage, hasSession, processPreKeyBundle } from '@paloma/core/crypto/index.ts'
 import { aesGcmDecrypt } from '@paloma/core/crypto/primitives.ts'
 import {
   GroupError,
@@ -34,11 +29,7 @@ import {
   type GroupReceiverState,
   type SenderKeyState,
 } from '@paloma/core/group/index.ts'
-import {
-  groupChainStep,
-  groupMessageHeader,
-  groupMessageKeyMaterial,
-} from '@paloma/core/group/sender-key.ts'
+import { groupChainStep, groupMessageHeader, groupMessageKeyMaterial } from '@paloma/core/group/sender-key.ts'
 import { bundleOf, makeParty, type Party } from '../crypto/helpers.ts'
 import { NOW, seededRng, str, utf8 } from './helpers.ts'
 

@@ -9,11 +9,7 @@ import { hmac } from '@noble/hashes/hmac.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import vectors from '../../../vectors/group.json' with { type: 'json' }
 import { concatBytes, fromHex, toHex } from '@paloma/core/crypto/bytes.ts'
-import {
-  portableProvider,
-  setCryptoProvider,
-  type CryptoProvider,
-} from '@paloma/core/crypto/primitives.ts'
+import { portableProvider, setCryptoProvider, type CryptoProvider } from '@paloma/core/crypto/primitives.ts'
 import { nodeCryptoProvider } from '@paloma/node-crypto'
 import {
   CHANGE_ID_PREFIX,

@@ -13,6 +13,20 @@ import {
 const PEER = '12D3KooWCcaXMjm8LxcusnsZLY4JnnMbaJBh5pZJj43KUBca6znG'
 const RELAY = `/ip4/127.0.0.1/tcp/9090/ws/p2p/12D3KooWP7E49tpmLujjWQPwRVAUCwbvEXPN2h7nwNDF2eZtZ7kP/p2p-circuit/p2p/${PEER}`
 
+describe('invites with a prekey bundle', () => {
+  it('carry the bundle bytes through the link, and refuse an oversized one', () => {
+    const bundle = new Uint8Array([1, 2, 3, 4])
+    const url = inviteUrl('https://paloma.example/', { peer: PEER, relays: [], bundle })
+    expect(parseInvite(url).bundle).toEqual(bundle)
+    expect(
+      parseInvite(inviteUrl('https://paloma.example/', { peer: PEER, relays: [] })).bundle,
+    ).toBeUndefined()
+    expect(() =>
+      inviteUrl('https://paloma.example/', { peer: PEER, relays: [], bundle: new Uint8Array(5000) }),
+    ).toThrow(InviteError)
+  })
+})
+
 describe('invite links', () => {
   const invite: Invite = { peer: PEER, name: 'alicia', relays: [RELAY] }
 
