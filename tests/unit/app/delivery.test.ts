@@ -76,14 +76,14 @@ const many = (...ids: string[]) => ids.map((id) => ({ envId: id, envelope: env }
 describe('delivery routes', () => {
   it('goes direct when a connection is open, and the peer acknowledged', async () => {
     const net = fakeNetwork()
-    net.connected = true
+    net.connected = net.direct = true
     expect(await make(net).send(BOB, one('e1'))).toEqual([{ route: 'direct' }])
     expect(net.calls).toEqual([`deliver ${BOB} e1`])
   })
 
   it('writes a whole batch at once, and deposits only what was not acknowledged directly', async () => {
     const net = fakeNetwork()
-    net.connected = true
+    net.connected = net.direct = true
     net.deliverFails = new ChatError('CLOSED', 'stream ended')
     net.unackedIds.add('e2')
     expect(await make(net).send(BOB, many('e1', 'e2', 'e3'))).toEqual([
@@ -102,7 +102,7 @@ describe('delivery routes', () => {
 
   it('falls back to the mailbox on two of the contact’s relays when the direct send is not acknowledged', async () => {
     const net = fakeNetwork()
-    net.connected = true
+    net.connected = net.direct = true
     net.deliverFails = new ChatError('TIMEOUT', 'no ack')
     expect(await make(net).send(BOB, one('e1'))).toEqual([{ route: 'mailbox' }])
     expect(net.calls).toEqual([`deliver ${BOB} e1`, 'deposit r1.test e1', 'deposit r2.test e1'])
@@ -112,6 +112,13 @@ describe('delivery routes', () => {
     const net = fakeNetwork()
     net.depositFails.set(RELAYS[0]!, new MailboxError('UNREACHABLE', 'down'))
     expect(await make(net).send(BOB, one('e1'))).toEqual([{ route: 'mailbox' }])
+  })
+
+  it('uses the mailbox over a relayed connection (the signalling path of a WebRTC dial)', async () => {
+    const net = fakeNetwork()
+    net.connected = true
+    expect(await make(net).send(BOB, one('e1'))).toEqual([{ route: 'mailbox' }])
+    expect(net.calls.some((c) => c.startsWith('deliver'))).toBe(false)
   })
 
   it('reports the relays’ refusal the person should see, and tries to go direct', async () => {
