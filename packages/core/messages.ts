@@ -18,6 +18,8 @@ export interface ChatMessage {
   status: MessageStatus
   /** Why the last delivery attempt was refused (a relay's error code), while the message still waits. */
   problem?: string
+  /** The relays (multiaddrs) that took it into the recipient's mailbox, when it went that way. */
+  custody?: readonly string[]
 }
 
 /** The status after `event`, never moving backwards. */

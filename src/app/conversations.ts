@@ -26,7 +26,8 @@ export interface Conversations {
   hasIncoming(peer: string, id: string): boolean
   /** An incoming message was stored: counts it unread, or marks it read when its chat is on screen. */
   received(message: ChatMessage, senderName: string): Promise<void>
-  setStatus(peer: string, id: string, status: MessageStatus): Promise<void>
+  /** Moves a message's status forward; `custody`: the relays that hold it, when it went to a mailbox. */
+  setStatus(peer: string, id: string, status: MessageStatus, custody?: readonly string[]): Promise<void>
   setProblem(peer: string, id: string, problem: string | undefined): void
   /** Marks the open conversation read, when the person can see it. */
   markRead(): Promise<void>
@@ -152,10 +153,17 @@ class ConversationList implements Conversations {
     return next
   }
 
-  async setStatus(peer: string, id: string, status: MessageStatus): Promise<void> {
+  async setStatus(
+    peer: string,
+    id: string,
+    status: MessageStatus,
+    custody?: readonly string[],
+  ): Promise<void> {
     const changed = this.#replace(peer, id, (m) => {
       const next = advanceStatus(m.status, status)
-      return next === m.status ? undefined : { ...m, status: next }
+      const held = custody !== undefined && custody.join() !== (m.custody ?? []).join()
+      if (next === m.status && !held) return undefined
+      return { ...m, status: next, ...(held ? { custody } : {}) }
     })
     if (changed !== undefined) await this.#c.records.write([entry.message(changed)])
   }

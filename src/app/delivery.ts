@@ -18,13 +18,20 @@ export type Route = 'direct' | 'mailbox'
 
 /**
  * The path that acknowledged, or none: then, when the relays refused it for a reason the sender should see
- * on the message (quota, size, rate; docs/mailbox.md), that refusal.
+ * on the message (quota, size, rate; docs/mailbox.md), that refusal. A mailbox outcome names the relays
+ * that hold the envelope (`held`) and whether that is the custody asked for (`complete`: k relays, or
+ * every relay the contact has when it has fewer).
  */
-export type SendOutcome = { route: Route } | { route: undefined; refusal?: RelayRefusalCode }
+export type SendOutcome =
+  | { route: 'direct' }
+  | { route: 'mailbox'; held: string[]; complete: boolean }
+  | { route: undefined; refusal?: RelayRefusalCode }
 
 export interface Outgoing {
   envId: string
   envelope: Uint8Array
+  /** Relays known to hold it already (from an earlier attempt): not asked again. */
+  held?: readonly string[]
 }
 
 export interface Delivery {
@@ -37,7 +44,11 @@ export interface Delivery {
 }
 
 export interface DeliveryInit {
-  /** Relays of the contact an envelope is deposited on. @default 2 */
+  /**
+   * Custody: how many of the contact's relays must hold an envelope left in its mailbox. Relays are
+   * asked in the order of the contact's profile, further ones when earlier ones do not answer.
+   * @default 2
+   */
   mailboxCopies?: number
   /** How long one deposit may take. @default 10000 */
   depositTimeoutMs?: number
@@ -95,22 +106,49 @@ class Router implements Delivery {
     return outcomes as SendOutcome[]
   }
 
+  /**
+   * Leaves the envelopes in the contact's mailbox on `mailboxCopies` of its relays: the first ones at
+   * once, then, for each envelope still short of copies (a relay down, full, or refusing), the next
+   * relays in turn. An envelope one relay holds is taken (`sent`); the outbox keeps trying for the
+   * missing copies while custody is incomplete.
+   */
   async #deposit(peer: string, batch: readonly Outgoing[]): Promise<SendOutcome[]> {
     // No relay known for them (they wrote while the directory was unreachable): ask it again.
     if ((this.#c.contacts.get(peer)?.relays ?? []).length === 0) await this.#c.contacts.refresh(peer)
-    const relays = relaysOf(this.#c.contacts.get(peer)?.relays ?? []).slice(0, this.#copies)
-    const requests = batch.map((o) => ({ to: peer, id: o.envId, envelope: o.envelope }))
-    const perRelay = await Promise.all(
-      relays.map((r) =>
-        this.#c.network
-          .depositAll(r, requests, { timeoutMs: this.#depositTimeoutMs })
-          .catch((error: unknown) => requests.map((q) => ({ id: q.id, error }))),
-      ),
-    )
+    const relays = relaysOf(this.#c.contacts.get(peer)?.relays ?? [])
+    const wanted = Math.min(this.#copies, relays.length)
+    const held = batch.map((o) => new Set((o.held ?? []).filter((r) => relays.includes(r))))
+    const errors = batch.map((): unknown[] => [])
+    let unreachable = false
+    for (let next = 0; next < relays.length; ) {
+      const short = batch.flatMap((_, i) => (held[i]!.size < wanted ? [i] : []))
+      if (short.length === 0) break
+      // As many relays at once as the neediest envelope lacks copies.
+      const need = Math.max(...short.map((i) => wanted - held[i]!.size))
+      const round = relays.slice(next, next + need)
+      next += round.length
+      await Promise.all(
+        round.map(async (relay) => {
+          const todo = short.filter((i) => !held[i]!.has(relay))
+          if (todo.length === 0) return
+          const requests = todo.map((i) => ({ to: peer, id: batch[i]!.envId, envelope: batch[i]!.envelope }))
+          const results = await this.#c.network
+            .depositAll(relay, requests, { timeoutMs: this.#depositTimeoutMs })
+            .catch((error: unknown) => requests.map((q) => ({ id: q.id, error })))
+          results.forEach((r, k) => {
+            const i = todo[k]!
+            if (r.error === undefined) held[i]!.add(relay)
+            else errors[i]!.push(r.error)
+          })
+          if (results.some((r) => relayRefusal(r.error) === undefined && r.error !== undefined)) unreachable = true
+        }),
+      )
+    }
+    // A relay that did not answer may be gone for good: their profile may list others by now.
+    if (unreachable) void this.#c.contacts.refresh(peer)
     return batch.map((_, i) => {
-      const results = perRelay.map((list) => list[i]!)
-      if (results.some((r) => r.error === undefined)) return { route: 'mailbox' }
-      const refusal = results.map((r) => relayRefusal(r.error)).find((code) => code !== undefined)
+      if (held[i]!.size > 0) return { route: 'mailbox', held: [...held[i]!], complete: held[i]!.size >= wanted }
+      const refusal = errors[i]!.map((e) => relayRefusal(e)).find((code) => code !== undefined)
       return refusal === undefined ? { route: undefined } : { route: undefined, refusal }
     })
   }

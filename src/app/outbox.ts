@@ -221,26 +221,36 @@ class OutboxQueue implements Outbox {
     if (ready.length === 0) return false
     const outcomes = await this.#c.delivery.send(
       peer,
-      ready.map((e) => ({ envId: e.envId ?? e.id, envelope: e.env! })),
+      ready.map((e) => ({ envId: e.envId ?? e.id, envelope: e.env!, ...(e.held ? { held: e.held } : {}) })),
     )
-    const done: Array<{ e: OutboxEntry; status: 'sent' | 'delivered' }> = []
+    const done: OutboxEntry[] = []
+    const partial: OutboxEntry[] = []
+    const writes: Array<Promise<void>> = []
     outcomes.forEach((outcome, i) => {
       const e = ready[i]!
       if (outcome.route === undefined) {
         if (outcome.refusal !== undefined) this.#c.conversations.setProblem(peer, e.id, outcome.refusal)
         return
       }
-      // The contact's own acknowledgement means it stored it: delivered. A relay's: sent.
-      done.push({ e, status: outcome.route === 'direct' ? 'delivered' : 'sent' })
-    })
-    for (const { e } of done) {
-      this.#entries.delete(e.id)
       this.#c.conversations.setProblem(peer, e.id, undefined)
+      // The contact's own acknowledgement means it stored it: delivered. A relay's: sent, held there.
+      if (outcome.route === 'direct') {
+        writes.push(this.#c.conversations.setStatus(peer, e.id, 'delivered'))
+        done.push(e)
+        return
+      }
+      writes.push(this.#c.conversations.setStatus(peer, e.id, 'sent', outcome.held))
+      if (outcome.complete) done.push(e)
+      else partial.push(e)
+      e.held = outcome.held
+    })
+    for (const e of done) {
+      this.#entries.delete(e.id)
+      writes.push(this.#c.records.deleteOutbox(e.id))
     }
-    await Promise.all([
-      ...done.map(({ e, status }) => this.#c.conversations.setStatus(peer, e.id, status)),
-      ...done.map(({ e }) => this.#c.records.deleteOutbox(e.id)),
-    ])
+    // Held by fewer relays than asked: kept, and tried again for the missing copies.
+    if (partial.length > 0) writes.push(this.#c.records.write(partial.map((e) => entry.outbox(e))))
+    await Promise.all(writes)
     return done.length === batch.length
   }
 

@@ -75,6 +75,8 @@ export interface OutboxEntry {
    * envelope, which it remembers as delivered. Entries written before this field use `id`.
    */
   envId?: string
+  /** Relays that hold the envelope already, while custody is incomplete (fewer than k of them). */
+  held?: string[]
   created: number
 }
 
@@ -175,6 +177,7 @@ export function decodeMessage(name: string, b: Uint8Array): ChatMessage {
     text: str(name, m.text, 'text'),
     ts: time(name, m.ts, 'ts'),
     status,
+    ...(m.custody === undefined ? {} : { custody: strings(name, m.custody, 'custody') }),
   }
 }
 
@@ -187,6 +190,7 @@ export function decodeOutboxEntry(name: string, b: Uint8Array): OutboxEntry {
     payload: bytes(name, m.payload, 'payload'),
     ...(m.env === undefined ? {} : { env: bytes(name, m.env, 'env') }),
     ...(m.envId === undefined ? {} : { envId: str(name, m.envId, 'envId') }),
+    ...(m.held === undefined ? {} : { held: strings(name, m.held, 'held') }),
     created: time(name, m.created, 'created'),
   }
 }
@@ -206,6 +210,7 @@ export const entry = {
       text: m.text,
       ts: m.ts,
       status: m.status,
+      custody: m.custody,
     }),
   ],
   outbox: (e: OutboxEntry): RecordEntry => [OUTBOX_PREFIX + e.id, encodeRecord(e)],

@@ -88,7 +88,7 @@ describe('delivery routes', () => {
     net.unackedIds.add('e2')
     expect(await make(net).send(BOB, many('e1', 'e2', 'e3'))).toEqual([
       { route: 'direct' },
-      { route: 'mailbox' },
+      { route: 'mailbox', held: [RELAYS[0], RELAYS[1]], complete: true },
       { route: 'direct' },
     ])
     expect(net.calls).toEqual([
@@ -104,20 +104,39 @@ describe('delivery routes', () => {
     const net = fakeNetwork()
     net.connected = net.direct = true
     net.deliverFails = new ChatError('TIMEOUT', 'no ack')
-    expect(await make(net).send(BOB, one('e1'))).toEqual([{ route: 'mailbox' }])
+    expect(await make(net).send(BOB, one('e1'))).toEqual([
+      { route: 'mailbox', held: [RELAYS[0], RELAYS[1]], complete: true },
+    ])
     expect(net.calls).toEqual([`deliver ${BOB} e1`, 'deposit r1.test e1', 'deposit r2.test e1'])
   })
 
-  it('counts one relay that stored it as delivered', async () => {
+  it('asks further relays until k hold it, when one does not answer', async () => {
     const net = fakeNetwork()
     net.depositFails.set(RELAYS[0]!, new MailboxError('UNREACHABLE', 'down'))
-    expect(await make(net).send(BOB, one('e1'))).toEqual([{ route: 'mailbox' }])
+    expect(await make(net).send(BOB, one('e1'))).toEqual([
+      { route: 'mailbox', held: [RELAYS[1], RELAYS[2]], complete: true },
+    ])
+    expect(net.calls).toEqual(['deposit r1.test e1', 'deposit r2.test e1', 'deposit r3.test e1'])
+  })
+
+  it('reports incomplete custody when fewer than k relays answer, and skips the relays that hold it', async () => {
+    const net = fakeNetwork()
+    net.depositFails.set(RELAYS[0]!, new MailboxError('UNREACHABLE', 'down'))
+    net.depositFails.set(RELAYS[2]!, new MailboxError('UNREACHABLE', 'down'))
+    const d = make(net)
+    expect(await d.send(BOB, one('e1'))).toEqual([{ route: 'mailbox', held: [RELAYS[1]], complete: false }])
+    net.calls.length = 0
+    net.depositFails.clear()
+    expect(await d.send(BOB, [{ envId: 'e1', envelope: env, held: [RELAYS[1]!] }])).toEqual([
+      { route: 'mailbox', held: [RELAYS[1], RELAYS[0]], complete: true },
+    ])
+    expect(net.calls).toEqual(['deposit r1.test e1'])
   })
 
   it('uses the mailbox over a relayed connection (the signalling path of a WebRTC dial)', async () => {
     const net = fakeNetwork()
     net.connected = true
-    expect(await make(net).send(BOB, one('e1'))).toEqual([{ route: 'mailbox' }])
+    expect((await make(net).send(BOB, one('e1')))[0]!.route).toBe('mailbox')
     expect(net.calls.some((c) => c.startsWith('deliver'))).toBe(false)
   })
 
@@ -126,8 +145,9 @@ describe('delivery routes', () => {
     net.depositFails.set(RELAYS[0]!, new MailboxError('UNREACHABLE', 'down'))
     net.depositFails.set(RELAYS[1]!, new MailboxError('RECIPIENT_QUOTA', 'full'))
     net.refusedIds.add('e2')
+    net.depositFails.set(RELAYS[2]!, new MailboxError('UNREACHABLE', 'down'))
     expect(await make(net).send(BOB, many('e1', 'e2'))).toEqual([
-      { route: 'mailbox' },
+      { route: 'mailbox', held: [RELAYS[1]], complete: false },
       { route: undefined, refusal: 'RECIPIENT_QUOTA' },
     ])
     expect(net.calls.at(-1)).toBe(`dial ${BOB}`)

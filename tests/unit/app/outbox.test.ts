@@ -47,7 +47,7 @@ function scriptedDelivery(script: Record<string, SendOutcome[]>) {
       batches.push(batch.length)
       return batch.map(({ envId, envelope }) => {
         sends.push({ peer, envId, env: envelope })
-        return script[peer]?.shift() ?? { route: 'mailbox' }
+        return script[peer]?.shift() ?? MAILBOX
       })
     },
     post: async () => true,
@@ -57,6 +57,8 @@ function scriptedDelivery(script: Record<string, SendOutcome[]>) {
 }
 
 const text = (s: string) => new TextEncoder().encode(s)
+/** Two relays took it: the custody asked for. */
+const MAILBOX: SendOutcome = { route: 'mailbox', held: ['r1', 'r2'], complete: true }
 
 describe('outbox', () => {
   let scheduler: Scheduler
@@ -158,13 +160,28 @@ describe('outbox', () => {
   })
 
   it('marks delivered what the contact acknowledged itself, sent what a relay took', async () => {
-    const delivery = scriptedDelivery({ [BOB]: [{ route: 'direct' }, { route: 'mailbox' }] })
+    const delivery = scriptedDelivery({ [BOB]: [{ route: 'direct' }, MAILBOX] })
     const { box, convs } = make(delivery)
     await box.enqueue(BOB, text('one'), { shown: convs.compose(BOB, 'one') })
     vi.advanceTimersByTime(1)
     await box.enqueue(BOB, text('two'), { shown: convs.compose(BOB, 'two') })
     await box.flush()
     expect(convs.history(BOB).map((m) => m.status)).toEqual(['delivered', 'sent'])
+  })
+
+  it('keeps an envelope held by fewer relays than asked, shown sent, and tries the missing copies again', async () => {
+    const delivery = scriptedDelivery({ [BOB]: [{ route: 'mailbox', held: ['r1'], complete: false }] })
+    const { box, convs } = make(delivery)
+    await box.enqueue(BOB, text('keep me twice'), { shown: convs.compose(BOB, 'keep me twice') })
+    await box.flush()
+    expect(convs.history(BOB)[0]).toMatchObject({ status: 'sent', custody: ['r1'] })
+    expect((await records.load()).outbox[0]?.held).toEqual(['r1'])
+    await vi.advanceTimersByTimeAsync(1000)
+    await box.settled()
+    expect(delivery.sends).toHaveLength(2)
+    expect(convs.history(BOB)[0]!.custody).toEqual(['r1', 'r2'])
+    expect((await records.load()).outbox).toEqual([])
+    expect((await records.load()).messages[0]!.custody).toEqual(['r1', 'r2'])
   })
 
   it('batches at most `window` envelopes, and sends what came meanwhile in the next batch', async () => {
