@@ -14,6 +14,17 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        // Crashes, kills and reloads with real processes: one file at a time, long timeouts.
+        test: {
+          name: 'faults',
+          include: ['tests/faults/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 300_000,
+          hookTimeout: 60_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 })

@@ -18,6 +18,8 @@ export interface RelayProcess {
   multiaddrs: string[]
   port: number
   dataDir: string
+  /** The extra arguments it was started with (to restart it the same way). */
+  args: string[]
   /** Set when started with `--metrics-port`. */
   metricsUrl?: string
   process: ChildProcess
@@ -72,6 +74,7 @@ export async function startRelay(
     multiaddrs: info.multiaddrs,
     port: Number(ma.split('/')[4]),
     dataDir,
+    args: opts.args ?? [],
     metricsUrl: info.metricsUrl,
     process: child,
     stderr: () => stderr,
