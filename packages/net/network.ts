@@ -74,7 +74,11 @@ export interface PeerNetwork {
   on<K extends keyof NetworkEvents>(event: K, listener: (detail: NetworkEvents[K]) => void): () => void
   /** Whether a relay reservation is held: others can reach this node. */
   isReachable(): boolean
-  /** Where others reach this node and leave its mail: one circuit address per configured relay. */
+  /**
+   * Where others reach this node and leave its mail: a circuit address per configured relay, except
+   * relays unreachable for longer than `relayGoneMs` (gone for good, as far as anyone can tell: contacts
+   * should stop depositing there). When every relay is gone, all are listed: they may come back.
+   */
   ownCircuits(): string[]
   isConnected(peer: string): boolean
   /** A direct WebRTC connection to `peer` is open. */
@@ -82,7 +86,7 @@ export interface PeerNetwork {
   connections(): ConnectionInfo[]
   /** Opens a direct WebRTC connection to `peer`, signalled through one of the relays behind `circuits`. */
   connectDirect(peer: string, circuits: readonly string[], options?: { signal?: AbortSignal }): Promise<void>
-  /** Connects to a relay (one learned from a contact); failures are reported, not retried. */
+  /** Connects to a relay (one learned from a contact) and keeps it connected, redialing when it drops. */
   dialRelay(relay: string, options?: { signal?: AbortSignal }): Promise<void>
   /** Redials the configured relays now (the device's network came back). */
   redialRelays(): void
@@ -126,6 +130,8 @@ export interface PeerNetworkInit {
   ackTimeoutMs?: number
   /** How long opening a direct WebRTC connection may take. @default 15000 */
   directDialTimeoutMs?: number
+  /** A configured relay unreachable for this long leaves the published addresses. @default 600000 (10 min) */
+  relayGoneMs?: number
   directory?: DirectoryInit
 }
 
@@ -149,7 +155,11 @@ class Libp2pNetwork implements PeerNetwork {
   readonly #node: PalomaNode
   readonly #chat: ChatService
   readonly #directDialTimeoutMs: number
+  readonly #relayGoneMs: number
   readonly #listeners: Listeners = { connection: new Set(), addresses: new Set() }
+  /** Per configured relay (by PeerId): when it was last connected (or, before that, when we started). */
+  readonly #relaySeen = new Map<string, number>()
+  readonly #goneTimers = new Map<string, ReturnType<typeof setTimeout>>()
 
   constructor(node: PalomaNode, init: PeerNetworkInit) {
     this.#node = node
@@ -158,13 +168,18 @@ class Libp2pNetwork implements PeerNetwork {
     this.#chat = new ChatService(node.libp2p, init.onEnvelope, { ackTimeoutMs: init.ackTimeoutMs })
     this.directory = new Directory(node.libp2p, init.privateKey, init.directory)
     this.#directDialTimeoutMs = init.directDialTimeoutMs ?? 15_000
+    this.#relayGoneMs = init.relayGoneMs ?? 600_000
     const libp2p = node.libp2p
-    libp2p.addEventListener('connection:open', (e) =>
-      this.#emit('connection', { peer: e.detail.remotePeer.toString(), open: true }),
-    )
-    libp2p.addEventListener('connection:close', (e) =>
-      this.#emit('connection', { peer: e.detail.remotePeer.toString(), open: false }),
-    )
+    libp2p.addEventListener('connection:open', (e) => {
+      const peer = e.detail.remotePeer.toString()
+      this.#relayUp(peer)
+      this.#emit('connection', { peer, open: true })
+    })
+    libp2p.addEventListener('connection:close', (e) => {
+      const peer = e.detail.remotePeer.toString()
+      this.#relayDown(peer)
+      this.#emit('connection', { peer, open: false })
+    })
     libp2p.addEventListener('self:peer:update', () => this.#emit('addresses', undefined))
   }
 
@@ -180,11 +195,45 @@ class Libp2pNetwork implements PeerNetwork {
   async start(): Promise<void> {
     await this.#chat.start()
     await this.#node.libp2p.start()
+    for (const r of this.relays) this.#relayDown(peerOf(r)!)
   }
 
   async stop(): Promise<void> {
+    for (const t of this.#goneTimers.values()) clearTimeout(t)
+    this.#goneTimers.clear()
     await this.#chat.stop().catch(() => {})
     await this.#node.libp2p.stop()
+  }
+
+  #relayUp(peer: string): void {
+    if (!this.#relaySeen.has(peer) && !this.relays.some((r) => peerOf(r) === peer)) return
+    const wasGone = this.#isGone(peer)
+    this.#relaySeen.set(peer, Date.now())
+    clearTimeout(this.#goneTimers.get(peer))
+    this.#goneTimers.delete(peer)
+    if (wasGone) this.#emit('addresses', undefined)
+  }
+
+  /** A configured relay is not connected: from now, it counts as gone after `relayGoneMs`. */
+  #relayDown(peer: string): void {
+    if (!this.relays.some((r) => peerOf(r) === peer) || this.isConnected(peer)) return
+    if (!this.#relaySeen.has(peer)) this.#relaySeen.set(peer, Date.now())
+    if (this.#goneTimers.has(peer)) return
+    const since = this.#relaySeen.get(peer)!
+    const timer = setTimeout(
+      () => {
+        this.#goneTimers.delete(peer)
+        if (this.#isGone(peer)) this.#emit('addresses', undefined) // the published addresses change
+      },
+      Math.max(0, since + this.#relayGoneMs - Date.now()) + 1,
+    )
+    this.#goneTimers.set(peer, timer)
+  }
+
+  #isGone(peer: string): boolean {
+    return (
+      !this.isConnected(peer) && Date.now() - (this.#relaySeen.get(peer) ?? Date.now()) >= this.#relayGoneMs
+    )
   }
 
   isReachable(): boolean {
@@ -193,7 +242,8 @@ class Libp2pNetwork implements PeerNetwork {
   }
 
   ownCircuits(): string[] {
-    return this.relays.map((r) => circuitAddress(r, this.peerId))
+    const here = this.relays.filter((r) => !this.#isGone(peerOf(r)!))
+    return (here.length > 0 ? here : this.relays).map((r) => circuitAddress(r, this.peerId))
   }
 
   #connections(peer: string) {
@@ -244,7 +294,9 @@ class Libp2pNetwork implements PeerNetwork {
 
   async dialRelay(relay: string, options: { signal?: AbortSignal } = {}): Promise<void> {
     const addr = parseAddress(relay)
-    if (addr === undefined || peerOf(addr) === undefined) throw new Error(`not a relay address: ${relay}`)
+    const peer = addr === undefined ? undefined : peerOf(addr)
+    if (addr === undefined || peer === undefined) throw new Error(`not a relay address: ${relay}`)
+    this.#node.relays.add({ addr, peer: peerIdFromString(peer) }) // kept connected from now on
     await this.#node.libp2p.dial(addr, { signal: options.signal ?? AbortSignal.timeout(10_000) })
   }
 

@@ -54,6 +54,13 @@ export class PeerKeeper {
     this.#timer = undefined
   }
 
+  /** Keeps `target` connected too (a relay learned from a contact); nothing when it is kept already. */
+  add(target: { addr: Multiaddr; peer: PeerId }): void {
+    if (this.#targets.some((t) => t.peer.equals(target.peer))) return
+    this.#targets.push({ ...target, failures: 0, nextAttempt: 0, dialing: false })
+    this.check()
+  }
+
   /** Peers currently connected, out of those kept. */
   connectedCount(): number {
     return this.#targets.filter((t) => this.#node.getConnections(t.peer).length > 0).length

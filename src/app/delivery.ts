@@ -120,7 +120,7 @@ class Router implements Delivery {
     const held = batch.map((o) => new Set((o.held ?? []).filter((r) => relays.includes(r))))
     const errors = batch.map((): unknown[] => [])
     let unreachable = false
-    for (let next = 0; next < relays.length; ) {
+    for (let next = 0; next < relays.length;) {
       const short = batch.flatMap((_, i) => (held[i]!.size < wanted ? [i] : []))
       if (short.length === 0) break
       // As many relays at once as the neediest envelope lacks copies.
@@ -140,14 +140,16 @@ class Router implements Delivery {
             if (r.error === undefined) held[i]!.add(relay)
             else errors[i]!.push(r.error)
           })
-          if (results.some((r) => relayRefusal(r.error) === undefined && r.error !== undefined)) unreachable = true
+          if (results.some((r) => relayRefusal(r.error) === undefined && r.error !== undefined))
+            unreachable = true
         }),
       )
     }
     // A relay that did not answer may be gone for good: their profile may list others by now.
     if (unreachable) void this.#c.contacts.refresh(peer)
     return batch.map((_, i) => {
-      if (held[i]!.size > 0) return { route: 'mailbox', held: [...held[i]!], complete: held[i]!.size >= wanted }
+      if (held[i]!.size > 0)
+        return { route: 'mailbox', held: [...held[i]!], complete: held[i]!.size >= wanted }
       const refusal = errors[i]!.map((e) => relayRefusal(e)).find((code) => code !== undefined)
       return refusal === undefined ? { route: undefined } : { route: undefined, refusal }
     })

@@ -8,7 +8,7 @@
  * in as {@link PalomaComponents}.
  */
 import type { KdfOptions } from '@paloma/core/vault/header.ts'
-import { createPeerNetwork, type PeerNetwork } from '@paloma/net/network.ts'
+import { createPeerNetwork, type PeerNetwork, type PeerNetworkInit } from '@paloma/net/network.ts'
 import type { VaultBackend } from '../storage/vault.ts'
 import { account, type Account, type Unlocked } from './account.ts'
 import type { AppConfig } from './config.ts'
@@ -26,6 +26,8 @@ export interface PalomaInit {
   kdf?: KdfOptions
   /** Options of the session's components (tests shorten timers). @default each component's defaults */
   messenger?: MessengerInit
+  /** Options of the libp2p network (tests shorten timers). @default its defaults */
+  network?: Pick<PeerNetworkInit, 'relayGoneMs' | 'ackTimeoutMs'>
 }
 
 export interface PalomaComponents {
@@ -45,9 +47,10 @@ export function paloma(init: PalomaInit) {
 }
 
 /** The libp2p network of an unlocked account, on the configured relays. */
-export function libp2pNetwork(config: AppConfig): NetworkFactory {
+export function libp2pNetwork(config: AppConfig, init: PalomaInit['network'] = {}): NetworkFactory {
   return ({ unlocked, onEnvelope }) =>
     createPeerNetwork({
+      ...init,
       privateKey: unlocked.privateKey,
       relays: config.relays,
       iceServers: config.iceServers,
@@ -75,7 +78,7 @@ export class Paloma implements AppActions {
     this.#platform = components.platform ?? {}
     this.#now = components.now ?? Date.now
     this.#rng = components.rng ?? ((n) => crypto.getRandomValues(new Uint8Array(n)))
-    this.#createNetwork = components.createNetwork ?? libp2pNetwork(init.config)
+    this.#createNetwork = components.createNetwork ?? libp2pNetwork(init.config, init.network)
     this.#account = account({ kdf: init.kdf })({ backend: components.backend, now: this.#now })
     this.#view = new View({ isNetworkUp: this.#platform.isNetworkUp, persisted: this.#platform.persisted })
   }

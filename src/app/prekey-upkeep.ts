@@ -91,6 +91,7 @@ class Upkeep implements PrekeyUpkeep {
   #again = false
   #publishedSpk: number | undefined
   #bundle: Uint8Array | undefined
+  #publishedRelays: string[] | undefined
   readonly #running = new Set<Promise<unknown>>()
 
   constructor(components: PrekeyUpkeepComponents, init: PrekeyUpkeepInit) {
@@ -118,6 +119,11 @@ class Upkeep implements PrekeyUpkeep {
       // A relay came back (restart, network change): its DHT may have lost our record, so publish again.
       if (!open && !network.isConnected(peer)) this.#lost.add(peer)
       else if (open && this.#lost.delete(peer)) this.#track(this.publish())
+    })
+    // A relay gone for good leaves the profile (and comes back when it does): contacts follow.
+    network.on('addresses', () => {
+      if (scheduler.running && network.ownCircuits().join() !== this.#publishedRelays?.join())
+        this.#track(this.publish())
     })
     this.#track(this.publish())
     scheduler.after(this.#i.firstTopUpMs, () => this.#track(this.topUp()))
@@ -176,11 +182,9 @@ class Upkeep implements PrekeyUpkeep {
       this.#bundle = bundle
       this.#c.onBundle?.(bundle)
     }
-    await this.#c.network.directory.publish({
-      name: this.#c.name,
-      bundle,
-      relays: this.#c.network.ownCircuits(),
-    })
+    const relays = this.#c.network.ownCircuits()
+    await this.#c.network.directory.publish({ name: this.#c.name, bundle, relays })
+    this.#publishedRelays = relays
     this.#publishedSpk = spk.id
   }
 

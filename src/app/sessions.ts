@@ -150,7 +150,8 @@ class SessionKeeper implements Sessions {
     await this.#lock.run(peer, () =>
       this.#c.stores.transaction((s) => processPreKeyBundle(peer, peerKey, made, s, this.#opts())),
     )
-    if (this.#c.contacts.get(peer)?.bundle !== undefined) await this.#c.contacts.update(peer, { bundle: undefined })
+    if (this.#c.contacts.get(peer)?.bundle !== undefined)
+      await this.#c.contacts.update(peer, { bundle: undefined })
     return true
   }
 

@@ -57,4 +57,29 @@ describe('two of five relays stopped for good', () => {
     ])
     await until(alice.app, (s) => s.messages.filter((m) => m.status === 'read').length === 3, 60_000)
   })
+
+  it('a relay gone for good leaves the profile, and contacts stop depositing there', async () => {
+    relays = await startRelayMesh(3)
+    const addrs = relays.map((r) => r.multiaddr)
+    const alice = await scene.online('alice', addrs, {}, { network: { relayGoneMs: 2000 } })
+    const bob = await scene.online('bob', addrs)
+    const aliceId = alice.app.peerId!
+    await bob.app.addContact(alice.app.snapshot().me!.inviteLink!)
+    await bob.app.send('hi')
+    await until(bob.app, (s) => s.messages.find((m) => m.status === 'delivered'))
+
+    await relays[0]!.stop('SIGKILL')
+    // Two seconds later Alice's profile names only the two relays left.
+    const circuits = async () => (await bob.app.network!.directory.resolvePeer(aliceId)).relays
+    await expect.poll(async () => (await circuits()).length, { timeout: 30_000, interval: 500 }).toBe(2)
+    expect((await circuits()).some((c) => c.includes(relays[0]!.peerId))).toBe(false)
+
+    // Bob writes while Alice is away: his deposits go to the two relays of her current profile.
+    await alice.app.stop()
+    await bob.app.send('while you are away')
+    const m = await until(bob.app, (s) =>
+      s.messages.find((x) => x.text === 'while you are away' && x.status === 'sent'),
+    )
+    expect(m.custody?.some((c) => c.includes(relays[0]!.peerId))).toBe(false)
+  })
 })

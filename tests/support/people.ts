@@ -84,9 +84,9 @@ export const PASSPHRASE = 'correct horse battery'
 export interface Scene {
   relay(args?: string[]): Promise<RelayProcess>
   /** A person on `relays` with a new account, online. */
-  online(name: string, relays: string[], platform?: Platform): Promise<Person>
+  online(name: string, relays: string[], platform?: Platform, init?: Partial<PalomaInit>): Promise<Person>
   /** A person on `relays` with no account yet (the app is open on its first screen). */
-  blank(relays: string[], platform?: Platform): Promise<Person>
+  blank(relays: string[], platform?: Platform, init?: Partial<PalomaInit>): Promise<Person>
 }
 
 export function useScene(): Scene {
@@ -100,14 +100,14 @@ export function useScene(): Scene {
       cleanups.push(() => r.stop())
       return r
     },
-    async blank(relays, platform = {}) {
-      const p = person(relays, undefined, platform)
+    async blank(relays, platform = {}, init = {}) {
+      const p = person(relays, undefined, platform, init)
       cleanups.push(() => p.app.stop())
       await p.app.open()
       return p
     },
-    async online(name, relays, platform = {}) {
-      const p = await scene.blank(relays, platform)
+    async online(name, relays, platform = {}, init = {}) {
+      const p = await scene.blank(relays, platform, init)
       await p.app.createAccount(name, PASSPHRASE)
       await until(p.app, (s) => s.state === 'online')
       return p

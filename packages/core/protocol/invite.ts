@@ -123,7 +123,8 @@ function check(invite: Invite): void {
   if (invite.name !== undefined) {
     expectString(invite.name, 'invite.name', fail, { min: 0, max: MAX_INVITE_NAME_CHARS })
   }
-  if (invite.bundle !== undefined) expectBytes(invite.bundle, 'invite.bundle', fail, { min: 1, max: MAX_BUNDLE_BYTES })
+  if (invite.bundle !== undefined)
+    expectBytes(invite.bundle, 'invite.bundle', fail, { min: 1, max: MAX_BUNDLE_BYTES })
   const relays = expectArray(invite.relays, 'invite.relays', fail, { max: MAX_RELAYS, noun: 'relays' })
   relays.forEach((r, i) =>
     expectString(r, `invite.relays[${i}]`, fail, {
