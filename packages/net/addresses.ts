@@ -94,6 +94,11 @@ export function circuitsTo(peer: string, addrs: readonly string[]): Multiaddr[] 
   return out
 }
 
+/** Parses a relay's (or any peer's) multiaddr to dial it. @throws on a string that is not a multiaddr. */
+export function relayAddress(addr: string): Multiaddr {
+  return multiaddr(addr)
+}
+
 /** A relay address as a dial target: the multiaddr, and the relay's PeerId. @throws on a bad address. */
 export function relayTarget(addr: string): { addr: Multiaddr; peer: PeerId } {
   const ma = multiaddr(addr)

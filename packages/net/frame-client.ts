@@ -7,7 +7,7 @@
  * Knows libp2p streams and the shared frame codec; knows nothing about what the frames mean.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr } from '@multiformats/multiaddr'
+import { relayAddress } from './addresses.ts'
 import { PalomaError } from '@paloma/core/errors.ts'
 import { FrameError } from '@paloma/core/protocol/frames.ts'
 import type { AbortOptions, DialProtocolOptions, DialTarget, Stream } from '@libp2p/interface'
@@ -62,7 +62,7 @@ export interface FrameCallOptions extends AbortOptions {
 
 export function toTarget(relay: FrameRelay): DialTarget {
   if (typeof relay !== 'string') return relay
-  return relay.startsWith('/') ? multiaddr(relay) : peerIdFromString(relay)
+  return relay.startsWith('/') ? relayAddress(relay) : peerIdFromString(relay)
 }
 
 /** The caller's signal, if any, bounded by `timeoutMs`. */
