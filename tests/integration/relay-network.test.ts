@@ -61,8 +61,13 @@ describe('a relay joining a running network', () => {
 
     // Bob knows only the new relay; the DHT behind it answers for Alice.
     const bob = await person([d.multiaddr], 1)
-    const found = await bob.directory.lookupName('alice')
-    expect(found.map((x) => x.peerId)).toEqual([alice.node.libp2p.peerId.toString()])
+    // The DHT behind the new relay converges (routing tables fill in as queries run): ask until it answers.
+    await expect
+      .poll(async () => (await bob.directory.lookupName('alice')).map((x) => x.peerId), {
+        timeout: 30_000,
+        interval: 500,
+      })
+      .toEqual([alice.node.libp2p.peerId.toString()])
     const profile = await bob.directory.resolvePeer(alice.node.libp2p.peerId.toString())
     expect(profile.seq).toBe(published.seq)
   })
