@@ -45,8 +45,8 @@ export default defineConfig({
             options: { cacheName: 'paloma-config', networkTimeoutSeconds: 5 },
           },
         ],
-        // Removes the cache of the hand-written service worker this one replaces.
-        importScripts: ['sw-cleanup.js'],
+        // Keeps config.json for offline starts; removes the hand-written worker's cache (public/sw-extras.js).
+        importScripts: ['sw-extras.js'],
         maximumFileSizeToCacheInBytes: 4 * 1024 * 1024,
       },
     }),
