@@ -36,6 +36,9 @@ export default defineConfig({
       workbox: {
         globPatterns: ['**/*.{js,css,html,svg,png,webmanifest}'],
         cleanupOutdatedCaches: true,
+        // The first visit's page is taken over at once (so an update later reloads it when activated);
+        // a new version still waits for the person's Reload (no skipWaiting).
+        clientsClaim: true,
         navigateFallback: 'index.html',
         // config.json is written at deploy time: always from the network, the cached copy when offline.
         runtimeCaching: [

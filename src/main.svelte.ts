@@ -102,7 +102,13 @@ const actions: AppActions = {
   connectionDetails: () => app?.connectionDetails(),
 }
 
-let updateSW: ((reload?: boolean) => Promise<void>) | undefined
+/** Activates the waiting service worker, then reloads once it controls the page. */
+async function activateUpdate(): Promise<void> {
+  const waiting = (await navigator.serviceWorker.getRegistration())?.waiting
+  if (waiting == null) return location.reload()
+  navigator.serviceWorker.addEventListener('controllerchange', () => location.reload(), { once: true })
+  waiting.postMessage({ type: 'SKIP_WAITING' }) // Workbox's worker skips waiting on this message
+}
 const ui: UiPrefs = {
   get lang() {
     return prefs.lang
@@ -123,7 +129,7 @@ const ui: UiPrefs = {
   },
   // Only ever on the person's click: nothing reloads the page while they type.
   reloadForUpdate() {
-    void updateSW?.(true)
+    void activateUpdate()
   },
 }
 
@@ -180,7 +186,7 @@ function takeInvite(): void {
 async function boot(): Promise<void> {
   // The offline shell (vite-plugin-pwa, Workbox): a new version waits until the person reloads.
   if ('serviceWorker' in navigator) {
-    updateSW = registerSW({
+    registerSW({
       onNeedRefresh: () => (prefs.updateAvailable = true),
       onRegisterError: (err: unknown) => console.warn('No offline support:', err),
     })

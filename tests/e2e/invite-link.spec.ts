@@ -1,4 +1,14 @@
-import { chats, createAccount, expect, expectOnline, inviteLinkOf, log, send, test, unlock } from './fixtures.ts'
+import {
+  chats,
+  createAccount,
+  expect,
+  expectOnline,
+  inviteLinkOf,
+  log,
+  send,
+  test,
+  unlock,
+} from './fixtures.ts'
 
 test('an invite link opened in a browser with no account: create the account, one click adds the inviter, who gets the message in Chats', async ({
   paloma,

@@ -26,15 +26,23 @@ test('a stranger’s message waits in Requests with nothing sent back; one is ac
 
   await request.getByRole('button', { name: 'Accept' }).click()
   await expect(chats(alice.page).getByRole('listitem', { name: 'bob' })).toBeVisible()
-  await expect(log(alice.page).locator('li[data-direction="in"]')).toHaveText(['hi alice, bob from the meetup'])
+  await expect(log(alice.page).locator('li[data-direction="in"]')).toHaveText([
+    'hi alice, bob from the meetup',
+  ])
   await expect(bobsMessage).toHaveAttribute('data-status', 'read')
 
   await writeByName(carol, alice, 'buy cheap watches')
-  await requests(alice.page).getByRole('listitem', { name: 'carol' }).getByRole('button', { name: 'Block' }).click()
+  await requests(alice.page)
+    .getByRole('listitem', { name: 'carol' })
+    .getByRole('button', { name: 'Block' })
+    .click()
   await expect(requests(alice.page)).toHaveCount(0)
   await send(carol.page, 'hello??')
   // Carol's second message was taken (acknowledged) by Alice's app, and dropped unread.
-  await expect(log(carol.page).locator('li[data-direction="out"]').last()).toHaveAttribute('data-status', 'sent')
+  await expect(log(carol.page).locator('li[data-direction="out"]').last()).toHaveAttribute(
+    'data-status',
+    'sent',
+  )
   await expect(requests(alice.page)).toHaveCount(0)
   await expect(chats(alice.page).getByRole('listitem', { name: 'carol' })).toHaveCount(0)
   await expect(alice.page.getByText('hello??')).toHaveCount(0)

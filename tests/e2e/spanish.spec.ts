@@ -38,7 +38,11 @@ test('the whole UI in Spanish, end to end (es-ES)', async ({ paloma }) => {
   await beto.page.getByRole('textbox', { name: 'Mensaje' }).fill('¡Hola, Ana!')
   await beto.page.getByRole('button', { name: 'Enviar' }).click()
 
-  await ana.page.getByRole('list', { name: 'Chats' }).getByRole('listitem', { name: 'beto' }).getByRole('button').click()
+  await ana.page
+    .getByRole('list', { name: 'Chats' })
+    .getByRole('listitem', { name: 'beto' })
+    .getByRole('button')
+    .click()
   const mensajes = ana.page.getByRole('log', { name: 'Mensajes' })
   await expect(mensajes.locator('li[data-direction="in"]')).toHaveText(['¡Hola, Ana!'])
   await expect(mensajes.getByRole('heading', { name: 'Hoy' })).toBeVisible()
@@ -48,7 +52,9 @@ test('the whole UI in Spanish, end to end (es-ES)', async ({ paloma }) => {
   await ana.page.getByRole('button', { name: 'Ajustes' }).click()
   const ajustes = ana.page.getByRole('dialog', { name: 'Ajustes' })
   await expect(ajustes.getByRole('checkbox', { name: 'Notificaciones', exact: true })).toBeChecked()
-  await expect(ajustes.getByRole('checkbox', { name: 'Mostrar el texto del mensaje en las notificaciones' })).not.toBeChecked()
+  await expect(
+    ajustes.getByRole('checkbox', { name: 'Mostrar el texto del mensaje en las notificaciones' }),
+  ).not.toBeChecked()
   await expect(ajustes.getByRole('combobox', { name: 'Idioma' })).toHaveValue('es')
   await ajustes.getByRole('combobox', { name: 'Tema' }).selectOption('dark')
   await expect(ana.page.locator('html')).toHaveAttribute('data-theme', 'dark')

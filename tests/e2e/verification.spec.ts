@@ -1,12 +1,4 @@
-import {
-  chats,
-  createAccount,
-  expect,
-  introduce,
-  log,
-  send,
-  test,
-} from './fixtures.ts'
+import { chats, createAccount, expect, introduce, log, send, test } from './fixtures.ts'
 
 test('mark a contact verified; when a new key shows up under that name, the chat is held until verified again', async ({
   paloma,
@@ -30,7 +22,10 @@ test('mark a contact verified; when a new key shows up under that name, the chat
   await bob.page.reload()
   await bob.page.getByText('Forgot your passphrase?').click()
   await bob.page.getByRole('button', { name: 'Delete account' }).click()
-  await bob.page.getByRole('alertdialog', { name: 'Delete account' }).getByRole('button', { name: 'Delete account' }).click()
+  await bob.page
+    .getByRole('alertdialog', { name: 'Delete account' })
+    .getByRole('button', { name: 'Delete account' })
+    .click()
   await createAccount(bob.page, 'bob')
   await introduce({ ...bob, name: 'bob' }, alice)
   await send(bob.page, 'new phone, same bob')
@@ -50,7 +45,10 @@ test('mark a contact verified; when a new key shows up under that name, the chat
     .getByRole('dialog', { name: 'Safety number' })
     .getByRole('button', { name: 'Mark as verified' })
     .click()
-  await alice.page.getByRole('dialog', { name: 'Safety number' }).getByRole('button', { name: 'Close' }).click()
+  await alice.page
+    .getByRole('dialog', { name: 'Safety number' })
+    .getByRole('button', { name: 'Close' })
+    .click()
   await expect(warning).toBeHidden()
   await expect(log(alice.page).locator('li[data-direction="in"]')).toHaveText(['new phone, same bob'])
   await send(alice.page, 'welcome back')
