@@ -179,7 +179,9 @@ export class Messenger {
       inviteSecret: state.inviteSecret,
     })
     this.sessions = sessions(init.sessions)({ stores, network, contacts: this.contacts, now, rng })
-    this.delivery = delivery(init.delivery)({ network, contacts: this.contacts, now, rng })
+    // A request's sender is reached only by a session reset (see Requests.mayReset): by their relays.
+    const reachable = { get: (peer: string) => this.contacts.get(peer) ?? this.requests.asContact(peer) }
+    this.delivery = delivery(init.delivery)({ network, contacts: reachable, now, rng })
     this.outbox = outbox(init.outbox)({
       records,
       sessions: this.sessions,
@@ -218,7 +220,9 @@ export class Messenger {
       sessions: this.sessions,
       outbox: this.outbox,
       conversations: this.conversations,
-      contacts: this.contacts,
+      contacts: {
+        ensure: async (peer) => reachable.get(peer) ?? (await this.contacts.ensure(peer)),
+      },
       now,
     })
     this.inbox = inbox(init.inbox)({
@@ -233,10 +237,13 @@ export class Messenger {
       },
       sessions: this.sessions,
       conversations: this.conversations,
-      // Nothing goes to a stranger before Accept, a session reset included.
+      // Nothing goes to a stranger before Accept, but for a session reset when their message could not
+      // be decrypted (this device was restored: they may hold the invite), rate-limited.
       resets: {
-        request: (peer) =>
-          this.contacts.get(peer) === undefined ? Promise.resolve() : this.resets.request(peer),
+        request: async (peer) => {
+          if (this.contacts.get(peer) !== undefined || (await this.requests.mayReset(peer)))
+            await this.resets.request(peer)
+        },
       },
       apply: this.#apply,
       scheduler,

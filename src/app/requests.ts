@@ -37,6 +37,15 @@ export interface Requests {
   block(peer: string): Promise<void>
   remove(peer: string): Promise<void>
   unblock(peer: string): Promise<void>
+  /**
+   * A message from `peer`, not a contact, could not be decrypted (this device was restored from a backup
+   * made before they wrote: they may hold this person's invite). Whether a session reset may go to them,
+   * which asks them to send again: at most `maxStrangerResets` per hour in all, never to a blocked peer.
+   * Makes their (empty) request first, so the reset can find their relays.
+   */
+  mayReset(peer: string): Promise<boolean>
+  /** A request's sender as a contact-shaped record (their relays, for a session reset), not stored. */
+  asContact(peer: string): ContactRecord | undefined
 }
 
 export interface RequestsInit {
@@ -46,6 +55,8 @@ export interface RequestsInit {
   maxMessages?: number
   /** How long looking up a stranger's profile may take. @default 10000 */
   lookupMs?: number
+  /** Session resets sent to strangers whose messages could not be decrypted, per hour. @default 10 */
+  maxStrangerResets?: number
 }
 
 export interface RequestsComponents {
@@ -73,12 +84,15 @@ class RequestList implements Requests {
   readonly #requests = new Map<string, RequestRecord>()
   readonly #blocked: Set<string>
   readonly #making = new Map<string, Promise<void>>()
+  readonly #maxStrangerResets: number
+  readonly #resets: number[] = []
 
   constructor(components: RequestsComponents, init: RequestsInit) {
     this.#c = components
     this.#maxRequests = init.maxRequests ?? 100
     this.#maxMessages = init.maxMessages ?? 50
     this.#lookupMs = init.lookupMs ?? 10_000
+    this.#maxStrangerResets = init.maxStrangerResets ?? 10
     for (const r of components.requests) this.#requests.set(r.peer, r)
     this.#blocked = new Set(components.blocked)
   }
@@ -94,12 +108,32 @@ class RequestList implements Requests {
   async sort(from: string, payload: Payload): Promise<'contact' | 'request' | 'ignore'> {
     if (this.#c.contacts.get(from) !== undefined) return 'contact'
     if (payload.k !== 'text') return 'ignore'
-    if (!this.#requests.has(from) && isInviteProof(payload.id, this.#c.inviteSecret, from)) {
+    if (isInviteProof(payload.id, this.#c.inviteSecret, from)) {
+      await this.#making.get(from)
       await this.#c.contacts.addStranger(from)
+      await this.#drop(from)
       return 'contact'
     }
     await this.received(from)
     return 'request'
+  }
+
+  async mayReset(peer: string): Promise<boolean> {
+    if (this.#blocked.has(peer) || this.#c.contacts.get(peer) !== undefined) return false
+    const now = this.#c.now()
+    while (this.#resets.length > 0 && now - this.#resets[0]! > 3600_000) this.#resets.shift()
+    if (this.#resets.length >= this.#maxStrangerResets) return false
+    if (!this.#requests.has(peer) && !this.admits(peer)) return false
+    this.#resets.push(now)
+    await this.received(peer)
+    return true
+  }
+
+  asContact(peer: string): ContactRecord | undefined {
+    const r = this.#requests.get(peer)
+    return r === undefined
+      ? undefined
+      : { peer: r.peer, name: r.name, relays: r.relays, added: r.received, keyChanged: false }
   }
 
   get(peer: string): RequestRecord | undefined {

@@ -208,6 +208,7 @@ export class View implements Changes {
     const rows: RequestView[] = []
     for (const r of src.requests.all()) {
       const messages = src.conversations.history(r.peer)
+      if (messages.length === 0) continue // made for a session reset: shown once something is readable
       const old = previous.find((p) => p.peerId === r.peer)
       const nameTaken = names.has(r.name.toLowerCase())
       rows.push(

@@ -127,6 +127,35 @@ describe('message requests', () => {
   })
 })
 
+describe('a restored device', () => {
+  it('asks a stranger whose message it cannot decrypt to send it again, then shows it as a request', async () => {
+    vi.useRealTimers()
+    const world = await TwinWorld.create(1)
+    const alice = await twinPerson(world, 'alice')
+    const backup = await alice.app.exportBackup('backup passphrase', true)
+    const carol = await twinPerson(world, 'carol')
+    const [claimant] = (await carol.app.addContact('alice'))!
+    await carol.app.chooseClaimant(claimant!)
+    await carol.app.send('one')
+    await next(alice.app, (s) => s.requests[0])
+    await alice.app.acceptRequest(carol.peerId)
+    await alice.app.send('hello carol')
+    await next(carol.app, (s) => s.messages.find((m) => m.text === 'hello carol'))
+    await alice.app.stop()
+    await carol.app.send('two')
+    await next(carol.app, (s) => s.messages.find((m) => m.text === 'two' && m.status === 'sent'))
+
+    // Alice on a new device, from the backup made before she knew Carol: no contact, no session.
+    const restored = await twinPerson(world, 'alice', {
+      restore: { file: backup, passphrase: 'backup passphrase' },
+    })
+    const request = await next(restored.app, (s) => s.requests.find((r) => r.messages.length > 0))
+    expect(request.peerId).toBe(carol.peerId)
+    expect(request.messages.map((m) => m.text)).toEqual(['two'])
+    expect(restored.app.snapshot().contacts).toEqual([])
+  })
+})
+
 describe('verification', () => {
   it('is stored per contact, and a new key under a verified name holds the chat until verified', async () => {
     const world = await TwinWorld.create(1)
