@@ -22,6 +22,8 @@ export const CHAT_ERROR_CODES = [
   'TIMEOUT',
   /** The stream closed before the peer acknowledged. */
   'CLOSED',
+  /** The peer answered that it does not take the envelope on this path (use the mailbox). */
+  'REFUSED',
 ] as const
 export type ChatErrorCode = (typeof CHAT_ERROR_CODES)[number]
 
@@ -32,7 +34,7 @@ export class ChatError extends PalomaError<ChatErrorCode> {
 
 /**
  * Takes an envelope from `from`. Resolving acknowledges it (the sender's `deliver()` resolves); throwing
- * leaves it unacknowledged, so the sender tries again or another path.
+ * answers `nack` (the sender's `deliver()` fails at once with `REFUSED` and it uses another path).
  */
 export type EnvelopeHandler = (from: string, id: string, env: Uint8Array) => Promise<void>
 
@@ -206,10 +208,16 @@ export class ChatService {
             this.#pending.get(`${from}/${frame.id}`)?.resolve()
             continue
           }
+          if (frame.t === 'nack') {
+            this.#pending
+              .get(`${from}/${frame.id}`)
+              ?.reject(new ChatError('REFUSED', 'not taken on this path'))
+            continue
+          }
           const { id } = frame
           this.#onEnvelope(from, id, frame.env).then(
             () => this.#write(peer, ch, { t: 'ack', id }).catch(() => {}),
-            () => {}, // not taken: no ack, the sender tries again
+            () => this.#write(peer, ch, { t: 'nack', id }).catch(() => {}),
           )
         }
       }

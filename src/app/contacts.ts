@@ -10,6 +10,7 @@ import { parseInvite } from '@paloma/core/protocol/invite.ts'
 import { relaysOf } from '@paloma/net/addresses.ts'
 import type { PeerNetwork } from '@paloma/net/network.ts'
 import { AppError } from './errors.ts'
+import { inviteSecretOf } from './invite-proof.ts'
 import { entry, type AppRecords, type ContactRecord } from './records.ts'
 import type { Scheduler } from './scheduler.ts'
 import type { Claimant } from './types.ts'
@@ -26,6 +27,8 @@ export interface Contacts {
   addClaimant(claimant: Claimant): Promise<ContactRecord>
   /** Someone not yet a contact wrote: add them, named by their directory profile if any. */
   addStranger(peer: string): Promise<ContactRecord>
+  /** Adds someone already known by name and relays (an accepted message request). */
+  addAccepted(peer: string, name: string, relays: string[]): Promise<ContactRecord>
   /** The contact, added as a stranger first if needed. */
   ensure(peer: string): Promise<ContactRecord>
   update(peer: string, patch: Partial<Omit<ContactRecord, 'peer' | 'added'>>): Promise<void>
@@ -36,6 +39,8 @@ export interface Contacts {
   refresh(peer: string): Promise<boolean>
   /** Told of every contact added, after it is stored. */
   onAdded(listener: (contact: ContactRecord) => void): void
+  /** The relays learned from contacts, oldest first. */
+  learned(): readonly string[]
   /** Dials the relays learned from contacts (they join this node's view of the DHT). */
   start(): void
 }
@@ -91,6 +96,10 @@ class ContactBook implements Contacts {
     return this.#contacts.get(peer)
   }
 
+  learned(): readonly string[] {
+    return [...this.#learned]
+  }
+
   all(): IterableIterator<ContactRecord> {
     return this.#contacts.values()
   }
@@ -101,7 +110,20 @@ class ContactBook implements Contacts {
 
   async addFromInvite(text: string): Promise<ContactRecord> {
     const invite = parseInvite(text)
-    return this.#add(invite.peer, invite.name ?? invite.peer.slice(-8), invite.relays, invite.bundle)
+    const token = inviteSecretOf(text)
+    const contact = await this.#add(
+      invite.peer,
+      invite.name ?? invite.peer.slice(-8),
+      invite.relays,
+      invite.bundle,
+    )
+    if (token === undefined || contact.inviteToken === token) return contact
+    await this.#save({ ...contact, inviteToken: token })
+    return this.#contacts.get(contact.peer)!
+  }
+
+  addAccepted(peer: string, name: string, relays: string[]): Promise<ContactRecord> {
+    return this.#add(peer, name, relays)
   }
 
   async lookup(username: string): Promise<Claimant[]> {
@@ -188,6 +210,7 @@ class ContactBook implements Contacts {
       if (relays.length > 0) await this.#save({ ...existing, relays })
       return this.#contacts.get(peer)!
     }
+    const namesakes = [...this.#contacts.values()].filter((c) => c.name.toLowerCase() === name.toLowerCase())
     const contact: ContactRecord = {
       peer,
       name,
@@ -195,7 +218,9 @@ class ContactBook implements Contacts {
       ...(bundle === undefined ? {} : { bundle }),
       added: this.#c.now(),
       // Same name as someone already pinned, but another key: warn loudly (possible impersonation).
-      keyChanged: [...this.#contacts.values()].some((c) => c.name.toLowerCase() === name.toLowerCase()),
+      keyChanged: namesakes.length > 0,
+      // …and when that someone was verified, hold the chat until this key is verified too.
+      ...(namesakes.some((c) => c.verified === true) ? { held: true } : {}),
     }
     await this.#save(contact)
     for (const l of this.#added) l(contact)

@@ -19,7 +19,9 @@ export interface Conversations {
   readonly active: string | undefined
   open(peer: string | undefined): void
   /** A new outgoing message to `peer` (not stored: it is written with its outbox entry). */
-  compose(peer: string, text: string): ChatMessage
+  compose(peer: string, text: string, id?: string): ChatMessage
+  /** Deletes the conversation with `peer` (a deleted or blocked message request). */
+  forget(peer: string): Promise<void>
   /** Shows a message once it is durable (its record written by the caller). */
   shown(message: ChatMessage): void
   /** Whether `peer`'s message `id` was already received (dedupe). */
@@ -48,6 +50,8 @@ export interface ConversationsComponents {
   isVisible?(): boolean
   /** Raises a system notification for a message that arrived while its chat was not on screen. */
   notify?(sender: string, text: string): void
+  /** Whether `peer`'s messages may be marked read (not while their chat is held). @default always */
+  readable?(peer: string): boolean
   messages: readonly ChatMessage[]
 }
 
@@ -106,10 +110,10 @@ class ConversationList implements Conversations {
     return entry.message(message)
   }
 
-  compose(peer: string, text: string): ChatMessage {
+  compose(peer: string, text: string, id?: string): ChatMessage {
     const last = this.history(peer).findLast((m) => m.direction === 'out')
     return {
-      id: newMessageId(this.#c.rng),
+      id: id ?? newMessageId(this.#c.rng),
       peer,
       direction: 'out',
       text,
@@ -117,6 +121,14 @@ class ConversationList implements Conversations {
       ts: Math.max(this.#c.now(), (last?.ts ?? 0) + 1),
       status: 'pending',
     }
+  }
+
+  async forget(peer: string): Promise<void> {
+    const list = this.history(peer)
+    this.#history.delete(peer)
+    this.#unread.delete(peer)
+    this.#c.changes.conversation(peer)
+    await this.#c.records.deleteNames(list.map((m) => entry.message(m)[0]))
   }
 
   shown(message: ChatMessage): void {
@@ -178,7 +190,7 @@ class ConversationList implements Conversations {
 
   async markRead(): Promise<void> {
     const peer = this.#active
-    if (peer === undefined || !this.#visible()) return
+    if (peer === undefined || !this.#visible() || this.#c.readable?.(peer) === false) return
     const list = this.history(peer)
     const unread = list.filter((m) => m.direction === 'in' && m.status !== 'read')
     if (unread.length === 0) return

@@ -26,6 +26,10 @@ export const APP_ERROR_CODES = [
   'MESSAGE_TOO_LONG',
   /** A record in the vault failed its schema check (damaged, or written by a newer version). */
   'BAD_RECORD',
+  /** Writing to a contact whose chat is held: their key changed from a verified one. */
+  'CONTACT_HELD',
+  /** The pending invite link was handled already, or there is none. */
+  'NO_INVITE',
 ] as const
 export type AppErrorCode = (typeof APP_ERROR_CODES)[number]
 

@@ -54,12 +54,25 @@ export interface InboxInit {
   retryMaxMs?: number
 }
 
+/**
+ * Stored, but not acknowledged on the direct path (the sender is not someone to tell "delivered"): the
+ * sender leaves the envelope in the mailbox, whose copy is then a duplicate, dropped.
+ */
+export class NotAcknowledged extends Error {
+  override name = 'NotAcknowledged'
+  constructor(peer: string) {
+    super(`stored, not acknowledged directly to ${peer}`)
+  }
+}
+
 export interface InboxComponents {
   network: Pick<PeerNetwork, 'relays' | 'openMailbox'>
   sessions: Pick<Sessions, 'decrypt'>
   conversations: Pick<Conversations, 'hasIncoming' | 'shown' | 'entry'>
   resets: Pick<SessionReset, 'request'>
   apply: ApplyPayload
+  /** Whether a direct acknowledgement ("stored": delivered) may go to `peer`. @default always */
+  acknowledges?(peer: string): boolean
   scheduler: Scheduler
   /** Told of envelopes dropped for a reason other than a duplicate. @default console.warn */
   log?(message: string, err: unknown): void
@@ -116,10 +129,13 @@ class Receiver implements Inbox {
     }
     if (shown !== undefined) this.#c.conversations.shown(shown) // on screen as soon as it is durable
     if (claimed !== undefined) this.#storing.delete(claimed)
+    // A direct acknowledgement tells the sender "delivered": only to those who may know it.
+    const told = via === 'direct' && (this.#c.acknowledges?.(from) ?? true)
     const applied = payload
     void this.#applying
-      .run(from, () => this.#c.apply(from, applied, shown, via))
+      .run(from, () => this.#c.apply(from, applied, shown, told ? 'direct' : 'mailbox'))
       .catch((err) => (this.#c.log ?? console.warn)('Could not apply a message', err))
+    if (via === 'direct' && !told) throw new NotAcknowledged(from)
   }
 
   openMailboxes(): string[] {

@@ -10,18 +10,22 @@
 import { safetyNumber } from '@paloma/core/crypto/index.ts'
 import { fingerprint, publicKeyFromPeerIdString } from '@paloma/core/protocol/directory.ts'
 import { inviteUrl } from '@paloma/core/protocol/invite.ts'
-import { encodePayload } from '@paloma/core/protocol/payload.ts'
+import { encodePayload, MAX_TEXT_CHARS } from '@paloma/core/protocol/payload.ts'
 import type { EnvelopeHandler, PeerNetwork } from '@paloma/net/network.ts'
 import type { Unlocked } from './account.ts'
 import { contacts, type Contacts, type ContactsInit } from './contacts.ts'
 import { conversations, type Conversations } from './conversations.ts'
 import { delivery, type Delivery, type DeliveryInit } from './delivery.ts'
+import { diagnostics, type Diagnostics } from './diagnostics.ts'
 import { AppError } from './errors.ts'
+import { inviteProofId, newInviteSecret, withInviteSecret } from './invite-proof.ts'
 import { inbox, type ApplyPayload, type Inbox, type InboxInit } from './inbox.ts'
 import { outbox, type Outbox, type OutboxInit } from './outbox.ts'
 import { prekeyUpkeep, type PrekeyUpkeep, type PrekeyUpkeepInit } from './prekey-upkeep.ts'
 import { presence, type Presence, type PresenceInit } from './presence.ts'
 import { receipts, type Receipts, type ReceiptsInit } from './receipts.ts'
+import { RELAY_REFUSAL_CODES, type RelayRefusalCode } from './codes.ts'
+import { requests, type Requests, type RequestsInit } from './requests.ts'
 import { createScheduler, type Scheduler } from './scheduler.ts'
 import { sessionReset, type SessionReset, type SessionResetInit } from './session-reset.ts'
 import { sessions, type Sessions, type SessionsInit } from './sessions.ts'
@@ -39,6 +43,7 @@ export interface MessengerInit {
   presence?: PresenceInit
   resets?: SessionResetInit
   prekeys?: PrekeyUpkeepInit
+  requests?: RequestsInit
 }
 
 /** What the host provides (the browser, a Node peer, a test). */
@@ -47,7 +52,7 @@ export interface Platform {
   isNetworkUp?(): boolean
   /** Whether the person is looking at the app (document.visibilityState === 'visible'). */
   isVisible?(): boolean
-  /** Raise a system notification. */
+  /** Raise a system notification: who wrote, and the text (the host shows it only if the person chose so). */
   notify?(title: string, body: string): void
   /** Base URL for invite links (the app's own address). */
   inviteBase?: string
@@ -87,19 +92,24 @@ export class Messenger {
   readonly resets: SessionReset
   readonly inbox: Inbox
   readonly upkeep: PrekeyUpkeep
+  readonly requests: Requests
+  readonly diagnostics: Diagnostics
   readonly #view: View
   readonly #me: string
   readonly #identityKey: Uint8Array
+  readonly #rng: (n: number) => Uint8Array
   /** Safety numbers computed so far, by contact. */
   readonly #safety = new Map<string, string>()
 
   /** Builds every component of `components.unlocked`'s account and starts them. */
   static async start(components: MessengerComponents, init: MessengerInit = {}): Promise<Messenger> {
     const { records } = components.unlocked
-    const [loaded, settings, learnedRelays] = await Promise.all([
+    const [loaded, settings, learnedRelays, blocked, inviteSecret] = await Promise.all([
       records.load(),
       records.settings(),
       records.learnedRelays(),
+      records.blocked(),
+      records.inviteSecret(() => newInviteSecret(components.rng)),
     ])
     let receive: EnvelopeHandler = async () => {
       throw new AppError('NOT_CONNECTED', 'still starting')
@@ -108,8 +118,11 @@ export class Messenger {
       unlocked: components.unlocked,
       onEnvelope: (from, id, env) => receive(from, id, env),
     })
-    const m = new Messenger(components, network, { ...loaded, settings, learnedRelays }, init)
-    receive = (from, id, env) => m.inbox.receive(from, id, env, 'direct')
+    const state = { ...loaded, settings, learnedRelays, blocked, inviteSecret }
+    const m = new Messenger(components, network, state, init)
+    // Blocked peers (and strangers beyond the request limits) are acknowledged unread.
+    receive = (from, id, env) =>
+      m.requests.admits(from) ? m.inbox.receive(from, id, env, 'direct') : Promise.resolve()
     await m.#start()
     return m
   }
@@ -120,6 +133,8 @@ export class Messenger {
     state: Awaited<ReturnType<Unlocked['records']['load']>> & {
       settings: Awaited<ReturnType<Unlocked['records']['settings']>>
       learnedRelays: string[]
+      blocked: string[]
+      inviteSecret: string
     },
     init: MessengerInit,
   ) {
@@ -130,6 +145,7 @@ export class Messenger {
     this.network = network
     this.#me = network.peerId
     this.#identityKey = identity.publicKey
+    this.#rng = rng
     const scheduler = (this.scheduler = createScheduler())
     this.settings = settingsStore(state.settings)({ records, changes })
     const settings = this.settings
@@ -148,16 +164,43 @@ export class Messenger {
       now,
       rng,
       isVisible: platform.isVisible,
-      notify: platform.notify,
+      notify: (sender, text) => {
+        if (settings.current.notifications) platform.notify?.(sender, text)
+      },
+      readable: (peer) => this.contacts.get(peer)?.held !== true,
       messages: state.messages,
     })
+    this.requests = requests(init.requests)({
+      records,
+      network,
+      contacts: this.contacts,
+      conversations: this.conversations,
+      changes,
+      now,
+      requests: state.requests ?? [],
+      blocked: state.blocked,
+      inviteSecret: state.inviteSecret,
+    })
     this.sessions = sessions(init.sessions)({ stores, network, contacts: this.contacts, now, rng })
-    this.delivery = delivery(init.delivery)({ network, contacts: this.contacts, now, rng })
+    // A request's sender is reached only by a session reset (see Requests.mayReset): by their relays.
+    const reachable = {
+      get: (peer: string) => this.contacts.get(peer) ?? this.requests.asContact(peer),
+      refresh: (peer: string) => this.contacts.refresh(peer),
+    }
+    this.delivery = delivery(init.delivery)({ network, contacts: reachable, now, rng })
     this.outbox = outbox(init.outbox)({
       records,
       sessions: this.sessions,
       delivery: this.delivery,
-      conversations: this.conversations,
+      conversations: {
+        setStatus: (peer, id, status) => this.conversations.setStatus(peer, id, status),
+        shown: (message) => this.conversations.shown(message),
+        setProblem: (peer, id, problem) => {
+          if (RELAY_REFUSAL_CODES.includes(problem as RelayRefusalCode))
+            this.diagnostics.refused(problem as RelayRefusalCode)
+          this.conversations.setProblem(peer, id, problem)
+        },
+      },
       scheduler,
       now,
       rng,
@@ -183,15 +226,35 @@ export class Messenger {
       sessions: this.sessions,
       outbox: this.outbox,
       conversations: this.conversations,
-      contacts: this.contacts,
+      contacts: {
+        ensure: async (peer) => reachable.get(peer) ?? (await this.contacts.ensure(peer)),
+      },
       now,
     })
     this.inbox = inbox(init.inbox)({
-      network,
+      network: {
+        relays: network.relays,
+        openMailbox: (relay, onEnvelope, options) =>
+          network.openMailbox(
+            relay,
+            (e) => (this.requests.admits(e.from) ? onEnvelope(e) : Promise.resolve()),
+            options,
+          ),
+      },
       sessions: this.sessions,
       conversations: this.conversations,
-      resets: this.resets,
+      // Nothing goes to a stranger before Accept, but for a session reset when their message could not
+      // be decrypted (this device was restored: they may hold the invite), rate-limited.
+      resets: {
+        request: async (peer) => {
+          if (this.contacts.get(peer) !== undefined || (await this.requests.mayReset(peer)))
+            await this.resets.request(peer)
+        },
+      },
       apply: this.#apply,
+      // A direct acknowledgement says "delivered": nothing like it goes to a stranger before Accept
+      // (refused, the envelope is left in the mailbox, whose relay acknowledges it instead).
+      acknowledges: (peer) => this.contacts.get(peer) !== undefined,
       scheduler,
     })
     this.upkeep = prekeyUpkeep(init.prekeys)({
@@ -204,6 +267,16 @@ export class Messenger {
       now,
       rng,
       onBundle: () => changes.state(), // the invite link carries it
+    })
+    this.diagnostics = diagnostics()({
+      network,
+      inbox: this.inbox,
+      outbox: this.outbox,
+      contacts: this.contacts,
+      settings,
+      learnedRelays: () => this.contacts.learned(),
+      isNetworkUp: platform.isNetworkUp,
+      now,
     })
     this.conversations.onRead((peer, ids) => this.receipts.queue(peer, 'read', ids))
     network.on('connection', ({ peer, open }) => {
@@ -219,12 +292,15 @@ export class Messenger {
           peerId: this.#me,
           name: account.name,
           fingerprint: myFingerprint,
-          inviteLink: inviteUrl(platform.inviteBase ?? 'https://paloma.invalid/', {
-            peer: this.#me,
-            name: account.name,
-            relays: network.ownCircuits(),
-            ...(bundle === undefined ? {} : { bundle }),
-          }),
+          inviteLink: withInviteSecret(
+            inviteUrl(platform.inviteBase ?? 'https://paloma.invalid/', {
+              peer: this.#me,
+              name: account.name,
+              relays: network.ownCircuits(),
+              ...(bundle === undefined ? {} : { bundle }),
+            }),
+            state.inviteSecret,
+          ),
         }
       },
       contacts: this.contacts,
@@ -232,6 +308,7 @@ export class Messenger {
       presence: this.presence,
       network,
       settings,
+      requests: this.requests,
       safetyNumber: () => {
         const active = this.conversations.active
         return active === undefined ? undefined : this.#safety.get(active)
@@ -245,6 +322,7 @@ export class Messenger {
     this.presence.start()
     this.upkeep.start()
     this.inbox.start()
+    this.diagnostics.start()
     void this.outbox.flush()
   }
 
@@ -257,6 +335,7 @@ export class Messenger {
 
   /** What a decrypted payload does, once its envelope was acknowledged. */
   readonly #apply: ApplyPayload = async (from, p, shown, via) => {
+    if ((await this.requests.sort(from, p)) !== 'contact') return
     const contact = await this.contacts.ensure(from)
     this.presence.heard(from)
     switch (p.k) {
@@ -308,8 +387,18 @@ export class Messenger {
     const peer = this.conversations.active
     if (peer === undefined) throw new AppError('NO_CHAT_OPEN', 'open a chat first')
     if (text.trim() === '') return
+    const contact = this.contacts.get(peer)
+    if (contact?.held === true) throw new AppError('CONTACT_HELD', 'verify the safety number first')
+    if (text.length > MAX_TEXT_CHARS) throw new AppError('MESSAGE_TOO_LONG', 'longer than one message')
+    this.presence.sentMessage(peer)
     await this.receipts.flush(peer) // receipts for what they wrote go before the reply
-    const message = this.conversations.compose(peer, text)
+    // Until they answer, messages to someone added from their invite prove it (they skip Requests).
+    const proof =
+      contact?.inviteToken !== undefined &&
+      !this.conversations.history(peer).some((m) => m.direction === 'in')
+        ? inviteProofId(contact.inviteToken, this.#me, this.#rng)
+        : undefined
+    const message = this.conversations.compose(peer, text, proof)
     const payload = encodePayload({ k: 'text', id: message.id, ts: message.ts, text })
     // The message and its outbox entry are durable before any network step.
     await this.outbox.enqueue(peer, payload, { shown: message })
@@ -319,6 +408,23 @@ export class Messenger {
   setTyping(on: boolean): void {
     const peer = this.conversations.active
     if (peer !== undefined) this.presence.setTyping(peer, on)
+  }
+
+  async acceptRequest(peer: string): Promise<void> {
+    await this.requests.accept(peer)
+    const theirs = this.conversations.history(peer).filter((m) => m.direction === 'in')
+    this.receipts.queue(
+      peer,
+      'delivered',
+      theirs.map((m) => m.id),
+    )
+    await this.openChat(peer)
+  }
+
+  async markVerified(peer: string, verified: boolean): Promise<void> {
+    await this.contacts.update(peer, verified ? { verified, held: false, keyChanged: false } : { verified })
+    await this.conversations.markRead()
+    this.#view.conversation(peer)
   }
 
   /** The device's network came back (or went away): redial relays now and retry the outbox. */

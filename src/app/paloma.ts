@@ -7,6 +7,7 @@
  * runs in the browser and in Node (tests, load tools): it has no DOM, and what it needs of its host comes
  * in as {@link PalomaComponents}.
  */
+import { parseInvite } from '@paloma/core/protocol/invite.ts'
 import type { KdfOptions } from '@paloma/core/vault/header.ts'
 import { createPeerNetwork, type PeerNetwork, type PeerNetworkInit } from '@paloma/net/network.ts'
 import type { VaultBackend } from '../storage/vault.ts'
@@ -15,7 +16,7 @@ import type { AppConfig } from './config.ts'
 import { userError } from './codes.ts'
 import { AppError } from './errors.ts'
 import { Messenger, type MessengerInit, type NetworkFactory, type Platform } from './messenger.ts'
-import type { AppActions, AppSnapshot, Claimant, Settings } from './types.ts'
+import type { AppActions, AppSnapshot, Claimant, ConnectionDetails, Settings } from './types.ts'
 import { View } from './view.ts'
 
 export type { Platform } from './messenger.ts'
@@ -72,6 +73,8 @@ export class Paloma implements AppActions {
   readonly #view: View
   #unlocked: Unlocked | undefined
   #messenger: Messenger | undefined
+  /** The invite link the app was opened with, until added or dismissed. */
+  #invite: string | undefined
 
   constructor(init: PalomaInit, components: PalomaComponents) {
     this.#init = init
@@ -213,12 +216,68 @@ export class Paloma implements AppActions {
     await m.openChat(contact.peer)
   }
 
+  /** The app was opened with an invite link: it is shown (after unlock or create) for one confirmation. */
+  openInvite(link: string): void {
+    try {
+      const invite = parseInvite(link)
+      this.#invite = link
+      this.#view.setInvite({ peerId: invite.peer, name: invite.name ?? invite.peer.slice(-8) })
+    } catch (err) {
+      this.#invite = undefined
+      this.#view.setInvite({ error: userError(err) ?? { area: 'invite', code: 'BAD_INVITE' } })
+    }
+  }
+
+  async acceptInvite(): Promise<void> {
+    const link = this.#invite
+    if (link === undefined) throw new AppError('NO_INVITE', 'no invite link is pending')
+    await this.addContact(link)
+    this.dismissInvite()
+  }
+
+  dismissInvite(): void {
+    this.#invite = undefined
+    this.#view.setInvite(undefined)
+  }
+
+  acceptRequest(peerId: string): Promise<void> {
+    return this.#require().acceptRequest(peerId)
+  }
+
+  blockRequest(peerId: string): Promise<void> {
+    return this.#require().requests.block(peerId)
+  }
+
+  deleteRequest(peerId: string): Promise<void> {
+    return this.#require().requests.remove(peerId)
+  }
+
+  unblock(peerId: string): Promise<void> {
+    return this.#require().requests.unblock(peerId)
+  }
+
+  markVerified(peerId: string, verified: boolean): Promise<void> {
+    return this.#require().markVerified(peerId, verified)
+  }
+
+  retrySending(): void {
+    this.#messenger?.networkChanged()
+  }
+
+  connectionDetails(): ConnectionDetails | undefined {
+    return this.#messenger?.diagnostics.details(this.#view.snapshot().state)
+  }
+
   async acceptKeyChange(peerId: string): Promise<void> {
     await this.#require().contacts.update(peerId, { keyChanged: false })
   }
 
   openChat(peerId: string): Promise<void> {
     return this.#require().openChat(peerId)
+  }
+
+  closeChat(): void {
+    this.#messenger?.conversations.open(undefined)
   }
 
   /** Marks the open conversation read (when visible) and tells the contact, if read receipts are on. */

@@ -6,16 +6,18 @@
  * Presence is announced when a connection to a contact opens and repeated every `heartbeatMs`, so one
  * lost announcement heals; "offline" is announced on lock. A contact whose connections all closed is
  * shown offline after `settleMs` (a relayed connection closes as its WebRTC replacement opens). Typing is
- * sent when it starts or stops, and refreshed every `typingRefreshMs` while it lasts; a typing indicator
- * expires `typingTtlMs` after the last refresh.
+ * sent when it starts or stops, and refreshed while it lasts, but never more than one typing payload per
+ * `typingRefreshMs` per contact (each costs a ratchet step and a vault commit): changes in between are
+ * folded into one payload at the end of the interval, and a message sent ends typing without one. A typing
+ * indicator expires `typingTtlMs` after the last refresh.
  */
 import { encodePayload, type Payload } from '@paloma/core/protocol/payload.ts'
 import type { PeerNetwork } from '@paloma/net/network.ts'
 import type { Contacts } from './contacts.ts'
 import type { Delivery } from './delivery.ts'
 import type { Scheduler } from './scheduler.ts'
+import type { Settings } from './types.ts'
 import type { Sessions } from './sessions.ts'
-import type { SettingsStore } from './settings.ts'
 import type { Changes } from './view.ts'
 
 export interface LiveState {
@@ -34,6 +36,8 @@ export interface Presence {
   stopTyping(peer: string): void
   /** The composer for `peer` has text in it (or no longer has). */
   setTyping(peer: string, on: boolean): void
+  /** A message to `peer` was sent: it ends the typing indicator there by itself. */
+  sentMessage(peer: string): void
   start(): void
   /** Announces "offline" to connected contacts (when shared), then stops. */
   stop(): Promise<void>
@@ -46,7 +50,7 @@ export interface PresenceInit {
   settleMs?: number
   /** @default 6000 */
   typingTtlMs?: number
-  /** @default 3000 */
+  /** Least time between two typing payloads to one contact. @default 2500 */
   typingRefreshMs?: number
 }
 
@@ -55,7 +59,7 @@ export interface PresenceComponents {
   sessions: Pick<Sessions, 'has' | 'encrypt'>
   delivery: Pick<Delivery, 'post'>
   contacts: Pick<Contacts, 'get' | 'all' | 'onAdded' | 'update'>
-  settings: Pick<SettingsStore, 'current'>
+  settings: { readonly current: Readonly<Pick<Settings, 'presence'>> }
   scheduler: Scheduler
   changes: Changes
   now(): number
@@ -79,8 +83,8 @@ class PresenceTracker implements Presence {
   readonly #typingTtlMs: number
   readonly #typingRefreshMs: number
   readonly #live = new Map<string, Live>()
-  /** What the composer last told each contact: typing since when (0: not typing). */
-  readonly #typingSent = new Map<string, number>()
+  /** What the composer wants each contact to see, what was last sent, when, and a pending send. */
+  readonly #typingOut = new Map<string, { wanted: boolean; sent: boolean; at: number; cancel?: () => void }>()
   #offConnection: (() => void) | undefined
 
   constructor(components: PresenceComponents, init: PresenceInit) {
@@ -88,7 +92,7 @@ class PresenceTracker implements Presence {
     this.#heartbeatMs = init.heartbeatMs ?? 20_000
     this.#settleMs = init.settleMs ?? 1000
     this.#typingTtlMs = init.typingTtlMs ?? 6000
-    this.#typingRefreshMs = init.typingRefreshMs ?? 3000
+    this.#typingRefreshMs = init.typingRefreshMs ?? 2500
     components.contacts.onAdded((c) => {
       // Already connected to someone just added (they wrote first): tell them we are here.
       if (this.#c.network.isConnected(c.peer)) this.#announce(c.peer)
@@ -155,12 +159,36 @@ class PresenceTracker implements Presence {
   }
 
   setTyping(peer: string, on: boolean): void {
-    const since = this.#typingSent.get(peer) ?? 0
+    let out = this.#typingOut.get(peer)
+    if (out === undefined) this.#typingOut.set(peer, (out = { wanted: false, sent: false, at: -Infinity }))
+    out.wanted = on
+    this.#pumpTyping(peer, out)
+  }
+
+  sentMessage(peer: string): void {
+    const out = this.#typingOut.get(peer)
+    if (out === undefined) return
+    out.cancel?.()
+    out.cancel = undefined
+    out.wanted = out.sent = false
+  }
+
+  #pumpTyping(peer: string, out: { wanted: boolean; sent: boolean; at: number; cancel?: () => void }): void {
+    if (out.cancel !== undefined) return // a send is already due at the end of the interval
     const now = this.#c.now()
-    if (on && since > 0 && now - since < this.#typingRefreshMs) return
-    if (!on && since === 0) return
-    this.#typingSent.set(peer, on ? now : 0)
-    void this.#send(peer, { k: 'typing', on })
+    const refresh = out.wanted && out.sent && now - out.at >= this.#typingRefreshMs
+    if (out.wanted === out.sent && !refresh) return
+    const wait = out.at + this.#typingRefreshMs - now
+    if (wait > 0) {
+      out.cancel = this.#c.scheduler.after(wait, () => {
+        out.cancel = undefined
+        this.#pumpTyping(peer, out)
+      })
+      return
+    }
+    out.sent = out.wanted
+    out.at = now
+    void this.#send(peer, { k: 'typing', on: out.wanted })
   }
 
   #onConnection(peer: string, open: boolean): void {

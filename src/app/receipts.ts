@@ -9,7 +9,7 @@ import { encodePayload, MAX_RECEIPT_IDS, type Payload } from '@paloma/core/proto
 import type { Conversations } from './conversations.ts'
 import type { Outbox } from './outbox.ts'
 import type { Scheduler } from './scheduler.ts'
-import type { SettingsStore } from './settings.ts'
+import type { Settings } from './types.ts'
 
 type ReceiptStatus = 'delivered' | 'read'
 
@@ -30,7 +30,7 @@ export interface ReceiptsInit {
 export interface ReceiptsComponents {
   outbox: Pick<Outbox, 'enqueue' | 'flush'>
   conversations: Pick<Conversations, 'setStatus'>
-  settings: Pick<SettingsStore, 'current'>
+  settings: { readonly current: Readonly<Pick<Settings, 'readReceipts'> & Partial<Settings>> }
   scheduler: Scheduler
 }
 

@@ -11,6 +11,9 @@
  * | `identity/contact/<peer>`             | ContactRecord     | always    |
  * | `identity/relays-learned`             | string[]          | always    |
  * | `identity/opk-next`                   | number            | always    |
+ * | `identity/request/<peer>`             | RequestRecord     | always    |
+ * | `identity/blocked`                    | string[]          | always    |
+ * | `identity/invite-secret`              | string            | always    |
  * | `history/msg/<peer>/<in|out>/<id>`    | ChatMessage       | on request|
  * | `outbox/<id>`                         | OutboxEntry       | never     |
  * | `state/opk-reset`                     | true              | never     |
@@ -24,10 +27,17 @@ import { STRICT_CBOR_DECODE_OPTIONS } from '@paloma/core/cbor.ts'
 import { MESSAGE_STATUSES, type ChatMessage } from '@paloma/core/messages.ts'
 import type { Vault } from '../storage/vault.ts'
 import { AppError } from './errors.ts'
-import type { Settings } from './types.ts'
+import { DEFAULT_SETTINGS, type Settings } from './types.ts'
 
-/** Version of the record layout this code writes; `state/schema` holds the version a vault is at. */
-export const SCHEMA_VERSION = 1
+export { DEFAULT_SETTINGS }
+
+/**
+ * Version of the record layout this code writes; `state/schema` holds the version a vault is at.
+ * 2: contacts may carry `verified`, `held` and `inviteToken`, settings `notifications`,
+ * `notificationText` and `autoLockMinutes`; message requests, the blocked list and the invite secret.
+ * A Paloma that reads only version 1 refuses these records instead of dropping a verification.
+ */
+export const SCHEMA_VERSION = 2
 
 export const ACCOUNT = 'identity/account'
 export const SETTINGS = 'identity/settings'
@@ -39,7 +49,9 @@ export const OUTBOX_PREFIX = 'outbox/'
 export const OPK_RESET = 'state/opk-reset'
 export const SCHEMA = 'state/schema'
 
-export const DEFAULT_SETTINGS: Settings = { readReceipts: true, presence: true }
+export const REQUEST_PREFIX = 'identity/request/'
+export const BLOCKED = 'identity/blocked'
+export const INVITE_SECRET = 'identity/invite-secret'
 
 export interface AccountRecord {
   name: string
@@ -59,6 +71,20 @@ export interface ContactRecord {
   lastSeen?: number
   /** Their prekey bundle from the invite link, until a session is made (spares the directory lookup). */
   bundle?: Uint8Array
+  /** The safety number was compared and marked verified. */
+  verified?: boolean
+  /** A new key under a verified contact's name: the chat is held until verified (see types.ts). */
+  held?: boolean
+  /** The secret of their invite link, proven in the first messages to them (invite-proof.ts). */
+  inviteToken?: string
+}
+
+/** Someone who is not a contact wrote first. Their messages are history records like any other. */
+export interface RequestRecord {
+  peer: string
+  name: string
+  relays: string[]
+  received: number
 }
 
 export interface OutboxEntry {
@@ -143,11 +169,13 @@ export function decodeAccount(b: Uint8Array): AccountRecord {
 export function decodeSettings(b: Uint8Array): Settings {
   const m = decodeMap(SETTINGS, b)
   version(SETTINGS, m)
-  const s = { ...DEFAULT_SETTINGS }
+  const s: Settings = { ...DEFAULT_SETTINGS }
   // Settings added later default when absent, so older vaults keep working.
-  for (const key of Object.keys(DEFAULT_SETTINGS) as Array<keyof Settings>) {
+  for (const key of ['readReceipts', 'presence', 'notifications', 'notificationText'] as const) {
     if (m[key] !== undefined) s[key] = flag(SETTINGS, m[key], key)
   }
+  if (m.autoLockMinutes !== undefined)
+    s.autoLockMinutes = time(SETTINGS, m.autoLockMinutes, 'autoLockMinutes')
   return s
 }
 
@@ -162,6 +190,20 @@ export function decodeContact(name: string, b: Uint8Array): ContactRecord {
     keyChanged: flag(name, m.keyChanged, 'keyChanged'),
     ...(m.lastSeen === undefined ? {} : { lastSeen: time(name, m.lastSeen, 'lastSeen') }),
     ...(m.bundle === undefined ? {} : { bundle: bytes(name, m.bundle, 'bundle') }),
+    ...(m.verified === undefined ? {} : { verified: flag(name, m.verified, 'verified') }),
+    ...(m.held === undefined ? {} : { held: flag(name, m.held, 'held') }),
+    ...(m.inviteToken === undefined ? {} : { inviteToken: str(name, m.inviteToken, 'inviteToken') }),
+  }
+}
+
+export function decodeRequest(name: string, b: Uint8Array): RequestRecord {
+  const m = decodeMap(name, b)
+  version(name, m)
+  return {
+    peer: str(name, m.peer, 'peer'),
+    name: str(name, m.name, 'name'),
+    relays: strings(name, m.relays, 'relays'),
+    received: time(name, m.received, 'received'),
   }
 }
 
@@ -214,6 +256,7 @@ export const entry = {
     }),
   ],
   outbox: (e: OutboxEntry): RecordEntry => [OUTBOX_PREFIX + e.id, encodeRecord(e)],
+  request: (r: RequestRecord): RecordEntry => [REQUEST_PREFIX + r.peer, encodeRecord(r)],
 }
 
 /** What an unlock reads in one decrypting pass over the vault. */
@@ -221,6 +264,8 @@ export interface LoadedState {
   contacts: ContactRecord[]
   messages: ChatMessage[]
   outbox: OutboxEntry[]
+  /** Pending message requests (absent when there are none). */
+  requests?: RequestRecord[]
 }
 
 /**
@@ -228,7 +273,11 @@ export interface LoadedState {
  * the first release (no `state/schema` record, records without `v`): its records already have the
  * version-1 shape, so the step only records the version.
  */
-const MIGRATIONS: ReadonlyArray<(vault: Vault) => Promise<void>> = [async () => {}]
+const MIGRATIONS: ReadonlyArray<(vault: Vault) => Promise<void>> = [
+  async () => {},
+  // 1 -> 2: only new optional fields and new records; every version-1 record reads as version 2.
+  async () => {},
+]
 
 interface Waiter {
   resolve(): void
@@ -303,6 +352,7 @@ export class AppRecords {
       if (name.startsWith(CONTACT_PREFIX)) state.contacts.push(decodeContact(name, b))
       else if (name.startsWith(HISTORY_PREFIX)) state.messages.push(decodeMessage(name, b))
       else if (name.startsWith(OUTBOX_PREFIX)) state.outbox.push(decodeOutboxEntry(name, b))
+      else if (name.startsWith(REQUEST_PREFIX)) (state.requests ??= []).push(decodeRequest(name, b))
     }
     return state
   }
@@ -314,6 +364,34 @@ export class AppRecords {
    */
   write(entries: readonly RecordEntry[]): Promise<void> {
     return this.#commit(entries, [])
+  }
+
+  /** PeerIds whose envelopes are dropped unread. */
+  async blocked(): Promise<string[]> {
+    const b = await this.vault.get(BLOCKED)
+    return b === undefined ? [] : strings(BLOCKED, decode(b, STRICT_CBOR_DECODE_OPTIONS), 'blocked')
+  }
+
+  putBlocked(peers: readonly string[]): Promise<void> {
+    return this.vault.put(BLOCKED, encode([...peers]))
+  }
+
+  deleteRequest(peer: string): Promise<void> {
+    return this.#commit([], [REQUEST_PREFIX + peer])
+  }
+
+  /** The secret of this person's invite link, made on first use. */
+  async inviteSecret(make: () => string): Promise<string> {
+    const b = await this.vault.get(INVITE_SECRET)
+    if (b !== undefined) return str(INVITE_SECRET, decode(b, STRICT_CBOR_DECODE_OPTIONS), 'secret')
+    const secret = make()
+    await this.vault.put(INVITE_SECRET, encode(secret))
+    return secret
+  }
+
+  /** Removes records by name (e.g. a conversation's messages, named by `entry.message`). */
+  deleteNames(names: readonly string[]): Promise<void> {
+    return this.#commit([], names)
   }
 
   deleteOutbox(id: string): Promise<void> {

@@ -12,10 +12,18 @@ import type { PeerNetwork } from '@paloma/net/network.ts'
 import type { Contacts } from './contacts.ts'
 import type { Conversations } from './conversations.ts'
 import type { Presence } from './presence.ts'
-import { DEFAULT_SETTINGS } from './records.ts'
-import type { SettingsStore } from './settings.ts'
+import type { Requests } from './requests.ts'
 import type { UserError } from './codes.ts'
-import type { AppSnapshot, ConnectionState, ContactView, Phase } from './types.ts'
+import {
+  DEFAULT_SETTINGS,
+  type AppSnapshot,
+  type ConnectionState,
+  type ContactView,
+  type PendingInvite,
+  type Phase,
+  type RequestView,
+  type Settings,
+} from './types.ts'
 
 /** What components tell the view. Each call is cheap: it only marks something dirty. */
 export interface Changes {
@@ -35,10 +43,16 @@ export interface ViewSources {
   conversations: Pick<Conversations, 'history' | 'unread' | 'lastActivity' | 'active'>
   presence: Pick<Presence, 'live'>
   network: Pick<PeerNetwork, 'isReachable' | 'isDirect'>
-  settings: Pick<SettingsStore, 'current'>
+  /** The settings (those added later than read receipts and presence default when absent). */
+  settings: { readonly current: Readonly<Pick<Settings, 'readReceipts' | 'presence'> & Partial<Settings>> }
   /** The safety number with the open chat's contact, once computed. */
   safetyNumber(): string | undefined
+  /** Message requests and the blocked list. @default none */
+  requests?: Pick<Requests, 'all' | 'blocked'>
 }
+
+/** An invite the app was opened with, as parsed (the view adds whether it is known or this person's). */
+export type InviteSource = { peerId: string; name: string } | { error: UserError }
 
 export interface ViewComponents {
   /** Whether the device has a network. @default always */
@@ -63,6 +77,9 @@ export class View implements Changes {
   #previous: AppSnapshot | undefined
   #contactsDirty = true
   #queued = false
+  #invite: InviteSource | undefined
+  #settingsSeen: object | undefined
+  #settings: Settings = DEFAULT_SETTINGS
 
   constructor(components: ViewComponents = {}) {
     this.#c = components
@@ -79,6 +96,12 @@ export class View implements Changes {
   setPhase(phase: Phase, error?: UserError): void {
     this.#phase = phase
     this.#error = error
+    this.state()
+  }
+
+  /** The invite link the app was opened with (undefined: none, or it was handled). */
+  setInvite(invite: InviteSource | undefined): void {
+    this.#invite = invite
     this.state()
   }
 
@@ -128,6 +151,8 @@ export class View implements Changes {
   #build(): AppSnapshot {
     const src = this.#sources
     const active = src?.conversations.active
+    this.#readSettings()
+    const invite = this.#pendingInvite()
     const snapshot: AppSnapshot = {
       phase: this.#phase,
       ...(this.#error === undefined ? {} : { error: this.#error }),
@@ -136,12 +161,79 @@ export class View implements Changes {
       state: this.#connectionState(),
       contacts: this.#contacts(),
       ...(active === undefined ? {} : { active }),
-      messages: active === undefined || src === undefined ? [] : src.conversations.history(active),
-      settings: src?.settings.current ?? DEFAULT_SETTINGS,
+      // A held chat's messages stay out of the snapshot until its key is verified.
+      messages:
+        active === undefined || src === undefined || src.contacts.get(active)?.held === true
+          ? []
+          : src.conversations.history(active),
+      settings: this.#settings,
       ...(src?.safetyNumber() === undefined ? {} : { safetyNumber: src.safetyNumber() }),
+      requests: this.#requests(),
+      blocked: this.#blocked(),
+      ...(invite === undefined ? {} : { invite }),
     }
     this.#previous = snapshot
     return snapshot
+  }
+
+  /** Settings with defaults filled; a change of presence rebuilds every row (it hides what they show). */
+  #readSettings(): void {
+    const current = this.#sources?.settings.current
+    if (current === this.#settingsSeen) return
+    this.#settingsSeen = current
+    const next = { ...DEFAULT_SETTINGS, ...current }
+    if (next.presence !== this.#settings.presence) {
+      this.#rows.clear()
+      this.#contactsDirty = true
+    }
+    this.#settings = next
+  }
+
+  #pendingInvite(): PendingInvite | undefined {
+    const invite = this.#invite
+    if (invite === undefined || 'error' in invite) return invite
+    return {
+      peerId: invite.peerId,
+      name: invite.name,
+      fingerprint: this.#fingerprint(invite.peerId),
+      known: this.#sources?.contacts.get(invite.peerId) !== undefined,
+      own: this.#sources?.me().peerId === invite.peerId,
+    }
+  }
+
+  #requests(): readonly RequestView[] {
+    const src = this.#sources
+    const previous = this.#previous?.requests ?? []
+    if (src?.requests === undefined) return previous.length === 0 ? previous : []
+    const names = new Set([...src.contacts.all()].map((c) => c.name.toLowerCase()))
+    const rows: RequestView[] = []
+    for (const r of src.requests.all()) {
+      const messages = src.conversations.history(r.peer)
+      if (messages.length === 0) continue // made for a session reset: shown once something is readable
+      const old = previous.find((p) => p.peerId === r.peer)
+      const nameTaken = names.has(r.name.toLowerCase())
+      rows.push(
+        old !== undefined && old.messages === messages && old.name === r.name && old.nameTaken === nameTaken
+          ? old
+          : {
+              peerId: r.peer,
+              name: r.name,
+              fingerprint: this.#fingerprint(r.peer),
+              messages,
+              received: r.received,
+              nameTaken,
+            },
+      )
+    }
+    rows.sort((a, b) => b.received - a.received)
+    const same = rows.length === previous.length && rows.every((r, i) => r === previous[i])
+    return same ? previous : rows
+  }
+
+  #blocked(): readonly string[] {
+    const previous = this.#previous?.blocked ?? []
+    const now = this.#sources?.requests?.blocked() ?? []
+    return now.length === previous.length && now.every((p, i) => p === previous[i]) ? previous : now
   }
 
   #connectionState(): ConnectionState {
@@ -160,7 +252,10 @@ export class View implements Changes {
     for (const c of src.contacts.all()) {
       let row = this.#rows.get(c.peer)
       if (row === undefined) {
-        const live = src.presence.live(c.peer)
+        // Presence off hides it both ways: no online dot, typing, last seen, or direct-connection label.
+        const shared = this.#settings.presence
+        const live = shared ? src.presence.live(c.peer) : { online: false, typing: false }
+        const last = c.held === true ? undefined : src.conversations.history(c.peer).at(-1)
         row = {
           peerId: c.peer,
           name: c.name,
@@ -170,7 +265,12 @@ export class View implements Changes {
           ...(live.lastSeen === undefined ? {} : { lastSeen: live.lastSeen }),
           typing: live.typing,
           keyChanged: c.keyChanged,
-          direct: src.network.isDirect(c.peer),
+          direct: shared && src.network.isDirect(c.peer),
+          ...(last === undefined
+            ? {}
+            : { last: { text: last.text, ts: last.ts, direction: last.direction, status: last.status } }),
+          verified: c.verified === true,
+          held: c.held === true,
         }
         this.#rows.set(c.peer, row)
       }

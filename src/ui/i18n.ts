@@ -114,6 +114,8 @@ const errorsEn = {
     MESSAGE_TOO_LONG: 'The message is too long: split it into several.',
     BAD_RECORD:
       'Some data on this device is damaged or was written by a newer version of Paloma. Update the app or restore a backup.',
+    CONTACT_HELD: 'Verify the safety number with this contact before writing to them.',
+    NO_INVITE: 'That invite was already handled.',
   },
   unknown: 'Something went wrong. Try again; if it keeps happening, reload Paloma.',
 } satisfies ErrorTexts
@@ -195,6 +197,8 @@ const errorsEs: ErrorTexts = {
     MESSAGE_TOO_LONG: 'El mensaje es demasiado largo: divídelo en varios.',
     BAD_RECORD:
       'Algunos datos de este dispositivo están dañados o los escribió una versión más nueva de Paloma. Actualiza la app o restaura una copia.',
+    CONTACT_HELD: 'Verifica el número de seguridad con este contacto antes de escribirle.',
+    NO_INVITE: 'Esa invitación ya se atendió.',
   },
   unknown: 'Algo salió mal. Inténtalo de nuevo; si sigue pasando, recarga Paloma.',
 }
@@ -285,6 +289,101 @@ const en = {
     SENDER_QUOTA: 'You have too many undelivered messages on the relays. Retrying…',
     RATE_LIMITED: 'Sending too fast. Retrying…',
   } as Record<string, string>,
+  // layout, chats, requests
+  account: 'Account',
+  back: 'Back to chats',
+  filterChats: 'Filter chats',
+  noMatches: 'No chat matches that name.',
+  requests: 'Requests',
+  requestsHint:
+    'People who are not your contacts. Nothing is sent to them (not even receipts) until you accept.',
+  accept: 'Accept',
+  block: 'Block',
+  delete: 'Delete',
+  nameTakenWarning: 'Careful: one of your contacts already uses this name. This is someone else.',
+  presenceOnline: 'online',
+  presenceOffline: 'offline',
+  youPrefix: 'You:',
+  unreadCount: (n: number) => (n === 1 ? '1 unread message' : `${n} unread messages`),
+  verified: 'Verified',
+  // conversation
+  today: 'Today',
+  yesterday: 'Yesterday',
+  newMessages: 'New messages',
+  retry: 'Retry',
+  lastSeenAt: (when: string) => `last seen ${when}`,
+  composerHint: 'Enter sends, Shift+Enter adds a line',
+  loadEarlier: 'Earlier messages',
+  loadNewest: 'Newest messages',
+  markVerified: 'Mark as verified',
+  markUnverified: 'Mark as not verified',
+  safetyQr: 'Safety number QR code',
+  safetyScanHint: 'Or scan each other’s code: if it shows the same digits, you can mark it verified.',
+  heldTitle: 'This contact’s safety number changed',
+  held: (name: string) =>
+    `You had verified ${name}, but this is another key under that name. They may have reinstalled Paloma, or someone may be impersonating them. Their messages are hidden and nothing is sent until you compare the new safety number and mark it verified.`,
+  // invites
+  invitedYou: (name: string) => `${name} invited you to chat on Paloma.`,
+  inviteCreateFirst: (name: string) =>
+    `${name} invited you. Create your account, then add them with one click.`,
+  inviteKnown: (name: string) => `${name} is already one of your contacts.`,
+  ownInvite: 'This is your own invite link.',
+  notNow: 'Not now',
+  scanQr: 'Scan a QR code',
+  stopScan: 'Stop scanning',
+  scanHint: 'Point the camera at the invite’s QR code.',
+  noCamera: 'No camera is available here: paste the invite link instead.',
+  // connection details
+  connectionDetails: 'Connection details',
+  relays: 'Relays',
+  relayConnected: 'connected',
+  relayDisconnected: 'not connected',
+  relayReserved: 'reachable through it',
+  relayMailbox: 'mailbox open',
+  relayLearned: 'learned from a contact',
+  rtt: (ms: number) => `${ms} ms round trip`,
+  routes: 'Chats',
+  routeDirect: 'direct (WebRTC)',
+  routeRelays: 'through the relays',
+  routeHidden: 'hidden while presence is off',
+  outbox: 'Waiting to send',
+  pendingCount: (n: number) => (n === 1 ? '1 message waiting' : `${n} messages waiting`),
+  nothingWaiting: 'Nothing is waiting.',
+  nextRetry: (when: string) => `next try at ${when}`,
+  retryNow: 'Retry now',
+  lastError: 'Last problem',
+  noProblem: 'No problem so far.',
+  diagnostics: {
+    RELAY_LOST: 'The connection to a relay was lost. Paloma reconnects by itself.',
+    NO_NETWORK: 'This device has no network.',
+    NO_RELAY: 'No relay can be reached. Check the network, or ask whoever runs Paloma here.',
+    TOO_LARGE: 'A message was too large for the relays.',
+    RECIPIENT_QUOTA: 'A contact’s mailbox on the relays is full.',
+    SENDER_QUOTA: 'You have too many undelivered messages on the relays.',
+    RATE_LIMITED: 'The relays asked Paloma to send more slowly.',
+  } as Record<string, string>,
+  // settings
+  privacy: 'Privacy',
+  notifications: 'Notifications',
+  notificationText: 'Show message text in notifications',
+  newMessage: 'New message',
+  language: 'Language',
+  theme: 'Theme',
+  themes: { system: 'System', light: 'Light', dark: 'Dark' },
+  autoLock: 'Auto-lock',
+  autoLockNever: 'Never',
+  autoLockMinutes: (n: number) => (n === 1 ? 'After 1 minute' : `After ${n} minutes`),
+  blocked: 'Blocked',
+  unblock: 'Unblock',
+  noBlocked: 'Nobody is blocked.',
+  cancel: 'Cancel',
+  forgotPassphrase: 'Forgot your passphrase?',
+  forgotHint:
+    'Nobody can reset it. You can delete this account from this browser and create a new one (or restore a backup).',
+  // updates
+  updateAvailable: 'A new version of Paloma is available.',
+  update: 'Update',
+  reload: 'Reload',
   errors: errorsEn as ErrorTexts,
 }
 
@@ -372,16 +471,133 @@ const es: Strings = {
     SENDER_QUOTA: 'Tienes demasiados mensajes sin entregar en los relés. Reintentando…',
     RATE_LIMITED: 'Envías demasiado rápido. Reintentando…',
   },
+  account: 'Cuenta',
+  back: 'Volver a los chats',
+  filterChats: 'Filtrar chats',
+  noMatches: 'Ningún chat coincide con ese nombre.',
+  requests: 'Solicitudes',
+  requestsHint:
+    'Personas que no son tus contactos. No se les envía nada (ni confirmaciones) hasta que aceptes.',
+  accept: 'Aceptar',
+  block: 'Bloquear',
+  delete: 'Eliminar',
+  nameTakenWarning: 'Cuidado: uno de tus contactos ya usa este nombre. Esta es otra persona.',
+  presenceOnline: 'en línea',
+  presenceOffline: 'desconectado',
+  youPrefix: 'Tú:',
+  unreadCount: (n: number) => (n === 1 ? '1 mensaje sin leer' : `${n} mensajes sin leer`),
+  verified: 'Verificado',
+  today: 'Hoy',
+  yesterday: 'Ayer',
+  newMessages: 'Mensajes nuevos',
+  retry: 'Reintentar',
+  lastSeenAt: (when: string) => `últ. vez ${when}`,
+  composerHint: 'Intro envía, Mayús+Intro añade una línea',
+  loadEarlier: 'Mensajes anteriores',
+  loadNewest: 'Mensajes más recientes',
+  markVerified: 'Marcar como verificado',
+  markUnverified: 'Marcar como no verificado',
+  safetyQr: 'Código QR del número de seguridad',
+  safetyScanHint:
+    'O escaneáis el código del otro: si muestra los mismos dígitos, puedes marcarlo como verificado.',
+  heldTitle: 'El número de seguridad de este contacto cambió',
+  held: (name: string) =>
+    `Habías verificado a ${name}, pero esta es otra clave con ese nombre. Puede que haya reinstalado Paloma, o que alguien se haga pasar por él. Sus mensajes están ocultos y no se envía nada hasta que compares el nuevo número de seguridad y lo marques como verificado.`,
+  invitedYou: (name: string) => `${name} te invitó a chatear en Paloma.`,
+  inviteCreateFirst: (name: string) => `${name} te invitó. Crea tu cuenta y añádelo con un clic.`,
+  inviteKnown: (name: string) => `${name} ya es uno de tus contactos.`,
+  ownInvite: 'Este es tu propio enlace de invitación.',
+  notNow: 'Ahora no',
+  scanQr: 'Escanear un código QR',
+  stopScan: 'Dejar de escanear',
+  scanHint: 'Apunta la cámara al código QR de la invitación.',
+  noCamera: 'Aquí no hay cámara disponible: pega el enlace de invitación.',
+  connectionDetails: 'Detalles de la conexión',
+  relays: 'Relés',
+  relayConnected: 'conectado',
+  relayDisconnected: 'sin conexión',
+  relayReserved: 'localizable a través de él',
+  relayMailbox: 'buzón abierto',
+  relayLearned: 'conocido por un contacto',
+  rtt: (ms: number) => `${ms} ms de ida y vuelta`,
+  routes: 'Chats',
+  routeDirect: 'directo (WebRTC)',
+  routeRelays: 'a través de los relés',
+  routeHidden: 'oculto mientras la presencia está desactivada',
+  outbox: 'Pendiente de envío',
+  pendingCount: (n: number) => (n === 1 ? '1 mensaje esperando' : `${n} mensajes esperando`),
+  nothingWaiting: 'No hay nada esperando.',
+  nextRetry: (when: string) => `próximo intento a las ${when}`,
+  retryNow: 'Reintentar ahora',
+  lastError: 'Último problema',
+  noProblem: 'Ningún problema por ahora.',
+  diagnostics: {
+    RELAY_LOST: 'Se perdió la conexión con un relé. Paloma se vuelve a conectar sola.',
+    NO_NETWORK: 'Este dispositivo no tiene red.',
+    NO_RELAY: 'No se llega a ningún relé. Comprueba la red o avisa a quien administra Paloma aquí.',
+    TOO_LARGE: 'Un mensaje era demasiado grande para los relés.',
+    RECIPIENT_QUOTA: 'El buzón de un contacto en los relés está lleno.',
+    SENDER_QUOTA: 'Tienes demasiados mensajes sin entregar en los relés.',
+    RATE_LIMITED: 'Los relés pidieron a Paloma que envíe más despacio.',
+  },
+  privacy: 'Privacidad',
+  notifications: 'Notificaciones',
+  notificationText: 'Mostrar el texto del mensaje en las notificaciones',
+  newMessage: 'Mensaje nuevo',
+  language: 'Idioma',
+  theme: 'Tema',
+  themes: { system: 'Sistema', light: 'Claro', dark: 'Oscuro' },
+  autoLock: 'Bloqueo automático',
+  autoLockNever: 'Nunca',
+  autoLockMinutes: (n: number) => (n === 1 ? 'Tras 1 minuto' : `Tras ${n} minutos`),
+  blocked: 'Bloqueados',
+  unblock: 'Desbloquear',
+  noBlocked: 'No hay nadie bloqueado.',
+  cancel: 'Cancelar',
+  forgotPassphrase: '¿Olvidaste tu frase de paso?',
+  forgotHint:
+    'Nadie puede restablecerla. Puedes eliminar esta cuenta de este navegador y crear una nueva (o restaurar una copia).',
+  updateAvailable: 'Hay una nueva versión de Paloma.',
+  update: 'Actualización',
+  reload: 'Recargar',
   errors: errorsEs,
 }
 
-export function pickStrings(languages: readonly string[]): { lang: 'en' | 'es'; t: Strings } {
+export const LANGS = ['en', 'es'] as const
+export type Lang = (typeof LANGS)[number]
+/** Each language's own name, for the Language choice. */
+export const LANG_NAMES: Record<Lang, string> = { en: 'English', es: 'Español' }
+
+/** The first of the browser's languages Paloma speaks; English otherwise. */
+export function pickLang(languages: readonly string[]): Lang {
   for (const l of languages) {
     const base = l.toLowerCase().split('-')[0]
-    if (base === 'es') return { lang: 'es', t: es }
-    if (base === 'en') return { lang: 'en', t: en }
+    if (base === 'es' || base === 'en') return base
   }
-  return { lang: 'en', t: en }
+  return 'en'
+}
+
+export function stringsFor(lang: Lang): Strings {
+  return lang === 'es' ? es : en
+}
+
+export function pickStrings(languages: readonly string[]): { lang: Lang; t: Strings } {
+  const lang = pickLang(languages)
+  return { lang, t: stringsFor(lang) }
+}
+
+/**
+ * The system notification for a message from `sender`, as the person's settings allow: none when
+ * notifications are off, the sender only unless they chose to show the text.
+ */
+export function notificationOf(
+  t: Strings,
+  settings: { notifications: boolean; notificationText: boolean },
+  sender: string,
+  text: string,
+): { title: string; body: string } | undefined {
+  if (!settings.notifications) return undefined
+  return { title: `${t.newMessageFrom} ${sender}`, body: settings.notificationText ? text : t.newMessage }
 }
 
 /**

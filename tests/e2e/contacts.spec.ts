@@ -1,4 +1,4 @@
-import { addContact, chats, expect, log, openChat, send, test } from './fixtures.ts'
+import { acceptRequest, addContact, chats, expect, log, openChat, send, test } from './fixtures.ts'
 
 test('find someone by username: every claimant is listed with a fingerprint, and the one chosen is pinned', async ({
   paloma,
@@ -21,6 +21,8 @@ test('find someone by username: every claimant is listed with a fingerprint, and
   await claimants.filter({ hasText: bobPrint }).getByRole('button', { name: 'Choose' }).click()
   await expect(chats(alice.page).getByRole('listitem', { name: 'bob' })).toBeVisible()
   await send(alice.page, 'is it really you?')
+  // Alice found Bob by name, not through his invite link: her message waits in his Requests.
+  await acceptRequest(bob.page, 'alice')
   await openChat(bob.page, 'alice')
   await expect(log(bob.page).locator('li[data-direction="in"]')).toHaveText(['is it really you?'])
   await expect(chats(impostor.page).getByRole('listitem')).toHaveText([/No chats yet/])
@@ -32,6 +34,7 @@ test('find someone by username: every claimant is listed with a fingerprint, and
     .getByRole('button', { name: 'Choose' })
     .click()
   await send(impostor.page, 'it is me, bob')
+  await acceptRequest(alice.page, 'bob')
   const second = chats(alice.page).getByRole('listitem', { name: 'bob' })
   await expect(second).toHaveCount(2)
   // Chats are ordered by latest activity: the impostor's message is the newest.

@@ -120,6 +120,16 @@ export async function openChat(page: Page, name: string): Promise<void> {
   await chats(page).getByRole('listitem', { name }).getByRole('button').click()
 }
 
+export function requests(page: Page) {
+  return page.getByRole('list', { name: 'Requests' })
+}
+
+/** Accepts the message request from `name` (someone who wrote without this person's invite link). */
+export async function acceptRequest(page: Page, name: string): Promise<void> {
+  await requests(page).getByRole('listitem', { name }).getByRole('button', { name: 'Accept' }).click()
+  await expect(chats(page).getByRole('listitem', { name }).first()).toBeVisible()
+}
+
 export function log(page: Page) {
   return page.getByRole('log', { name: 'Messages' })
 }

@@ -31,9 +31,12 @@ export const MAX_CHAT_FRAME_BYTES = MAX_ENVELOPE_BYTES + 4 * 1024
 
 /**
  * `env`: an end-to-end encrypted envelope (opaque here), `id` its message id.
- * `ack`: the receiving app stored (or deliberately dropped) the envelope with that id.
+ * `ack`: the receiving app stored the envelope with that id (or had it already).
+ * `nack`: the receiving app does not take it on this path (it cannot store it, or will not acknowledge it
+ * to this sender): leave it in the mailbox instead. Answering at once spares the sender a timeout.
  */
-export type ChatFrame = { t: 'env'; id: string; env: Uint8Array } | { t: 'ack'; id: string }
+export type ChatFrame =
+  { t: 'env'; id: string; env: Uint8Array } | { t: 'ack'; id: string } | { t: 'nack'; id: string }
 
 /** A chat frame that could not be encoded or decoded; `code` says which rule it broke. */
 export class ChatFrameError extends FrameError {
@@ -96,9 +99,9 @@ function validate(m: CborMap): ChatFrame {
       `chat frame.v: this peer speaks version ${CHAT_FRAME_VERSION}, got ${String(m.v)}`,
     )
   }
-  if (m.t === 'ack') {
-    expectKeys(m, 'ack', fail, ['v', 't', 'id'])
-    return { t: 'ack', id: checkId('ack.id', m.id) }
+  if (m.t === 'ack' || m.t === 'nack') {
+    expectKeys(m, m.t, fail, ['v', 't', 'id'])
+    return { t: m.t, id: checkId(`${m.t}.id`, m.id) }
   }
   if (m.t === 'env') {
     expectKeys(m, 'env', fail, ['v', 't', 'id', 'env'])

@@ -15,11 +15,12 @@ import { encodeLengthPrefixed } from '@paloma/core/protocol/frames.ts'
 import { catchError, strictViolations } from '../strict-cbor.ts'
 
 describe('chat frame codec', () => {
-  it('round-trips env and ack frames', () => {
+  it('round-trips env, ack and nack frames', () => {
     const frames: ChatFrame[] = [
       { t: 'env', id: 'a1', env: new Uint8Array([1, 2, 3]) },
       { t: 'env', id: 'x'.repeat(64), env: new Uint8Array(MAX_ENVELOPE_BYTES) },
       { t: 'ack', id: 'a1' },
+      { t: 'nack', id: 'a1' },
     ]
     for (const f of frames) expect(decodeChatFrame(encodeChatFrame(f))).toEqual(f)
   })
@@ -93,11 +94,11 @@ describe('chat stream reader', () => {
   })
 
   it('reads frames written lpStream-style, split at every offset', () => {
-    const small = concat(frames.filter((f) => f.t === 'ack' || f.env.length < 1000).map(framed))
+    const small = concat(frames.filter((f) => f.t !== 'env' || f.env.length < 1000).map(framed))
     for (let at = 0; at <= small.length; at++) {
       const reader = chatFrameReader()
       const got = [...reader.push(small.subarray(0, at)), ...reader.push(small.subarray(at))]
-      expect(got).toEqual(frames.filter((f) => f.t === 'ack' || f.env.length < 1000))
+      expect(got).toEqual(frames.filter((f) => f.t !== 'env' || f.env.length < 1000))
       expect(reader.pendingBytes).toBe(0)
     }
     // The stream with a maximal frame, split at every 997th offset and into single bytes around the prefix.
