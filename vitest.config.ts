@@ -14,6 +14,21 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        // Hostile input: decoder fuzzers (PALOMA_FUZZ_CASES, `npm run soak:abuse`), forged and replayed
+        // records and envelopes against real relay processes, mailbox isolation, damaged local data.
+        // --expose-gc lets the fuzzers measure heap growth after a full collection.
+        test: {
+          name: 'abuse',
+          include: ['tests/abuse/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+          fileParallelism: false,
+          execArgv: ['--expose-gc'],
+          globalSetup: ['tests/abuse/report.ts'],
+        },
+      },
     ],
   },
 })
