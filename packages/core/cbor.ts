@@ -88,6 +88,19 @@ export function describe(value: unknown): string {
   return typeof value
 }
 
+/**
+ * A decoded value as error messages show it: numbers, booleans and null as themselves, strings quoted and
+ * cut at 32 characters, anything else by its type ({@link describe}). Safe on anything a peer can send:
+ * it never calls a decoded map's own `toString` or `valueOf` (`String({toString: 0})` throws a TypeError).
+ */
+export function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.slice(0, 32))
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return String(value)
+  if (value === undefined) return 'undefined'
+  return describe(value)
+}
+
 /** Whether a decoded CBOR value is a map (as decoded with `useMaps: false`). */
 export function isCborMap(value: unknown): value is CborMap {
   return (

@@ -22,6 +22,7 @@ import {
   expectBytes,
   expectKeys,
   requireCanonical,
+  show,
   type CborFail,
 } from '../cbor.ts'
 import { PalomaError } from '../errors.ts'
@@ -342,7 +343,7 @@ export function decodeProfileRecord(bytes: Uint8Array): ProfileRecord {
   const m = decodeStrictMap(bytes, malformed, 'profile record')
   expectKeys(m, 'profile record', malformed, REQUIRED_FIELDS, ['name'])
   if (m.v !== PROFILE_VERSION)
-    throw new MalformedRecordError(`expected version ${PROFILE_VERSION}, got ${String(m.v)}`)
+    throw new MalformedRecordError(`expected version ${PROFILE_VERSION}, got ${show(m.v)}`)
   const record = {
     v: PROFILE_VERSION,
     peer: m.peer,

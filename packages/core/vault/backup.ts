@@ -20,6 +20,7 @@ import {
   encodeCbor,
   expectBytes,
   secureRandom,
+  show,
 } from './format.ts'
 import type { KdfOptions } from './header.ts'
 import { DEFAULT_KDF, decodeKdfParams, deriveKek, encodeKdfParams, newKdfParams } from './kdf.ts'
@@ -92,7 +93,7 @@ export async function importBackup(bytes: Uint8Array, passphrase: string): Promi
   if (map.v !== FORMAT_VERSION) {
     throw new InvalidBackupError(
       'UNSUPPORTED_BACKUP',
-      `This backup was made by a newer version of Paloma (format ${String(map.v)}): update the app to import it.`,
+      `This backup was made by a newer version of Paloma (format ${show(map.v)}): update the app to import it.`,
     )
   }
   const kdf = decodeKdfParams(map.kdf, 'backup', invalid)
