@@ -108,13 +108,22 @@ export function isCborMap(value: unknown): value is CborMap {
   )
 }
 
-/** Whether `value` is a safe integer in `[min, max]`. */
+/**
+ * Whether `value` is a safe integer in `[min, max]`. Never -0: CBOR integers have no negative zero, only a
+ * float can carry one, and it would read back as 0 once re-encoded.
+ */
 export function isIntegerIn(
   value: unknown,
   min: number,
   max: number = Number.MAX_SAFE_INTEGER,
 ): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max
+  return (
+    typeof value === 'number' &&
+    Number.isSafeInteger(value) &&
+    !Object.is(value, -0) &&
+    value >= min &&
+    value <= max
+  )
 }
 
 function range(min: number, max: number | undefined, unit: string): string {
