@@ -23,8 +23,9 @@ export default defineConfig({
           include: ['tests/abuse/**/*.test.ts'],
           environment: 'node',
           testTimeout: 120_000,
-          hookTimeout: 60_000,
-          fileParallelism: false,
+          hookTimeout: 90_000,
+          // Two files at once: the fuzzers are CPU-bound, the relay-process files mostly wait.
+          maxWorkers: 2,
           execArgv: ['--expose-gc'],
           globalSetup: ['tests/abuse/report.ts'],
         },

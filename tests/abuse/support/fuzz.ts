@@ -28,6 +28,11 @@ export const FUZZ_CASES = Number(process.env.PALOMA_FUZZ_CASES ?? 10_000)
 export const FUZZ_SEED = Number(
   process.env.PALOMA_FUZZ_SEED ?? (Date.now() ^ (Math.random() * 0x7fffffff)) | 0,
 )
+/**
+ * A share of FUZZ_CASES for a target whose every case is costly (a signature, a key agreement, a KDF):
+ * `FUZZ_CASES / divisor`, reported as such.
+ */
+export const costly = (divisor: number): number => Math.max(1, Math.round(FUZZ_CASES / divisor))
 /** Largest heap growth allowed over one target's run, after a full collection. */
 export const MAX_HEAP_GROWTH = 64 * 1024 * 1024
 

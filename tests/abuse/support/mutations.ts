@@ -514,6 +514,6 @@ export function byteInputs(
         }),
     })
   }
-  for (const extra of options.extra ?? []) arms.push({ weight: 2, arbitrary: extra })
+  for (const extra of options.extra ?? []) arms.push({ weight: 1, arbitrary: extra })
   return fc.oneof(...arms)
 }
