@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest'
 import { userError } from '../../src/app/codes.ts'
 import { paloma, type Paloma } from '../../src/app/paloma.ts'
-import { HEADER_KEY, MemoryVaultBackend } from '../../src/storage/vault.ts'
+import { HEADER_KEY, MemoryVaultBackend, Vault } from '../../src/storage/vault.ts'
 import { TEST_KDF } from '../support/people.ts'
 import { PASSPHRASE, next, twinPerson } from '../support/twin-people.ts'
 import { TwinWorld } from '../support/twins.ts'
@@ -201,5 +201,19 @@ describe('backups that are not this person’s', () => {
       expect(await backend.keys()).toEqual([])
       await app.stop()
     }
+  })
+})
+
+describe('what the vault does not protect against', () => {
+  it('an older blob of the same record put back (a rollback from an earlier disk copy) opens: blobs authenticate their name, not their age', async () => {
+    const backend = new MemoryVaultBackend()
+    const vault = await Vault.create(backend, PASSPHRASE, TEST_KDF)
+    await vault.put('identity/opk-next', Uint8Array.of(1))
+    const [key] = (await backend.keys()).filter((k) => k !== HEADER_KEY)
+    const older = (await backend.get(key!))!
+    await vault.put('identity/opk-next', Uint8Array.of(2))
+    await backend.put(key!, older)
+    const reopened = await Vault.unlock(backend, PASSPHRASE, TEST_KDF)
+    expect(await reopened.get('identity/opk-next')).toEqual(Uint8Array.of(1))
   })
 })
