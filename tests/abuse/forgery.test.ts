@@ -314,7 +314,7 @@ describe('envelopes claiming another sender', () => {
 })
 
 describe('replayed envelopes', () => {
-  it('the same envelope deposited twice, and delivered twice over a direct chat stream, is shown once; every copy is acknowledged', async () => {
+  it('the same envelope deposited three times, and delivered three times over a direct chat stream, is shown once; every copy is acknowledged', async () => {
     const carol = await bare()
     const bobId = bob.app.peerId!
     await sessionWith(carol, bobId)
