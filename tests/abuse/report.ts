@@ -1,6 +1,7 @@
 /**
- * The abuse suite's report (vitest globalSetup of the `abuse` project): before the run, clears the parts
- * the fuzzers write (test-results/abuse/parts/*.json); after it, merges them into
+ * The abuse suite's report (vitest globalSetup of the `abuse` project): before the run, makes a parts
+ * directory of its own (test-results/abuse/parts/<run>/, handed to the fuzzers as `abuseParts`, so two runs
+ * at once do not mix their counts); after it, merges the parts the fuzzers wrote there into
  * `test-results/abuse/report.json` and prints a summary line per decoder. Format (docs/testing.md):
  *
  * ```
@@ -13,10 +14,18 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import type { TestProject } from 'vitest/node'
 import type { TargetStats } from './support/fuzz.ts'
 
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Where this run's fuzzers write their parts of the report. */
+    abuseParts: string
+  }
+}
+
 const DIR = resolve(import.meta.dirname, '../../test-results/abuse')
-const PARTS = join(DIR, 'parts')
+let run = ''
 
 interface Totals {
   cases: number
@@ -37,16 +46,19 @@ function add(into: Totals, t: TargetStats, prefix = ''): void {
 
 const empty = (): Totals => ({ cases: 0, accepted: 0, rejected: 0, byCode: {} })
 
-export function setup(): void {
-  rmSync(PARTS, { recursive: true, force: true })
+export function setup(project: TestProject): void {
+  run = join(DIR, 'parts', `${Date.now()}-${process.pid}`)
+  mkdirSync(run, { recursive: true })
+  project.provide('abuseParts', run)
 }
 
 export function teardown(): void {
-  if (!existsSync(PARTS)) return
-  const targets: TargetStats[] = readdirSync(PARTS)
+  if (!existsSync(run)) return
+  const targets: TargetStats[] = readdirSync(run)
     .filter((f) => f.endsWith('.json'))
     .sort()
-    .flatMap((f) => JSON.parse(readFileSync(join(PARTS, f), 'utf8')) as TargetStats[])
+    .flatMap((f) => JSON.parse(readFileSync(join(run, f), 'utf8')) as TargetStats[])
+  rmSync(run, { recursive: true, force: true })
   if (targets.length === 0) return
   const totals = { targets: targets.length, ...empty() }
   const families: Record<string, Totals> = {}

@@ -15,11 +15,11 @@
  *   whole run (sampled every 1024 cases for the peak, reported).
  *
  * Every target's counts (cases, accepted, rejected by error code, slowest case, heap growth, time) go to
- * `test-results/abuse/parts/<file>.json`; tests/abuse/report.ts merges them into the run's report.
+ * `test-results/abuse/parts/<run>/<part>.json`; tests/abuse/report.ts merges them into the run's report.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { afterAll, expect, it } from 'vitest'
+import { afterAll, expect, inject, it } from 'vitest'
 import fc from 'fast-check'
 import { PalomaError } from '@paloma/core/errors.ts'
 
@@ -37,6 +37,7 @@ export const costly = (divisor: number): number => Math.max(1, Math.round(FUZZ_C
 /** Largest heap growth allowed over one target's run, after a full collection. */
 export const MAX_HEAP_GROWTH = 64 * 1024 * 1024
 
+/** Where parts go when no run handed a directory (a fuzz file run outside the `abuse` project). */
 export const PARTS_DIR = resolve(import.meta.dirname, '../../../test-results/abuse/parts')
 
 /** One target's counts, as the report has them. */
@@ -99,13 +100,14 @@ function heapNow(): number {
 /**
  * The `fuzz` of one test file: each call declares the test of one target (an `it`, inside the caller's
  * `describe`); the file's part of the report is written once its targets ran.
- * @param part - names the part (`wire` writes test-results/abuse/parts/wire.json)
+ * @param part - names the part (`wire` writes `wire.json` in the run’s parts directory)
  */
 export function fuzzer(part: string): <I, T>(target: Target<I, T>) => void {
   const results: TargetStats[] = []
   afterAll(() => {
-    mkdirSync(PARTS_DIR, { recursive: true })
-    writeFileSync(join(PARTS_DIR, `${part}.json`), `${JSON.stringify(results, null, 2)}\n`)
+    const dir = inject('abuseParts') ?? PARTS_DIR
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(join(dir, `${part}.json`), `${JSON.stringify(results, null, 2)}\n`)
   })
   return (target) => fuzzTarget(target, results)
 }
