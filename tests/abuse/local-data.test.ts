@@ -7,6 +7,7 @@
  * same opaque blobs (tests/unit/storage/vault.test.ts covers both through the one VaultBackend interface).
  */
 import { describe, expect, it } from 'vitest'
+import { decode } from 'cborg'
 import { userError } from '../../src/app/codes.ts'
 import { paloma, type Paloma } from '../../src/app/paloma.ts'
 import { HEADER_KEY, MemoryVaultBackend, Vault } from '../../src/storage/vault.ts'
@@ -101,6 +102,33 @@ describe('a damaged vault', () => {
     expect(app.snapshot().phase).toBe('ready')
     expect(app.peerId).toBe(alice.peerId)
     await app.stop()
+  })
+
+  it('every single-bit flip of the header is refused: as a wrong passphrase in the salt, the cost and the wrapped keys, as damage elsewhere', async () => {
+    const backend = new MemoryVaultBackend()
+    await Vault.create(backend, PASSPHRASE, TEST_KDF)
+    const header = (await backend.get(HEADER_KEY))!
+    const fields = decode(header) as { dek: Uint8Array; names: Uint8Array; kdf: { salt: Uint8Array } }
+    const at = (part: Uint8Array) => Buffer.from(header).indexOf(Buffer.from(part))
+    const keyBytes = new Set<number>()
+    for (const part of [fields.dek, fields.names, fields.kdf.salt])
+      for (let i = 0; i < part.length; i++) keyBytes.add(at(part) + i)
+    const codes = new Map<string, number>()
+    for (let i = 0; i < header.length; i++) {
+      await backend.put(
+        HEADER_KEY,
+        header.map((b, j) => (j === i ? b ^ 0x01 : b)),
+      )
+      const code = await Vault.unlock(backend, PASSPHRASE, TEST_KDF).then(
+        () => 'OPENED',
+        (e: { code?: string }) => e.code ?? 'UNTYPED',
+      )
+      codes.set(code, (codes.get(code) ?? 0) + 1)
+      if (keyBytes.has(i)) expect(code, `byte ${i}`).toBe('WRONG_PASSPHRASE')
+      else expect(['WRONG_PASSPHRASE', 'VAULT_CORRUPTED'], `byte ${i}`).toContain(code)
+    }
+    expect(codes.get('OPENED')).toBeUndefined()
+    expect(codes.get('VAULT_CORRUPTED')).toBeGreaterThan(0)
   })
 
   it('a blob moved under another record’s key is refused, and nothing is overwritten', async () => {
