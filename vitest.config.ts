@@ -25,6 +25,22 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        // Hostile input: decoder fuzzers (PALOMA_FUZZ_CASES, `npm run soak:abuse`), forged and replayed
+        // records and envelopes against real relay processes, mailbox isolation, damaged local data.
+        // --expose-gc lets the fuzzers measure heap growth after a full collection.
+        test: {
+          name: 'abuse',
+          include: ['tests/abuse/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 120_000,
+          hookTimeout: 90_000,
+          // Two files at once: the fuzzers are CPU-bound, the relay-process files mostly wait.
+          maxWorkers: 2,
+          execArgv: ['--expose-gc'],
+          globalSetup: ['tests/abuse/report.ts'],
+        },
+      },
     ],
   },
 })

@@ -88,6 +88,19 @@ export function describe(value: unknown): string {
   return typeof value
 }
 
+/**
+ * A decoded value as error messages show it: numbers, booleans and null as themselves, strings quoted and
+ * cut at 32 characters, anything else by its type ({@link describe}). Safe on anything a peer can send:
+ * it never calls a decoded map's own `toString` or `valueOf` (`String({toString: 0})` throws a TypeError).
+ */
+export function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.slice(0, 32))
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return String(value)
+  if (value === undefined) return 'undefined'
+  return describe(value)
+}
+
 /** Whether a decoded CBOR value is a map (as decoded with `useMaps: false`). */
 export function isCborMap(value: unknown): value is CborMap {
   return (
@@ -95,13 +108,22 @@ export function isCborMap(value: unknown): value is CborMap {
   )
 }
 
-/** Whether `value` is a safe integer in `[min, max]`. */
+/**
+ * Whether `value` is a safe integer in `[min, max]`. Never -0: CBOR integers have no negative zero, only a
+ * float can carry one, and it would read back as 0 once re-encoded.
+ */
 export function isIntegerIn(
   value: unknown,
   min: number,
   max: number = Number.MAX_SAFE_INTEGER,
 ): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max
+  return (
+    typeof value === 'number' &&
+    Number.isSafeInteger(value) &&
+    !Object.is(value, -0) &&
+    value >= min &&
+    value <= max
+  )
 }
 
 function range(min: number, max: number | undefined, unit: string): string {

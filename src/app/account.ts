@@ -89,13 +89,17 @@ class DeviceAccount implements Account {
 
   async restore(file: Uint8Array, backupPassphrase: string, newPassphrase: string): Promise<Unlocked> {
     const vault = await Vault.importBackup(this.#c.backend, file, backupPassphrase, newPassphrase, this.#kdf)
-    const records = new AppRecords(vault)
-    if ((await records.account()) === undefined) {
+    // A backup that does not open into an account leaves nothing behind: the device stays as it was.
+    try {
+      const records = new AppRecords(vault)
+      if ((await records.account()) === undefined)
+        throw new AppError('NO_ACCOUNT', 'this backup holds no account')
+      await records.setPreKeyReset(true)
+      return await this.#open(vault)
+    } catch (err) {
       await vault.destroy()
-      throw new AppError('NO_ACCOUNT', 'this backup holds no account')
+      throw err
     }
-    await records.setPreKeyReset(true)
-    return this.#open(vault)
   }
 
   async #open(vault: Vault): Promise<Unlocked> {

@@ -23,7 +23,7 @@
  * `src/storage/protocol-stores.ts`. Backups follow the prefixes (packages/core/vault/names.ts).
  */
 import { decode, encode } from 'cborg'
-import { STRICT_CBOR_DECODE_OPTIONS } from '@paloma/core/cbor.ts'
+import { STRICT_CBOR_DECODE_OPTIONS, isIntegerIn } from '@paloma/core/cbor.ts'
 import { MESSAGE_STATUSES, type ChatMessage } from '@paloma/core/messages.ts'
 import type { Vault } from '../storage/vault.ts'
 import { AppError } from './errors.ts'
@@ -116,13 +116,17 @@ function bad(name: string, what: string): never {
   throw new AppError('BAD_RECORD', `vault record ${name}: ${what}`)
 }
 
-function decodeMap(name: string, bytes: Uint8Array): Fields {
-  let raw: unknown
+/** One strict CBOR item; anything else is `BAD_RECORD` (never cborg's own error). */
+function decodeItem(name: string, bytes: Uint8Array): unknown {
   try {
-    raw = decode(bytes, STRICT_CBOR_DECODE_OPTIONS)
+    return decode(bytes, STRICT_CBOR_DECODE_OPTIONS)
   } catch (err) {
     throw new AppError('BAD_RECORD', `vault record ${name}: not valid CBOR`, { cause: err })
   }
+}
+
+function decodeMap(name: string, bytes: Uint8Array): Fields {
+  const raw = decodeItem(name, bytes)
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof Uint8Array)
     bad(name, 'expected a map')
   return raw as Fields
@@ -131,7 +135,7 @@ function decodeMap(name: string, bytes: Uint8Array): Fields {
 const str = (name: string, v: unknown, field: string): string =>
   typeof v === 'string' ? v : bad(name, `${field}: expected a string`)
 const time = (name: string, v: unknown, field: string): number =>
-  typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : bad(name, `${field}: expected a time`)
+  isIntegerIn(v, 0) ? v : bad(name, `${field}: expected a time`)
 const bytes = (name: string, v: unknown, field: string): Uint8Array =>
   v instanceof Uint8Array ? v : bad(name, `${field}: expected bytes`)
 const strings = (name: string, v: unknown, field: string): string[] =>
@@ -154,6 +158,18 @@ function encodeRecord(fields: object): Uint8Array {
   return encode(out)
 }
 
+/** libp2p's protobuf of an Ed25519 private key: type 1, then the 64 bytes `seed || public key`. */
+const ED25519_PRIVATE_KEY_PROTOBUF = Uint8Array.of(0x08, 0x01, 0x12, 0x40)
+
+/** The identity key as libp2p stores it: anything else (another key type, a truncated key) is refused here. */
+function identityKey(name: string, v: unknown): Uint8Array {
+  const key = bytes(name, v, 'key')
+  const prefix = ED25519_PRIVATE_KEY_PROTOBUF
+  if (key.length !== prefix.length + 64 || !prefix.every((b, i) => key[i] === b))
+    bad(name, 'key: expected an Ed25519 private key')
+  return key
+}
+
 // ------------------------------------------------------------------------------------------ codecs
 
 export function decodeAccount(b: Uint8Array): AccountRecord {
@@ -161,9 +177,26 @@ export function decodeAccount(b: Uint8Array): AccountRecord {
   version(ACCOUNT, m)
   return {
     name: str(ACCOUNT, m.name, 'name'),
-    key: bytes(ACCOUNT, m.key, 'key'),
+    key: identityKey(ACCOUNT, m.key),
     created: time(ACCOUNT, m.created, 'created'),
   }
+}
+
+/** `identity/relays-learned`: relay addresses learned from contacts. */
+export function decodeLearnedRelays(b: Uint8Array): string[] {
+  return strings(LEARNED_RELAYS, decodeItem(LEARNED_RELAYS, b), 'relays')
+}
+
+/** `identity/opk-next`: the next one-time prekey id to hand out. */
+export function decodeOpkNext(b: Uint8Array): number {
+  return time(OPK_NEXT, decodeItem(OPK_NEXT, b), 'next id')
+}
+
+/** `state/schema`: the schema version the vault is at. */
+export function decodeSchema(b: Uint8Array): number {
+  const at = decodeItem(SCHEMA, b)
+  if (!isIntegerIn(at, 0)) bad(SCHEMA, 'bad schema version')
+  return at
 }
 
 export function decodeSettings(b: Uint8Array): Settings {
@@ -300,8 +333,7 @@ export class AppRecords {
   /** Brings the vault to {@link SCHEMA_VERSION}. @throws AppError `BAD_RECORD` for a newer vault. */
   async migrate(): Promise<void> {
     const stored = await this.vault.get(SCHEMA)
-    let at = stored === undefined ? 0 : decode(stored, STRICT_CBOR_DECODE_OPTIONS)
-    if (typeof at !== 'number' || !Number.isSafeInteger(at) || at < 0) bad(SCHEMA, 'bad schema version')
+    let at = stored === undefined ? 0 : decodeSchema(stored)
     if (at > SCHEMA_VERSION) bad(SCHEMA, `written by a newer version of Paloma (schema ${at})`)
     for (; at < SCHEMA_VERSION; at++) {
       await MIGRATIONS[at]!(this.vault)
@@ -321,7 +353,7 @@ export class AppRecords {
 
   async learnedRelays(): Promise<string[]> {
     const b = await this.vault.get(LEARNED_RELAYS)
-    return b === undefined ? [] : strings(LEARNED_RELAYS, decode(b, STRICT_CBOR_DECODE_OPTIONS), 'relays')
+    return b === undefined ? [] : decodeLearnedRelays(b)
   }
 
   putLearnedRelays(relays: readonly string[]): Promise<void> {
@@ -331,7 +363,7 @@ export class AppRecords {
   /** Reserves `count` one-time prekey ids never handed out before (across relays and restarts). */
   async reservePreKeyIds(count: number): Promise<number> {
     const b = await this.vault.get(OPK_NEXT)
-    const first = b === undefined ? 1 : time(OPK_NEXT, decode(b, STRICT_CBOR_DECODE_OPTIONS), 'next id')
+    const first = b === undefined ? 1 : decodeOpkNext(b)
     await this.vault.put(OPK_NEXT, encode(first + count))
     return first
   }

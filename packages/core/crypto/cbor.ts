@@ -12,6 +12,7 @@ import {
   expectBytes as checkBytes,
   expectInteger as checkInteger,
   expectMap as checkMap,
+  show,
   type CborFail,
   type CborMap,
 } from '../cbor.ts'
@@ -207,7 +208,7 @@ export function decodeRecord(bytes: Uint8Array, what: string, maxBytes: number):
   const value = decodeFlatMap(bytes) ?? decodeStrict(bytes, invalid, what)
   const map = expectMap(value, what)
   if (map.v !== RECORD_VERSION) {
-    throw new InvalidRecordError(`${what}: expected version ${RECORD_VERSION}, got ${String(map.v)}`)
+    throw new InvalidRecordError(`${what}: expected version ${RECORD_VERSION}, got ${show(map.v)}`)
   }
   return map
 }

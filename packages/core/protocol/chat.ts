@@ -12,6 +12,7 @@ import {
   expectBytes,
   expectKeys,
   expectString,
+  show,
   type CborFail,
   type CborMap,
 } from '../cbor.ts'
@@ -96,7 +97,7 @@ function validate(m: CborMap): ChatFrame {
   if (m.v !== CHAT_FRAME_VERSION) {
     throw new ChatFrameError(
       typeof m.v === 'number' ? 'UNSUPPORTED_VERSION' : 'BAD_FRAME',
-      `chat frame.v: this peer speaks version ${CHAT_FRAME_VERSION}, got ${String(m.v)}`,
+      `chat frame.v: this peer speaks version ${CHAT_FRAME_VERSION}, got ${show(m.v)}`,
     )
   }
   if (m.t === 'ack' || m.t === 'nack') {
@@ -111,7 +112,7 @@ function validate(m: CborMap): ChatFrame {
       env: expectBytes(m.env, 'env.env', fail, { min: 1, max: MAX_ENVELOPE_BYTES, tooLarge: true }),
     }
   }
-  return fail(`chat frame.t: unknown frame type ${JSON.stringify(String(m.t).slice(0, 16))}`)
+  return fail(`chat frame.t: unknown frame type ${show(m.t)}`)
 }
 
 function checkId(what: string, value: unknown): string {

@@ -22,6 +22,7 @@ import {
   expectBytes,
   expectKeys,
   requireCanonical,
+  show,
   type CborFail,
 } from '../cbor.ts'
 import { PalomaError } from '../errors.ts'
@@ -57,6 +58,8 @@ const FINGERPRINT_PREFIX = 'paloma-fingerprint:'
 const RAW_CODEC = 0x55
 /** Multihash code of sha2-256. */
 const SHA2_256 = 0x12
+/** Longest PeerId string looked at: an Ed25519 PeerId in base58btc is 52 characters. */
+const MAX_PEER_ID_STRING_CHARS = 64
 /** An Ed25519 PeerId is the identity multihash of the protobuf public key: these 6 bytes, then the key. */
 const ED25519_PEER_ID_PREFIX = Uint8Array.of(0x00, 0x24, 0x08, 0x01, 0x12, 0x20)
 
@@ -222,6 +225,11 @@ export function peerIdStringFromPublicKey(publicKey: Uint8Array): string {
  * @throws WrongNamespaceError when the string is not an Ed25519 (identity-multihash) PeerId.
  */
 export function publicKeyFromPeerIdString(peerId: string): Uint8Array {
+  // Base58 decoding takes time quadratic in the length: a DHT key of a few KiB would hold a relay's event
+  // loop for seconds. An Ed25519 PeerId string is 52 characters; anything longer is refused unread.
+  if (typeof peerId !== 'string' || peerId.length > MAX_PEER_ID_STRING_CHARS) {
+    throw new WrongNamespaceError('not an Ed25519 PeerId: too long')
+  }
   let bytes: Uint8Array
   try {
     bytes = base58btc.baseDecode(peerId)
@@ -342,7 +350,7 @@ export function decodeProfileRecord(bytes: Uint8Array): ProfileRecord {
   const m = decodeStrictMap(bytes, malformed, 'profile record')
   expectKeys(m, 'profile record', malformed, REQUIRED_FIELDS, ['name'])
   if (m.v !== PROFILE_VERSION)
-    throw new MalformedRecordError(`expected version ${PROFILE_VERSION}, got ${String(m.v)}`)
+    throw new MalformedRecordError(`expected version ${PROFILE_VERSION}, got ${show(m.v)}`)
   const record = {
     v: PROFILE_VERSION,
     peer: m.peer,

@@ -7,7 +7,7 @@
  * Pure: no I/O. Decoding is the strict kit of packages/core/cbor.ts; anything else is an {@link EnvelopeError}.
  */
 import type { EncryptedMessage } from '../crypto/index.ts'
-import { decodeStrictMap, encodeCanonical, expectBytes, expectKeys, type CborFail } from '../cbor.ts'
+import { decodeStrictMap, encodeCanonical, expectBytes, expectKeys, show, type CborFail } from '../cbor.ts'
 import { PalomaError } from '../errors.ts'
 
 export const ENVELOPE_VERSION = 1
@@ -49,9 +49,9 @@ export function decodeEnvelope(bytes: Uint8Array): EncryptedMessage {
   }
   const m = decodeStrictMap(bytes, fail, 'envelope')
   if (m.v !== ENVELOPE_VERSION)
-    throw new EnvelopeError('UNSUPPORTED_ENVELOPE', `unsupported envelope version ${String(m.v)}`)
+    throw new EnvelopeError('UNSUPPORTED_ENVELOPE', `unsupported envelope version ${show(m.v)}`)
   expectKeys(m, 'envelope', fail, ['v', 't', 'b'])
-  if (m.t !== 1 && m.t !== 2) fail(`envelope.t: expected 1 or 2, got ${String(m.t)}`)
+  if (m.t !== 1 && m.t !== 2) fail(`envelope.t: expected 1 or 2, got ${show(m.t)}`)
   const body = expectBytes(m.b, 'envelope.b', fail, { min: 1 })
   return { type: m.t === 1 ? 'prekey' : 'message', body }
 }

@@ -10,7 +10,15 @@
  * nothing about libp2p, streams or storage.
  * @module
  */
-import { decodeStrict, describe, encodeCanonical, isCborMap, type CborFail, type CborMap } from '../cbor.ts'
+import {
+  decodeStrict,
+  describe,
+  encodeCanonical,
+  isCborMap,
+  show,
+  type CborFail,
+  type CborMap,
+} from '../cbor.ts'
 import { PalomaError } from '../errors.ts'
 
 /** Largest length prefix, in bytes (a varint of 5 bytes covers 2^35 - 1, far above any frame cap). */
@@ -125,7 +133,7 @@ export class FrameCodec<F extends { t: string }> {
     maxMessageLength: number,
   ): { code: C; msg: string } {
     const code = m.code
-    if (typeof code !== 'string' || !codes.has(code)) this.fail(`err.code: unknown code ${String(code)}`)
+    if (typeof code !== 'string' || !codes.has(code)) this.fail(`err.code: unknown code ${show(code)}`)
     const msg = m.msg
     if (typeof msg !== 'string' || msg.length > maxMessageLength) {
       this.fail(`err.msg: expected a string of at most ${maxMessageLength} characters`)

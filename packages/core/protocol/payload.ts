@@ -22,6 +22,7 @@ import {
   expectInteger,
   expectKeys,
   expectString,
+  show,
   type CborFail,
   type CborMap,
 } from '../cbor.ts'
@@ -71,7 +72,7 @@ export function decodePayload(bytes: Uint8Array): Payload {
   if (m.v !== PAYLOAD_VERSION) {
     throw new PayloadError(
       typeof m.v === 'number' ? 'UNSUPPORTED_PAYLOAD' : 'BAD_PAYLOAD',
-      `payload.v: this version reads ${PAYLOAD_VERSION}, got ${String(m.v)}`,
+      `payload.v: this version reads ${PAYLOAD_VERSION}, got ${show(m.v)}`,
     )
   }
   return validate(m)
@@ -95,9 +96,7 @@ function validate(p: CborMap): Payload {
     case 'receipt': {
       expectKeys(p, 'receipt', fail, ['v', 'k', 'status', 'ids'])
       if (p.status !== 'delivered' && p.status !== 'read') {
-        fail(
-          `receipt.status: expected "delivered" or "read", got ${JSON.stringify(String(p.status).slice(0, 16))}`,
-        )
+        fail(`receipt.status: expected "delivered" or "read", got ${show(p.status)}`)
       }
       const ids = expectArray(p.ids, 'receipt.ids', fail, {
         min: 1,
@@ -122,7 +121,7 @@ function validate(p: CborMap): Payload {
     default:
       throw new PayloadError(
         typeof p.k === 'string' ? 'UNKNOWN_PAYLOAD_KIND' : 'BAD_PAYLOAD',
-        `payload.k: unknown kind ${JSON.stringify(String(p.k).slice(0, 16))}`,
+        `payload.k: unknown kind ${show(p.k)}`,
       )
   }
 }

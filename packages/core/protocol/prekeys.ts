@@ -27,6 +27,7 @@ import {
   expectKeys,
   expectString,
   requireCanonical,
+  show,
   type CborFail,
 } from '../cbor.ts'
 import { PalomaError } from '../errors.ts'
@@ -225,7 +226,7 @@ export function decodeOneTimePreKeyUnverified(bytes: Uint8Array): OneTimePreKeyP
   expectBytes(bytes, 'record', malformed, { max: MAX_ONE_TIME_PREKEY_RECORD_BYTES })
   const m = decodeStrictMap(bytes, malformed, 'record')
   expectKeys(m, 'record', malformed, RECORD_FIELDS)
-  if (m.v !== PREKEYS_VERSION) malformed(`record.v: expected ${PREKEYS_VERSION}, got ${String(m.v)}`)
+  if (m.v !== PREKEYS_VERSION) malformed(`record.v: expected ${PREKEYS_VERSION}, got ${show(m.v)}`)
   const id = checkPreKeyId(m.id)
   const publicKey = checkKey('record.k', m.k, KEY_LENGTH)
   const sig = checkKey('record.sig', m.sig, SIGNATURE_LENGTH)

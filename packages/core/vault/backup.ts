@@ -20,12 +20,14 @@ import {
   encodeCbor,
   expectBytes,
   secureRandom,
+  show,
 } from './format.ts'
 import type { KdfOptions } from './header.ts'
 import { DEFAULT_KDF, decodeKdfParams, deriveKek, encodeKdfParams, newKdfParams } from './kdf.ts'
 import { DEK_KIND, WRAPPED_KEY_BYTES, generateWrappedKey, unwrapKey } from './keys.ts'
 import { checkNewPassphrase } from './passphrase.ts'
-import { IV_BYTES } from './record.ts'
+import { IV_BYTES, MAX_NAME_LENGTH } from './record.ts'
+import { inBackupScope } from './names.ts'
 
 const AD = _utf8(`Paloma_Backup_v1\u0000${BACKUP_TYPE}\u0000${FORMAT_VERSION}`)
 
@@ -92,7 +94,7 @@ export async function importBackup(bytes: Uint8Array, passphrase: string): Promi
   if (map.v !== FORMAT_VERSION) {
     throw new InvalidBackupError(
       'UNSUPPORTED_BACKUP',
-      `This backup was made by a newer version of Paloma (format ${String(map.v)}): update the app to import it.`,
+      `This backup was made by a newer version of Paloma (format ${show(map.v)}): update the app to import it.`,
     )
   }
   const kdf = decodeKdfParams(map.kdf, 'backup', invalid)
@@ -128,7 +130,12 @@ export async function importBackup(bytes: Uint8Array, passphrase: string): Promi
     const [name, data] = entry as [unknown, unknown]
     if (typeof name !== 'string' || !(data instanceof Uint8Array))
       throw invalid('expected [name, data] pairs')
-    if (records.has(name)) throw invalid(`duplicate record '${name}'`)
+    // Only what an export writes: a vault record name (1 to MAX_NAME_LENGTH characters) of the backup's
+    // scope, never a ratchet session or anything else a device keeps to itself.
+    if (name.length === 0 || name.length > MAX_NAME_LENGTH || !inBackupScope(name, true)) {
+      throw invalid(`a record no Paloma backup holds: ${show(name)}`)
+    }
+    if (records.has(name)) throw invalid(`duplicate record ${show(name)}`)
     records.set(name, data)
   }
   return records

@@ -22,6 +22,8 @@ export const VAULT_HEADER_TYPE = 'paloma-vault'
 export const BACKUP_TYPE = 'paloma-backup'
 
 export type { CborMap } from '../cbor.ts'
+/** Renders a decoded value for an error message without calling anything on it (the kit's `show`). */
+export { show } from '../cbor.ts'
 
 /** Builds the error to throw for a malformed structure. */
 export type FormatErrorFactory = (message: string, cause?: unknown) => Error

@@ -18,6 +18,7 @@ import {
   expectBytes,
   expectString,
   secureRandom,
+  show,
 } from './format.ts'
 import {
   type KdfChoice,
@@ -92,7 +93,7 @@ export function decodeVaultHeader(bytes: Uint8Array): VaultHeader {
   }
   if (map.v !== FORMAT_VERSION) {
     throw new VaultCorruptedError(
-      `This vault was written by a newer version of Paloma (format ${String(map.v)}): update the app to open it.`,
+      `This vault was written by a newer version of Paloma (format ${show(map.v)}): update the app to open it.`,
     )
   }
   return {

@@ -20,6 +20,7 @@ import {
   encodeCbor,
   expectBytes,
   expectString,
+  show,
 } from './format.ts'
 import type { VaultKeys } from './header.ts'
 
@@ -121,7 +122,7 @@ export async function openRecord(
       cause === undefined ? undefined : { cause },
     )
   const map = decodeMap(blob, 'record', fail)
-  if (map.v !== FORMAT_VERSION) throw fail(`unsupported format ${String(map.v)}`)
+  if (map.v !== FORMAT_VERSION) throw fail(`unsupported format ${show(map.v)}`)
   const iv = expectBytes(map, 'iv', 'record', fail, IV_BYTES)
   const ct = expectBytes(map, 'ct', 'record', fail)
   let plaintext: Uint8Array

@@ -113,3 +113,22 @@ describe('group commit of app records', () => {
     expect((await records.load()).messages.map((m) => m.status)).toEqual(['read'])
   })
 })
+
+describe('restoring a backup whose account record is damaged', () => {
+  it('fails with BAD_RECORD and leaves the device as it was (it can restore again or create)', async () => {
+    const { account } = await import('../../../src/app/account.ts')
+    const { exportBackup } = await import('@paloma/core/vault/index.ts')
+    const file = await exportBackup(
+      new Map([['identity/account', encode({ v: 1, name: 'x', key: new Uint8Array(3), created: 1 })]]),
+      'backup passphrase',
+      TEST_KDF,
+    )
+    const backend = new MemoryVaultBackend()
+    const device = account({ kdf: TEST_KDF })({ backend, now: Date.now })
+    await expect(device.restore(file, 'backup passphrase', 'correct horse battery')).rejects.toMatchObject({
+      code: 'BAD_RECORD',
+    })
+    expect(await device.exists()).toBe(false)
+    expect(await backend.keys()).toEqual([])
+  })
+})
