@@ -95,6 +95,7 @@ class DeviceAccount implements Account {
       if ((await records.account()) === undefined)
         throw new AppError('NO_ACCOUNT', 'this backup holds no account')
       await records.setPreKeyReset(true)
+      await records.setRestoredAt(this.#c.now())
       return await this.#open(vault)
     } catch (err) {
       await vault.destroy()

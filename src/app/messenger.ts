@@ -104,12 +104,13 @@ export class Messenger {
   /** Builds every component of `components.unlocked`'s account and starts them. */
   static async start(components: MessengerComponents, init: MessengerInit = {}): Promise<Messenger> {
     const { records } = components.unlocked
-    const [loaded, settings, learnedRelays, blocked, inviteSecret] = await Promise.all([
+    const [loaded, settings, learnedRelays, blocked, inviteSecret, restoredAt] = await Promise.all([
       records.load(),
       records.settings(),
       records.learnedRelays(),
       records.blocked(),
       records.inviteSecret(() => newInviteSecret(components.rng)),
+      records.restoredAt(),
     ])
     let receive: EnvelopeHandler = async () => {
       throw new AppError('NOT_CONNECTED', 'still starting')
@@ -118,7 +119,7 @@ export class Messenger {
       unlocked: components.unlocked,
       onEnvelope: (from, id, env) => receive(from, id, env),
     })
-    const state = { ...loaded, settings, learnedRelays, blocked, inviteSecret }
+    const state = { ...loaded, settings, learnedRelays, blocked, inviteSecret, restoredAt }
     const m = new Messenger(components, network, state, init)
     // Blocked peers (and strangers beyond the request limits) are acknowledged unread.
     receive = (from, id, env) =>
@@ -135,6 +136,7 @@ export class Messenger {
       learnedRelays: string[]
       blocked: string[]
       inviteSecret: string
+      restoredAt: number | undefined
     },
     init: MessengerInit,
   ) {
@@ -180,6 +182,7 @@ export class Messenger {
       requests: state.requests ?? [],
       blocked: state.blocked,
       inviteSecret: state.inviteSecret,
+      restoredAt: state.restoredAt,
     })
     this.sessions = sessions(init.sessions)({ stores, network, contacts: this.contacts, now, rng })
     // A request's sender is reached only by a session reset (see Requests.mayReset): by their relays.

@@ -17,6 +17,7 @@
  * | `history/msg/<peer>/<in|out>/<id>`    | ChatMessage       | on request|
  * | `outbox/<id>`                         | OutboxEntry       | never     |
  * | `state/opk-reset`                     | true              | never     |
+ * | `state/restored`                      | number (ms)       | never     |
  * | `state/schema`                        | number            | never     |
  *
  * The crypto stores' records (`identity/spk|opk|basekey|trust/…`, `session/…`) are named by
@@ -47,6 +48,8 @@ export const OPK_NEXT = 'identity/opk-next'
 export const HISTORY_PREFIX = 'history/msg/'
 export const OUTBOX_PREFIX = 'outbox/'
 export const OPK_RESET = 'state/opk-reset'
+/** When this device's vault was made from a backup (absent: made here). */
+export const RESTORED = 'state/restored'
 export const SCHEMA = 'state/schema'
 
 export const REQUEST_PREFIX = 'identity/request/'
@@ -371,6 +374,16 @@ export class AppRecords {
   /** Whether the relays' one-time prekeys must all be replaced (set after a restore). */
   async preKeyResetPending(): Promise<boolean> {
     return (await this.vault.get(OPK_RESET)) !== undefined
+  }
+
+  /** When this vault was restored from a backup, or undefined when it was created on this device. */
+  async restoredAt(): Promise<number | undefined> {
+    const b = await this.vault.get(RESTORED)
+    return b === undefined ? undefined : time(RESTORED, decode(b, STRICT_CBOR_DECODE_OPTIONS), 'restored')
+  }
+
+  setRestoredAt(at: number): Promise<void> {
+    return this.vault.put(RESTORED, encode(at))
   }
 
   setPreKeyReset(pending: boolean): Promise<void> {

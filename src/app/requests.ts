@@ -57,6 +57,12 @@ export interface RequestsInit {
   lookupMs?: number
   /** Session resets sent to strangers whose messages could not be decrypted, per hour. @default 10 */
   maxStrangerResets?: number
+  /**
+   * How long after a restore such resets may go to strangers at all: only a restored device can have
+   * lost keys an invitee used. Otherwise a stranger's undecryptable envelope gets no answer, so it
+   * cannot tell whether this device is online. @default 30 days (the signed prekeys' grace period)
+   */
+  strangerResetWindowMs?: number
 }
 
 export interface RequestsComponents {
@@ -70,6 +76,8 @@ export interface RequestsComponents {
   blocked: readonly string[]
   /** The secret of this person's invite link (invite-proof.ts). */
   inviteSecret: string
+  /** When this device's vault was restored from a backup (undefined: made here). */
+  restoredAt: number | undefined
 }
 
 export function requests(init: RequestsInit = {}) {
@@ -85,6 +93,7 @@ class RequestList implements Requests {
   readonly #blocked: Set<string>
   readonly #making = new Map<string, Promise<void>>()
   readonly #maxStrangerResets: number
+  readonly #resetWindowMs: number
   readonly #resets: number[] = []
 
   constructor(components: RequestsComponents, init: RequestsInit) {
@@ -93,6 +102,7 @@ class RequestList implements Requests {
     this.#maxMessages = init.maxMessages ?? 50
     this.#lookupMs = init.lookupMs ?? 10_000
     this.#maxStrangerResets = init.maxStrangerResets ?? 10
+    this.#resetWindowMs = init.strangerResetWindowMs ?? 30 * 24 * 3600_000
     for (const r of components.requests) this.#requests.set(r.peer, r)
     this.#blocked = new Set(components.blocked)
   }
@@ -121,6 +131,8 @@ class RequestList implements Requests {
   async mayReset(peer: string): Promise<boolean> {
     if (this.#blocked.has(peer) || this.#c.contacts.get(peer) !== undefined) return false
     const now = this.#c.now()
+    const restored = this.#c.restoredAt
+    if (restored === undefined || now - restored > this.#resetWindowMs) return false
     while (this.#resets.length > 0 && now - this.#resets[0]! > 3600_000) this.#resets.shift()
     if (this.#resets.length >= this.#maxStrangerResets) return false
     if (!this.#requests.has(peer) && !this.admits(peer)) return false
