@@ -196,7 +196,7 @@ export class Messenger {
       sessions: this.sessions,
       delivery: this.delivery,
       conversations: {
-        setStatus: (peer, id, status) => this.conversations.setStatus(peer, id, status),
+        setStatus: (peer, id, status, custody) => this.conversations.setStatus(peer, id, status, custody),
         shown: (message) => this.conversations.shown(message),
         setProblem: (peer, id, problem) => {
           if (RELAY_REFUSAL_CODES.includes(problem as RelayRefusalCode))

@@ -48,8 +48,9 @@ describe('two of five relays stopped for good', () => {
     const back = await bob.reopen()
     await back.unlock(PASSPHRASE)
     const aliceId = alice.app.peerId!
-    await until(back, (s) => s.contacts.find((c) => c.peerId === aliceId && c.unread === 3), 60_000)
-    await back.openChat(aliceId)
+    // Alice is not Bob's contact: her messages arrive as a message request, which he accepts.
+    await until(back, (s) => s.requests.find((r) => r.peerId === aliceId && r.messages.length === 3), 60_000)
+    await back.acceptRequest(aliceId)
     expect(back.snapshot().messages.map((m) => m.text)).toEqual([
       'while away 1',
       'while away 2',
