@@ -28,7 +28,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -90,7 +90,15 @@ interface WorkerReport {
   rss: number
 }
 type FromWorker =
-  | { type: 'ready'; index: number; peers: string[]; failed: number; startErrors: Record<string, number> }
+  | {
+      type: 'ready'
+      index: number
+      peers: string[]
+      failed: number
+      startErrors: Record<string, number>
+      retries: number
+      retryErrors: Record<string, number>
+    }
   | { type: 'progress'; index: number; started: number }
   | { type: 'traffic-done'; index: number }
   | WorkerReport
@@ -161,6 +169,8 @@ async function worker(): Promise<void> {
   const send = (m: FromWorker): void => void process.send?.(m)
   const clients: Array<{ node: Libp2p; sub: MailboxSubscription; id: string }> = []
   const startErrors: Record<string, number> = {}
+  const retryErrors: Record<string, number> = {}
+  let retries = 0
   let failed = 0
   let init: WorkerStart | undefined
   const ackMs: number[] = []
@@ -188,6 +198,20 @@ async function worker(): Promise<void> {
     deliveryMs.push(now() - sentAt)
   }
 
+  /** Starts a client, retrying with backoff (0.5 s ... 8 s, 6 attempts) as the app's PeerKeeper redials. */
+  async function startWithRetries(s: WorkerStart): Promise<{ node: Libp2p; sub: MailboxSubscription }> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await startClient(s, onEnvelope)
+      } catch (err) {
+        if (attempt >= 5) throw err
+        retries++
+        count(retryErrors, errorCode(err))
+        await new Promise((r) => setTimeout(r, 500 * 2 ** attempt * (0.5 + Math.random())))
+      }
+    }
+  }
+
   async function startAll(s: WorkerStart): Promise<void> {
     const gap = 1000 / s.arrival
     const t0 = now()
@@ -196,7 +220,7 @@ async function worker(): Promise<void> {
       const wait = t0 + i * gap - now()
       if (wait > 0) await new Promise((r) => setTimeout(r, wait))
       pending.push(
-        startClient(s, onEnvelope).then(
+        startWithRetries(s).then(
           ({ node, sub }) => {
             clients.push({ node, sub, id: node.peerId.toString() })
             if (clients.length % 100 === 0)
@@ -273,7 +297,15 @@ async function worker(): Promise<void> {
       if (m.type === 'start') {
         init = m
         await startAll(m)
-        send({ type: 'ready', index: m.index, peers: clients.map((c) => c.id), failed, startErrors })
+        send({
+          type: 'ready',
+          index: m.index,
+          peers: clients.map((c) => c.id),
+          failed,
+          startErrors,
+          retries,
+          retryErrors,
+        })
       } else if (m.type === 'traffic' && init !== undefined) {
         await traffic(m, init)
         send({ type: 'traffic-done', index: init.index })
@@ -393,7 +425,7 @@ async function main(): Promise<void> {
       metrics: { type: 'string' },
       spawn: { type: 'boolean', default: false },
       workers: { type: 'string' },
-      arrival: { type: 'string', default: '150' },
+      arrival: { type: 'string', default: '50' },
       'envelope-bytes': { type: 'string', default: '1024' },
       dht: { type: 'boolean', default: true },
       idle: { type: 'string', default: '10' },
@@ -437,8 +469,11 @@ async function main(): Promise<void> {
       String(clients + 16),
       '--connection-rate',
       String(Math.ceil(arrival * 2)),
+      '--max-connections-per-ip',
+      String(2 * clients + 64),
+      // The load generator paces arrivals itself; on this shared machine a handshake can take seconds.
       '--max-pending-connections',
-      String(Math.max(64, Math.ceil(arrival))),
+      String(clients + 64),
     )
     if (perSender * 4 > 20) {
       relayArgs.push('--mailbox-rate', String(Math.ceil(perSender * 4)))
@@ -464,8 +499,32 @@ async function main(): Promise<void> {
     return s === null ? null : sample(s, 'process_cpu_seconds_total')
   }
 
+  /** Asks the relay for a heap snapshot (SIGUSR2; it collects garbage first) and waits until it is written. */
+  const heapSnapshot = async (): Promise<string | undefined> => {
+    if (!values['heap-snapshot'] || relay === undefined || profileDir === undefined) return undefined
+    const before = new Set(await readdir(profileDir))
+    relay.process.kill('SIGUSR2')
+    for (let i = 0; i < 1200; i++) {
+      await new Promise((r) => setTimeout(r, 500))
+      const file = (await readdir(profileDir)).find((f) => f.endsWith('.heapsnapshot') && !before.has(f))
+      if (file === undefined) continue
+      // Written once its size stops changing.
+      let size = -1
+      for (;;) {
+        const now = (await stat(join(profileDir, file))).size
+        if (now === size && now > 0) break
+        size = now
+        await new Promise((r) => setTimeout(r, 1000))
+      }
+      log(`heap snapshot: ${join(profileDir, file)}`)
+      return join(profileDir, file)
+    }
+    return undefined
+  }
+
   await new Promise((r) => setTimeout(r, 1000))
   const base = await settledMemory(metricsUrl, relayPid, 3000)
+  const baseSnapshot = await heapSnapshot()
   log(`relay at rest: rss ${base.rss} heap ${base.heap}`)
 
   // Workers
@@ -507,48 +566,58 @@ async function main(): Promise<void> {
   }
   const workerCpu = (): number[] => workers.map((w) => procCpuSeconds(w.pid) ?? 0)
 
-  // Phase 1: arrival
+  // Phase 1: arrival, in two halves with a pause between them, so the memory of a client is measured as the
+  // slope between two loads (what one more client costs), free of the relay's start-up garbage.
+  const idleMs = Number(values.idle) * 1000
   const cpuA0 = { relay: await relayCpu(), workers: workerCpu() }
   const tA0 = Date.now()
-  workers.forEach((w, i) =>
-    w.send({
-      type: 'start',
-      index: i,
-      relay: relayAddr,
-      clients: shares[i]!,
-      arrival: arrival / workerCount,
-      dht: values.dht,
-      envelopeBytes,
-      maxInflight: Number(values['max-inflight']),
-    } satisfies WorkerStart),
-  )
-  const ready = await collect('ready', workerCount, 120_000 + (clients / arrival) * 2000)
-  const arrivalS = (Date.now() - tA0) / 1000
+  let arrivalMs = 0
+  const arrive = async (part: number[]) => {
+    const t = Date.now()
+    workers.forEach((w, i) =>
+      w.send({
+        type: 'start',
+        index: i,
+        relay: relayAddr,
+        clients: part[i]!,
+        arrival: arrival / workerCount,
+        dht: values.dht,
+        envelopeBytes,
+        maxInflight: Number(values['max-inflight']),
+      } satisfies WorkerStart),
+    )
+    const sum = part.reduce((a, b) => a + b, 0)
+    const got = await collect('ready', workerCount, 120_000 + (sum / arrival) * 2000)
+    arrivalMs += Date.now() - t
+    return got
+  }
+  const firstHalf = shares.map((n) => Math.floor(n / 2))
+  const readyHalf = await arrive(firstHalf)
+  const halfHeld = readyHalf.reduce((a, r) => a + r.peers.length, 0)
+  await new Promise((r) => setTimeout(r, Math.max(0, idleMs - 4000)))
+  const half = await settledMemory(metricsUrl, relayPid, Math.min(4000, idleMs))
+  log(`${halfHeld} clients: rss ${half.rss} heap ${half.heap}`)
+  const ready = await arrive(shares.map((n, i) => n - firstHalf[i]!))
+  const arrivalS = arrivalMs / 1000
   const cpuA1 = { relay: await relayCpu(), workers: workerCpu() }
+  void tA0
   const peers = ready.flatMap((r) => r.peers)
   const startErrors: Record<string, number> = {}
   for (const r of ready) for (const [k, v] of Object.entries(r.startErrors)) count(startErrors, k, v)
+  const retryErrors: Record<string, number> = {}
+  for (const r of ready) for (const [k, v] of Object.entries(r.retryErrors)) count(retryErrors, k, v)
   log(`${peers.length} clients up in ${arrivalS.toFixed(1)} s (${clients - peers.length} failed)`)
 
   // Phase 2: idle
-  const idleMs = Number(values.idle) * 1000
   await new Promise((r) => setTimeout(r, Math.max(0, idleMs - 4000)))
   const idle = await settledMemory(metricsUrl, relayPid, Math.min(4000, idleMs))
   const cpuI1 = { relay: await relayCpu(), workers: workerCpu() }
   const gauges = await scrapeOrNull(metricsUrl)
   log(`idle: rss ${idle.rss} heap ${idle.heap}`)
-  if (values['heap-snapshot'] && relay !== undefined && profileDir !== undefined) {
-    relay.process.kill('SIGUSR2')
-    for (let i = 0; i < 600; i++) {
-      const files = (await readdir(profileDir)).filter((f) => f.endsWith('.heapsnapshot'))
-      if (files.length > 0) {
-        await new Promise((r) => setTimeout(r, 2000))
-        log(`heap snapshot: ${join(profileDir, files[0]!)}`)
-        break
-      }
-      await new Promise((r) => setTimeout(r, 500))
-    }
-  }
+  const snapshots = [
+    ...(baseSnapshot !== undefined ? [baseSnapshot] : []),
+    ...[await heapSnapshot()].filter((f) => f !== undefined),
+  ]
 
   // Phase 3: traffic
   let traffic: Record<string, unknown> | undefined
@@ -618,6 +687,7 @@ async function main(): Promise<void> {
     clients_asked: clients,
     clients_held: peers.length,
     start_failures: startErrors,
+    start_retries: retryErrors,
     arrival_per_s_asked: arrival,
     arrival_s: Math.round(arrivalS * 10) / 10,
     dht_clients: values.dht,
@@ -631,6 +701,9 @@ async function main(): Promise<void> {
             reservations: sample(gauges, 'paloma_relay_relay_reservations'),
             subscriptions: sample(gauges, 'paloma_relay_mailbox_subscriptions'),
             dht_routing_table: sample(gauges, 'paloma_relay_dht_routing_table_size'),
+            refused: Object.fromEntries(
+              [...gauges.entries()].filter(([k, v]) => /_refused_total\{/.test(k) && v > 0),
+            ),
           },
     relay_memory: {
       base_rss: base.rss,
@@ -639,7 +712,18 @@ async function main(): Promise<void> {
       idle_heap: idle.heap,
       base_external: base.external,
       idle_external: idle.external,
+      half_clients: halfHeld,
+      half_rss: half.rss,
+      half_heap: half.heap,
       rss_per_idle_client: per(base.rss, idle.rss),
+      rss_per_added_client:
+        half.rss === null || idle.rss === null || peers.length <= halfHeld
+          ? null
+          : Math.round((idle.rss - half.rss) / (peers.length - halfHeld)),
+      heap_per_added_client:
+        half.heap === null || idle.heap === null || peers.length <= halfHeld
+          ? null
+          : Math.round((idle.heap - half.heap) / (peers.length - halfHeld)),
       heap_per_idle_client: per(base.heap, idle.heap),
       external_per_idle_client: per(base.external, idle.external),
     },
@@ -665,6 +749,7 @@ async function main(): Promise<void> {
     },
     ...(traffic !== undefined ? { traffic } : {}),
     profile_dir: profileDir ?? null,
+    heap_snapshots: snapshots,
   }
   process.stdout.write(JSON.stringify(result) + '\n')
 
