@@ -32,6 +32,7 @@ import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { webSockets } from '@libp2p/websockets'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
@@ -44,10 +45,79 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { DHT_PROTOCOL } from '@paloma/net/protocols.ts'
 import { dhtSelectors, dhtValidators } from '@paloma/net/dht-records.ts'
 import { deposit, openMailbox, MailboxError, type MailboxSubscription } from '@paloma/net/mailbox-client.ts'
+import { encodeFrame, FrameReader, MAILBOX_PROTOCOL } from '@paloma/core/protocol/mailbox.ts'
+import type { Stream } from '@libp2p/interface'
 import { parseMetrics, sample, startRelay, type RelayProcess, type Samples } from '../tests/support/relays.ts'
 
 // ---------------------------------------------------------------------------------------------------------
 // Shared
+
+/**
+ * `--deposit session`: one long-lived deposit stream per client, `put` frames pipelined on it and answered in
+ * order (the protocol allows any number of puts per stream; `deposit()` opens one stream per envelope).
+ * Reopened when it ends (the relay closes a deposit stream idle for 30 s).
+ */
+class DepositSession {
+  #stream: Promise<Stream> | undefined
+  readonly #waiting: Array<{ id: string; resolve(): void; reject(err: Error): void }> = []
+  readonly #node: Libp2p
+  readonly #relay: ReturnType<typeof multiaddr>
+
+  constructor(node: Libp2p, relay: ReturnType<typeof multiaddr>) {
+    this.#node = node
+    this.#relay = relay
+  }
+
+  #open(): Promise<Stream> {
+    const opening = this.#node
+      .dialProtocol(this.#relay, MAILBOX_PROTOCOL, {
+        runOnLimitedConnection: true,
+        signal: AbortSignal.timeout(15_000),
+      })
+      .then((stream) => {
+        void this.#read(stream)
+        return stream
+      })
+    opening.catch(() => {
+      if (this.#stream === opening) this.#stream = undefined
+    })
+    return opening
+  }
+
+  async #read(stream: Stream): Promise<void> {
+    const reader = new FrameReader()
+    let failure: Error = new MailboxError('NO_RESPONSE', 'the deposit stream ended')
+    try {
+      for await (const chunk of stream) {
+        for (const frame of reader.push(chunk.subarray())) {
+          const next = this.#waiting.shift()
+          if (next === undefined) throw new MailboxError('PROTOCOL', `unexpected ${frame.t}`)
+          if (frame.t === 'ok') next.resolve()
+          else if (frame.t === 'err') next.reject(new MailboxError(frame.code, frame.msg))
+          else next.reject(new MailboxError('PROTOCOL', `unexpected ${frame.t}`))
+        }
+      }
+    } catch (err) {
+      failure = err instanceof Error ? err : new Error(String(err))
+    }
+    if (this.#stream !== undefined && (await this.#stream.catch(() => undefined)) === stream)
+      this.#stream = undefined
+    for (const w of this.#waiting.splice(0)) w.reject(failure)
+  }
+
+  async put(to: string, id: string, env: Uint8Array): Promise<void> {
+    this.#stream ??= this.#open()
+    let stream: Stream
+    try {
+      stream = await this.#stream
+    } catch (err) {
+      throw new MailboxError('UNREACHABLE', (err as Error).message)
+    }
+    const answered = new Promise<void>((resolve, reject) => this.#waiting.push({ id, resolve, reject }))
+    if (!stream.send(encodeFrame({ t: 'put', to, id, env }))) await stream.onDrain()
+    return answered
+  }
+}
 
 interface WorkerStart {
   type: 'start'
@@ -59,6 +129,7 @@ interface WorkerStart {
   dht: boolean
   envelopeBytes: number
   maxInflight: number
+  depositMode: 'stream' | 'session'
 }
 interface WorkerTraffic {
   type: 'traffic'
@@ -88,6 +159,8 @@ interface WorkerReport {
   deliveryMs: number[]
   cpu: Cpu
   rss: number
+  /** Event-loop delay p99 since the previous report, in milliseconds. */
+  lagP99Ms: number
 }
 type FromWorker =
   | {
@@ -167,7 +240,7 @@ async function startClient(init: WorkerStart, onEnvelope: (bytes: Uint8Array) =>
 
 async function worker(): Promise<void> {
   const send = (m: FromWorker): void => void process.send?.(m)
-  const clients: Array<{ node: Libp2p; sub: MailboxSubscription; id: string }> = []
+  const clients: Array<{ node: Libp2p; sub: MailboxSubscription; id: string; session?: DepositSession }> = []
   const startErrors: Record<string, number> = {}
   const retryErrors: Record<string, number> = {}
   let retries = 0
@@ -184,6 +257,8 @@ async function worker(): Promise<void> {
   const seen = new Set<string>()
   let duplicates = 0
   const cpu0 = process.cpuUsage()
+  const lag = monitorEventLoopDelay({ resolution: 10 })
+  lag.enable()
 
   const onEnvelope = (bytes: Uint8Array): void => {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
@@ -269,11 +344,11 @@ async function worker(): Promise<void> {
         const started = now()
         attempted++
         inflight++
-        const p = deposit(
-          from.node,
-          relay,
-          { to, id: `w${s.index}-${seq}`, envelope: envelopeFor(seq) },
-          { timeoutMs: 15_000 },
+        const id = `w${s.index}-${seq}`
+        const p = (
+          s.depositMode === 'session'
+            ? (from.session ??= new DepositSession(from.node, relay)).put(to, id, envelopeFor(seq))
+            : deposit(from.node, relay, { to, id, envelope: envelopeFor(seq) }, { timeoutMs: 15_000 })
         ).then(
           () => {
             acked++
@@ -328,7 +403,9 @@ async function worker(): Promise<void> {
           deliveryMs,
           cpu: { user: c.user / 1e6, system: c.system / 1e6 },
           rss: process.memoryUsage().rss,
+          lagP99Ms: Math.round(lag.percentile(99) / 1e4) / 100,
         })
+        lag.reset()
       } else if (m.type === 'stop') {
         await Promise.all(clients.map((c) => Promise.resolve(c.node.stop()).catch(() => {})))
         process.exit(0)
@@ -433,6 +510,7 @@ async function main(): Promise<void> {
       'heap-snapshot': { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
       'max-inflight': { type: 'string', default: '4000' },
+      deposit: { type: 'string', default: 'stream' },
     },
     allowNegative: true,
     strict: true,
@@ -475,6 +553,9 @@ async function main(): Promise<void> {
       '--max-pending-connections',
       String(clients + 64),
     )
+    // Every client is on 127.0.0.1: the per-IP deposit limit would be the whole load generator's.
+    relayArgs.push('--mailbox-ip-rate', String(Math.max(200, Math.ceil(rate * 2))))
+    relayArgs.push('--mailbox-ip-burst', String(Math.max(1000, Math.ceil(rate * 4))))
     if (perSender * 4 > 20) {
       relayArgs.push('--mailbox-rate', String(Math.ceil(perSender * 4)))
       relayArgs.push('--mailbox-rate-burst', String(Math.max(100, Math.ceil(perSender * 20))))
@@ -584,6 +665,7 @@ async function main(): Promise<void> {
         dht: values.dht,
         envelopeBytes,
         maxInflight: Number(values['max-inflight']),
+        depositMode: values.deposit === 'session' ? 'session' : 'stream',
       } satisfies WorkerStart),
     )
     const sum = part.reduce((a, b) => a + b, 0)
@@ -663,8 +745,18 @@ async function main(): Promise<void> {
       delivered_again: sum((r) => r.duplicates),
       relay_stored: delta('paloma_relay_mailbox_stored_total'),
       relay_delivered: delta('paloma_relay_mailbox_delivered_total'),
+      loadgen_eventloop_lag_p99_ms: reports.map((r) => r.lagP99Ms),
       relay_eventloop_lag_p99_ms:
         after === null ? null : Math.round(sample(after, 'nodejs_eventloop_lag_p99_seconds') * 1e4) / 10,
+      relay_refused:
+        before === null || after === null
+          ? null
+          : Object.fromEntries(
+              [...after.entries()]
+                .filter(([k]) => /_refused_total\{/.test(k))
+                .map(([k, v]) => [k, v - sample(before, k)])
+                .filter(([, v]) => (v as number) > 0),
+            ),
       ack_ms: latency(reports.flatMap((r) => r.ackMs)),
       delivery_ms: latency(reports.flatMap((r) => r.deliveryMs)),
       errors,
@@ -691,6 +783,7 @@ async function main(): Promise<void> {
     arrival_per_s_asked: arrival,
     arrival_s: Math.round(arrivalS * 10) / 10,
     dht_clients: values.dht,
+    deposit_mode: values.deposit === 'session' ? 'session' : 'stream',
     workers: workerCount,
     relay_args: relay === undefined ? null : relayArgs,
     relay_gauges:

@@ -175,14 +175,14 @@ const SPECS = [
     name: 'stream-rate',
     group: 'Limits',
     kind: { type: 'int', min: 1, max: 1_000_000 },
-    default: 64,
+    default: 32,
     help: 'inbound streams per second one connection may sustain opening (all protocols; beyond it a stream is reset before negotiation)',
   },
   {
     name: 'stream-burst',
     group: 'Limits',
     kind: { type: 'int', min: 1, max: 1_000_000 },
-    default: 256,
+    default: 128,
     help: 'inbound streams one connection may open in a burst',
   },
   {

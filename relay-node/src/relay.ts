@@ -82,7 +82,7 @@ export interface RelayOptions {
    * one unanswered for 20 s closes it. @default 60000
    */
   keepAliveIntervalMs?: number
-  /** Inbound streams one connection may open: a token bucket. @default { burst: 256, perSecond: 64 } */
+  /** Inbound streams one connection may open: a token bucket. @default { burst: 128, perSecond: 32 } */
   streamRate?: RateLimit
   /** DHT record writes (PUT_VALUE, ADD_PROVIDER) per peer: a token bucket. @default { burst: 20, perSecond: 1 } */
   dhtPutRate?: RateLimit
@@ -138,7 +138,7 @@ export const RELAY_DEFAULTS = {
   connectionRate: 5,
   maxConnectionsPerIp: 128,
   maxStreams: 256,
-  streamRate: { burst: 256, perSecond: 64 },
+  streamRate: { burst: 128, perSecond: 32 },
   keepAliveIntervalMs: 60_000,
   dhtPutRate: { burst: 20, perSecond: 1 },
   minFreeDiskBytes: 64 * 1024 * 1024,
