@@ -1,7 +1,7 @@
 /**
  * The relay benchmarks whose quick mode takes well under a minute: each must run to the end and print its JSON
  * line with the keys docs/performance.md reads (no timing is asserted). Only bench/mailbox.ts qualifies (20-30 s
- * here); bench/directory.ts --quick starts 15 relay processes' worth of relays and takes 50-70 s on this shared
+ * here); bench/directory.ts --quick starts a 5-relay then a 10-relay network and takes 50-70 s on this shared
  * machine, and the browser and crypto benchmarks take minutes: `npm run bench -- --quick` runs them all and
  * fails when one crashes or prints no JSON.
  */
