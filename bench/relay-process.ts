@@ -34,7 +34,7 @@ export interface RelayProcessInit {
   mesh?: boolean
   /** Options of every relay (dataDir and port are chosen per relay). */
   options?: Omit<RelayOptions, 'dataDir' | 'port' | 'metrics' | 'logger'>
-  /** As the CLI's default: V8 favours memory. @default true */
+  /** V8's --optimize-for-size, as the CLI's option of that name. @default false */
   optimizeForSize?: boolean
   /** Serve `/metrics` of the first relay on a free port (its URL is in the answer). */
   metrics?: boolean
@@ -88,7 +88,7 @@ export async function spawnRelays(init: RelayProcessInit = {}): Promise<RelayPro
 }
 
 async function child(init: RelayProcessInit): Promise<void> {
-  if (init.optimizeForSize !== false) setFlagsFromString('--optimize-for-size')
+  if (init.optimizeForSize === true) setFlagsFromString('--optimize-for-size')
   setCryptoProvider(nodeCryptoProvider)
   const count = init.count ?? 1
   const plan = await Promise.all(

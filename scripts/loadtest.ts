@@ -2,31 +2,40 @@
  * `npm run loadtest -- --clients N --rate R [--duration S] [--relay <multiaddr> [--metrics <url>] | --spawn]`
  *
  * Relay capacity under what the app does: N Node libp2p clients connect to one relay over WebSockets (Noise,
- * Yamux, identify, a kad-dht client unless `--no-dht`), hold a circuit relay reservation (listening on
- * `<relay>/p2p-circuit`), keep a mailbox subscription open, and then deposit 1 KiB envelopes to each other at
- * R per second in total (open loop: one `deposit()` per envelope, one stream each, as the app's outbox does)
- * while every recipient's subscription fetches and acknowledges them. What it prints, one JSON line on stdout:
+ * Yamux, identify, ping, a kad-dht client unless `--no-dht`, libp2p's connection monitor as in the app), hold a
+ * circuit relay reservation (listening on `<relay>/p2p-circuit`), keep a mailbox subscription open, and then
+ * deposit 1 KiB envelopes to each other at R per second in total (open loop) while every recipient's
+ * subscription fetches and acknowledges them. One JSON line on stdout:
  *
  * - `clients_held`: clients holding a reservation and a subscription at the end of the idle phase (and the
- *   relay's own gauges: connections, reservations, subscriptions);
- * - `relay_memory`: RSS and heap of the relay before any client, with all clients idle, and the difference per
- *   idle client (RSS from /proc, heap from `/metrics`: the lowest `nodejs_heap_size_used_bytes` seen while idle,
- *   i.e. after a collection);
- * - `traffic`: deposits attempted and acknowledged per second, acknowledgement latency (the `deposit()` call to
- *   its `ok`, which the relay sends only after the commit) p50/p99/max, delivery latency (the `deposit()` call
- *   to the recipient's handler) p50/p99, errors by code;
- * - `relay_cpu`, `loadgen_cpu`: CPU seconds and share of one core of the relay and of every load-generator
- *   process, per phase (arrival, idle, traffic), so a run can tell whether the relay or the load generator was
- *   the bottleneck.
+ *   relay's own gauges: connections, reservations, subscriptions, refusals by reason);
+ * - `relay_memory`: RSS (from /proc) and heap (`nodejs_heap_size_used_bytes`, the lowest seen: after a
+ *   collection) of the relay at rest, with half the clients and with all of them idle;
+ *   `rss_per_added_client` / `heap_per_added_client` are the slope between the two loads (what one more idle
+ *   client costs, free of start-up garbage);
+ * - `traffic`: deposits attempted and acknowledged per second, acknowledgement latency (the deposit call to its
+ *   `ok`, sent only after the commit) p50/p99/max, delivery latency (the deposit call to the recipient's
+ *   handler), errors by code, the relay's refusals by reason, relay and load-generator CPU per envelope;
+ * - `relay_cpu`, `loadgen_cpu`: CPU seconds and cores of the relay and of all load-generator processes per phase
+ *   (arrival, idle, traffic) and the busiest worker's, and event-loop lags, so that a run tells whether the relay
+ *   or the load generator was the bottleneck.
  *
- * The relay is spawned (`--spawn`, the default) from `relay-node/src/cli.ts` with its defaults, except the
- * limits that would refuse a load generator on one IP address (printed in `relay_args`); `--relay-arg` adds
- * more. `--relay` measures a running relay instead (memory and CPU then come from its `--metrics` URL only).
+ * Options: `--deposit stream` (default: `deposit()`, one stream per envelope, as the app's outbox) or `session`
+ * (one long-lived deposit stream per client, puts pipelined: what the protocol allows and the client does not do
+ * yet); `--arrival` clients per second (default 50; a client that fails to start retries with backoff, as the
+ * app's PeerKeeper redials); `--idle` seconds before measuring memory; `--workers` load-generator processes
+ * (default one per 1,250 clients, at most 4); `--client-ping <ms|off>` the clients' connection monitor interval
+ * (default libp2p's 10 s); `--relay-arg <flag>` more relay options; `--relay-cli <path>` another relay version
+ * (e.g. the relay before a change, exported with `git archive`, for a baseline in the same session; only the
+ * options its `--help` lists are passed); `--cpu-prof`, `--heap-snapshot` profile the spawned relay (files in
+ * `profile_dir`).
  *
- * Clients run in `--workers` child processes (default: one per 1,250 clients, at most 4), many clients per
- * process; WebRTC is left out (it carries conversations between browsers, never through the relay).
+ * The relay is spawned (`--spawn`, the default) from `relay-node/src/cli.ts` with its defaults, except the limits
+ * that would refuse one load generator on one IP address (printed in `relay_args`). `--relay` measures a running
+ * relay instead (memory and CPU then come from its `--metrics` URL only). WebRTC is left out of the clients (it
+ * carries conversations between browsers, never through the relay).
  */
-import { fork, type ChildProcess } from 'node:child_process'
+import { fork, spawnSync, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -130,6 +139,8 @@ interface WorkerStart {
   envelopeBytes: number
   maxInflight: number
   depositMode: 'stream' | 'session'
+  /** Clients' libp2p connection monitor ping interval (ms); 0: off. Undefined: libp2p's default (10 s), as the app. */
+  clientPingMs?: number
 }
 interface WorkerTraffic {
   type: 'traffic'
@@ -198,6 +209,12 @@ async function startClient(init: WorkerStart, onEnvelope: (bytes: Uint8Array) =>
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater: { denyDialMultiaddr: () => false },
+    ...(init.clientPingMs === undefined
+      ? {}
+      : {
+          connectionMonitor:
+            init.clientPingMs === 0 ? { enabled: false } : { pingInterval: init.clientPingMs },
+        }),
     services: {
       identify: identify(),
       ping: ping(),
@@ -511,6 +528,8 @@ async function main(): Promise<void> {
       'cpu-prof': { type: 'boolean', default: false },
       'max-inflight': { type: 'string', default: '4000' },
       deposit: { type: 'string', default: 'stream' },
+      'relay-cli': { type: 'string' },
+      'client-ping': { type: 'string' },
     },
     allowNegative: true,
     strict: true,
@@ -561,13 +580,31 @@ async function main(): Promise<void> {
       relayArgs.push('--mailbox-rate-burst', String(Math.max(100, Math.ceil(perSender * 20))))
     }
     relayArgs.push(...(values['relay-arg'] as string[]))
+    // Another relay version (`--relay-cli`, e.g. the relay before a change, for a baseline): only the options
+    // its --help lists.
+    const cli = values['relay-cli']
+    if (cli !== undefined) {
+      const help = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' }).stdout
+      for (let i = 0; i < relayArgs.length;) {
+        const flag = relayArgs[i]!
+        const takesValue = i + 1 < relayArgs.length && !relayArgs[i + 1]!.startsWith('--')
+        if (flag.startsWith('--') && !help.includes(`  ${flag.split('=')[0]}`))
+          relayArgs.splice(i, takesValue ? 2 : 1)
+        else i += takesValue ? 2 : 1
+      }
+    }
     const nodeArgs: string[] = []
     if (values['cpu-prof'] || values['heap-snapshot']) {
       profileDir = await mkdtemp(join(tmpdir(), 'paloma-loadtest-prof-'))
       if (values['cpu-prof']) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`)
       if (values['heap-snapshot']) nodeArgs.push('--heapsnapshot-signal=SIGUSR2')
     }
-    relay = await startRelay({ args: relayArgs, nodeArgs, cwd: profileDir ?? process.cwd() })
+    relay = await startRelay({
+      args: relayArgs,
+      nodeArgs,
+      cwd: profileDir ?? process.cwd(),
+      ...(cli !== undefined ? { cli } : {}),
+    })
     relayAddr = relay.multiaddr
     metricsUrl = relay.metricsUrl
     log(`relay ${relay.peerId} pid ${relay.process.pid} at ${relayAddr}`)
@@ -641,6 +678,7 @@ async function main(): Promise<void> {
     const w = fork(script, ['--worker'], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'advanced',
+      execArgv: ['--max-old-space-size=8192'],
     })
     w.on('message', onMessage)
     workers.push(w)
@@ -666,6 +704,9 @@ async function main(): Promise<void> {
         envelopeBytes,
         maxInflight: Number(values['max-inflight']),
         depositMode: values.deposit === 'session' ? 'session' : 'stream',
+        ...(values['client-ping'] !== undefined
+          ? { clientPingMs: values['client-ping'] === 'off' ? 0 : Number(values['client-ping']) }
+          : {}),
       } satisfies WorkerStart),
     )
     const sum = part.reduce((a, b) => a + b, 0)
@@ -784,7 +825,9 @@ async function main(): Promise<void> {
     arrival_s: Math.round(arrivalS * 10) / 10,
     dht_clients: values.dht,
     deposit_mode: values.deposit === 'session' ? 'session' : 'stream',
+    client_ping: values['client-ping'] ?? 'libp2p default (10 s)',
     workers: workerCount,
+    relay_cli: values['relay-cli'] ?? 'relay-node/src/cli.ts',
     relay_args: relay === undefined ? null : relayArgs,
     relay_gauges:
       gauges === null
@@ -843,6 +886,13 @@ async function main(): Promise<void> {
     ...(traffic !== undefined ? { traffic } : {}),
     profile_dir: profileDir ?? null,
     heap_snapshots: snapshots,
+  }
+  if (traffic !== undefined && typeof traffic.acked === 'number' && traffic.acked > 0) {
+    const acked = traffic.acked
+    const us = (share: { seconds: number } | null): number | null =>
+      share === null ? null : Math.round((share.seconds / acked) * 1e6)
+    traffic.relay_cpu_us_per_envelope = us(result.relay_cpu.traffic)
+    traffic.loadgen_cpu_us_per_envelope = us(result.loadgen_cpu.traffic)
   }
   process.stdout.write(JSON.stringify(result) + '\n')
 

@@ -92,7 +92,9 @@ async function main(): Promise<void> {
     process.stderr.write(`paloma-relay: ${err.message}\nRun "npm run relay -- --help" for every option.\n`)
     process.exit(2)
   }
-  // Before the relay allocates anything of its own: V8 sizes and collects the heap for memory from here on.
+  // Before the relay allocates anything of its own: from here on V8 collects garbage sooner and keeps the heap
+  // small (a third to a half of the memory per idle browser, for 2-4x the CPU per connection: measured in
+  // docs/performance.md, so off by default).
   if (config['optimize-for-size']) setFlagsFromString('--optimize-for-size')
   const log = createLog(config['log-level'])
   // Libraries that print with console.* would break the stdout contract or the JSON-only stderr.

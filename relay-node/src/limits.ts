@@ -38,9 +38,10 @@ export interface RefusalCounters {
 export const CONNECTION_REFUSAL_REASONS = ['rate', 'pending', 'limit', 'per-ip', 'draining'] as const
 export const STREAM_REFUSAL_REASONS = ['rate', 'limit', 'protocol-limit'] as const
 
-/** The host part of a network address, or undefined for a relayed or unix address. */
+/** The host part of a network address, or undefined for a relayed (circuit) or unix address. */
 export function ipOf(ma: Multiaddr): string | undefined {
   try {
+    if (ma.getComponents().some((c) => c.name === 'p2p-circuit')) return undefined
     return isNetworkAddress(ma) ? getNetConfig(ma).host : undefined
   } catch {
     return undefined

@@ -41,6 +41,8 @@ export async function startRelay(
     nodeArgs?: string[]
     /** Working directory of the process (where `--cpu-prof` and heap snapshots land). */
     cwd?: string
+    /** Another relay's `cli.ts` (an older version, for a baseline measured in the same run). */
+    cli?: string
   } = {},
 ): Promise<RelayProcess> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'paloma-relay-')))
@@ -48,7 +50,7 @@ export async function startRelay(
     process.execPath,
     [
       ...(opts.nodeArgs ?? []),
-      CLI,
+      opts.cli ?? CLI,
       '--host',
       '127.0.0.1',
       '--port',
