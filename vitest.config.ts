@@ -15,13 +15,14 @@ export default defineConfig({
         },
       },
       {
-        // Crashes, kills and reloads with real processes: one file at a time, long timeouts.
+        // Crashes, kills, reloads and floods with real processes (`npm run soak:faults` runs them longer):
+        // one file at a time, long timeouts.
         test: {
           name: 'faults',
           include: ['tests/faults/**/*.test.ts'],
           environment: 'node',
-          testTimeout: 300_000,
-          hookTimeout: 60_000,
+          testTimeout: 600_000,
+          hookTimeout: 120_000,
           fileParallelism: false,
         },
       },

@@ -13,6 +13,7 @@
  * reloads the TLS certificate.
  */
 import type { Server } from 'node:http'
+import { setFlagsFromString } from 'node:v8'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createRelay, gracefulStop, loadOrCreateKey, type Relay, type RelayOptions } from './relay.ts'
 import { RelayMetrics, serveMonitoring } from './metrics.ts'
@@ -43,18 +44,24 @@ export function relayOptionsOf(c: RelayConfig): RelayOptions {
     maxConnections: c['max-connections'],
     maxPendingConnections: c['max-pending-connections'],
     connectionRate: c['connection-rate'],
+    maxConnectionsPerIp: c['max-connections-per-ip'],
     maxStreams: c['max-streams'],
+    streamRate: { burst: c['stream-burst'], perSecond: c['stream-rate'] },
+    dhtPutRate: { burst: c['dht-put-burst'], perSecond: c['dht-put-rate'] },
+    minFreeDiskBytes: c['min-free-disk'],
     maxServiceStreams: c['max-service-streams'],
     maxReservations: c['max-reservations'],
     relayedConnectionSeconds: Math.ceil(c['relayed-duration'] / 1000),
     relayedConnectionBytes: c['relayed-bytes'],
     streamIdleTimeoutMs: c['stream-idle-timeout'],
+    keepAliveIntervalMs: c['keepalive-interval'],
     mailbox: {
       maxEnvelopeBytes: c['mailbox-max-envelope'],
       ttlMs: c['mailbox-ttl'],
       perRecipientQuota: { count: c['mailbox-recipient-count'], bytes: c['mailbox-recipient-bytes'] },
       perSenderQuota: { count: c['mailbox-sender-count'], bytes: c['mailbox-sender-bytes'] },
       rateLimit: { burst: c['mailbox-rate-burst'], perSecond: c['mailbox-rate'] },
+      ipRateLimit: { burst: c['mailbox-ip-burst'], perSecond: c['mailbox-ip-rate'] },
       maxUnacked: c['mailbox-max-unacked'],
       sweepIntervalMs: c['mailbox-sweep-interval'],
     },
@@ -85,6 +92,10 @@ async function main(): Promise<void> {
     process.stderr.write(`paloma-relay: ${err.message}\nRun "npm run relay -- --help" for every option.\n`)
     process.exit(2)
   }
+  // Before the relay allocates anything of its own: from here on V8 collects garbage sooner and keeps the heap
+  // small (a third to a half of the memory per idle browser, for 2-4x the CPU per connection: measured in
+  // docs/performance.md, so off by default).
+  if (config['optimize-for-size']) setFlagsFromString('--optimize-for-size')
   const log = createLog(config['log-level'])
   // Libraries that print with console.* would break the stdout contract or the JSON-only stderr.
   for (const [method, level] of [

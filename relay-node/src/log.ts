@@ -73,16 +73,35 @@ export function formatLogArgs(formatter: unknown, args: readonly unknown[]): { m
 
 type Method = 'info' | 'error' | 'debug' | 'trace'
 
-function makeLogger(log: RelayLog, name: string): Logger {
+/** A logger that logs nothing, and whose scopes are itself. */
+function silentLogger(): Logger {
+  const noop = (): void => {}
+  const logger: Logger = Object.assign(noop, {
+    error: noop,
+    trace: noop,
+    enabled: false,
+    newScope: () => logger,
+  })
+  return logger
+}
+
+/**
+ * libp2p makes a logger for every connection, stream and scope (`newScope`), thousands at a time on a busy
+ * relay: a component whose levels are all off gets one shared silent logger, and pino's child (which copies
+ * its bindings) is made only when a line is first written.
+ */
+function makeLogger(log: RelayLog, name: string, silent: Logger): Logger {
   const own = name.startsWith('paloma')
   const levels: Record<'log' | 'error' | 'trace', Method> = own
     ? { log: 'info', error: 'error', trace: 'trace' }
     : { log: 'trace', error: 'debug', trace: 'trace' }
-  const child = log.child({ component: name })
+  if (!Object.values(levels).some((method) => log.isLevelEnabled(method))) return silent
+  let child: RelayLog | undefined
   const emit =
     (method: Method) =>
     (formatter: unknown, ...args: unknown[]) => {
-      if (!child.isLevelEnabled(method)) return
+      if (!log.isLevelEnabled(method)) return
+      child ??= log.child({ component: name })
       const { msg, err } = formatLogArgs(formatter, args)
       if (err === undefined) child[method](msg)
       else child[method]({ err }, msg)
@@ -90,13 +109,14 @@ function makeLogger(log: RelayLog, name: string): Logger {
   const logger = Object.assign(emit(levels.log), {
     error: emit(levels.error),
     trace: emit(levels.trace),
-    enabled: child.isLevelEnabled(levels.log),
-    newScope: (scope: string) => makeLogger(log, `${name}:${scope}`),
+    enabled: log.isLevelEnabled(levels.log),
+    newScope: (scope: string) => makeLogger(log, `${name}:${scope}`, silent),
   })
   return logger
 }
 
 /** libp2p's `logger` component on top of `log`. */
 export function componentLogger(log: RelayLog): ComponentLogger {
-  return { forComponent: (name: string) => makeLogger(log, name) }
+  const silent = silentLogger()
+  return { forComponent: (name: string) => makeLogger(log, name, silent) }
 }

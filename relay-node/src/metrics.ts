@@ -14,6 +14,7 @@ import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { Counter, Gauge, Registry } from 'prom-client'
 import type { Metrics } from '@libp2p/interface'
 import type { Readiness, ReadinessReport } from './readiness.ts'
+import { CONNECTION_REFUSAL_REASONS, STREAM_REFUSAL_REASONS } from './limits.ts'
 
 /** What the gauges read from the running relay. */
 export interface RelayStats {
@@ -25,6 +26,7 @@ export interface RelayStats {
   mailbox_envelopes: number
   mailbox_bytes: number
   mailbox_subscriptions: number
+  mailbox_accepting: number
   prekeys_stored: number
   memory_rss_bytes: number
 }
@@ -51,7 +53,9 @@ export function relayStats(relay: MonitoredRelay, startedAt: number): RelayStats
       return undefined
     }
   }
-  const mailbox = read<{ envelopes: number; bytes: number; subscriptions: number }>('mailbox')
+  const mailbox = read<{ envelopes: number; bytes: number; subscriptions: number; accepting?: boolean }>(
+    'mailbox',
+  )
   const prekeys = read<{ keys: number }>('prekeys')
   return {
     peer_id: relay.peerId.toString(),
@@ -62,6 +66,7 @@ export function relayStats(relay: MonitoredRelay, startedAt: number): RelayStats
     mailbox_envelopes: mailbox?.envelopes ?? 0,
     mailbox_bytes: mailbox?.bytes ?? 0,
     mailbox_subscriptions: mailbox?.subscriptions ?? 0,
+    mailbox_accepting: mailbox === undefined ? 0 : mailbox.accepting === false ? 0 : 1,
     prekeys_stored: prekeys?.keys ?? 0,
     memory_rss_bytes: process.memoryUsage().rss,
   }
@@ -75,6 +80,8 @@ const GAUGES: Record<Exclude<keyof RelayStats, 'peer_id'>, string> = {
   mailbox_envelopes: 'Envelopes waiting in the mailbox.',
   mailbox_bytes: 'Bytes waiting in the mailbox.',
   mailbox_subscriptions: 'Open mailbox subscriptions (recipients online).',
+  mailbox_accepting:
+    '1 while the mailbox accepts deposits; 0 while it refuses them because its storage is full or read-only (or it is stopped).',
   prekeys_stored: 'One-time prekeys stored, over all owners.',
   memory_rss_bytes: 'Resident memory of the relay process.',
 }
@@ -97,6 +104,8 @@ export class RelayMetrics {
   readonly dhtRefused: Counter<'reason'>
   readonly reservationsGranted: Counter<'kind'>
   readonly reservationsRefused: Counter<'reason'>
+  readonly connectionsRefused: Counter<'reason'>
+  readonly streamsRefused: Counter<'reason'>
   readonly tlsReloads: Counter<'result'>
   readonly tlsExpiry: Gauge
   readonly #init: RelayMetricsInit
@@ -130,6 +139,18 @@ export class RelayMetrics {
       labelNames: ['reason'],
       registers,
     })
+    this.connectionsRefused = new Counter({
+      name: 'paloma_relay_connections_refused_total',
+      help: 'Inbound connections refused, by reason: rate (--connection-rate per IP), pending (--max-pending-connections), limit (--max-connections), per-ip (--max-connections-per-ip), draining.',
+      labelNames: ['reason'],
+      registers,
+    })
+    this.streamsRefused = new Counter({
+      name: 'paloma_relay_streams_refused_total',
+      help: "Inbound streams reset, by reason: rate (--stream-rate per connection), limit (--max-streams open), protocol-limit (a protocol's streams per connection).",
+      labelNames: ['reason'],
+      registers,
+    })
     this.tlsReloads = new Counter({
       name: 'paloma_relay_tls_reloads_total',
       help: 'Reloads of the secure WebSocket certificate after its files changed, by result.',
@@ -143,6 +164,9 @@ export class RelayMetrics {
     })
     for (const kind of ['new', 'renewal']) this.reservationsGranted.inc({ kind }, 0)
     this.reservationsRefused.inc({ reason: 'limit' }, 0)
+    for (const reason of CONNECTION_REFUSAL_REASONS) this.connectionsRefused.inc({ reason }, 0)
+    for (const reason of STREAM_REFUSAL_REASONS) this.streamsRefused.inc({ reason }, 0)
+    this.dhtRefused.inc({ reason: 'RATE_LIMITED' }, 0)
     for (const result of ['ok', 'error']) this.tlsReloads.inc({ result }, 0)
 
     const stats = (): RelayStats | undefined =>

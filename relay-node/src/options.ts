@@ -133,7 +133,7 @@ const SPECS = [
     group: 'Storage',
     kind: { type: 'bytes', min: 0, max: MAX_SAFE },
     default: 64 * MiB,
-    help: "/readyz reports not ready when the data directory's file system has less free space",
+    help: "below this much free space on the data directory's file system /readyz reports not ready and new mailbox deposits and prekey uploads are refused (retryable: senders use another relay)",
   },
   // Limits
   {
@@ -158,11 +158,32 @@ const SPECS = [
     help: 'inbound connections per second from one IP address before more are refused',
   },
   {
+    name: 'max-connections-per-ip',
+    group: 'Limits',
+    kind: { type: 'int', min: 1, max: 1_000_000 },
+    default: 128,
+    help: 'connections open at once from one IP address (many browsers behind one NAT share one)',
+  },
+  {
     name: 'max-streams',
     group: 'Limits',
     kind: { type: 'int', min: 1, max: 100_000 },
     default: 256,
     help: 'inbound streams per connection (all protocols)',
+  },
+  {
+    name: 'stream-rate',
+    group: 'Limits',
+    kind: { type: 'int', min: 1, max: 1_000_000 },
+    default: 32,
+    help: 'inbound streams per second one connection may sustain opening (all protocols; beyond it a stream is reset before negotiation)',
+  },
+  {
+    name: 'stream-burst',
+    group: 'Limits',
+    kind: { type: 'int', min: 1, max: 1_000_000 },
+    default: 128,
+    help: 'inbound streams one connection may open in a burst',
   },
   {
     name: 'max-service-streams',
@@ -198,6 +219,27 @@ const SPECS = [
     kind: { type: 'duration', min: SECOND, max: HOUR },
     default: 30 * SECOND,
     help: 'a mailbox or prekey stream silent this long is aborted (subscriptions are exempt)',
+  },
+  {
+    name: 'keepalive-interval',
+    group: 'Limits',
+    kind: { type: 'duration', min: SECOND, max: HOUR },
+    default: MINUTE,
+    help: 'each connection is pinged (a Yamux frame) once per interval, spread evenly; one silent for 20 s more is closed',
+  },
+  {
+    name: 'dht-put-rate',
+    group: 'Limits',
+    kind: { type: 'int', min: 1, max: 1_000_000 },
+    default: 1,
+    help: 'DHT record writes (PUT_VALUE, ADD_PROVIDER) per second one peer may sustain',
+  },
+  {
+    name: 'dht-put-burst',
+    group: 'Limits',
+    kind: { type: 'int', min: 1, max: 1_000_000 },
+    default: 20,
+    help: 'DHT record writes one peer may make in a burst',
   },
   // Mailbox
   {
@@ -255,6 +297,20 @@ const SPECS = [
     kind: { type: 'int', min: 1, max: 1e9 },
     default: 20,
     help: 'deposits per second one sender may sustain',
+  },
+  {
+    name: 'mailbox-ip-burst',
+    group: 'Mailbox',
+    kind: { type: 'int', min: 1, max: 1e9 },
+    default: 1000,
+    help: 'deposits all senders from one IP address may make in a burst (many PeerIds on one address)',
+  },
+  {
+    name: 'mailbox-ip-rate',
+    group: 'Mailbox',
+    kind: { type: 'int', min: 1, max: 1e9 },
+    default: 200,
+    help: 'deposits per second all senders from one IP address may sustain',
   },
   {
     name: 'mailbox-max-unacked',
@@ -337,6 +393,13 @@ const SPECS = [
   },
   // Operations
   {
+    name: 'optimize-for-size',
+    group: 'Operations',
+    kind: { type: 'bool' },
+    default: false,
+    help: "V8's --optimize-for-size: garbage collected sooner, a smaller heap (a third to a half of the memory per idle browser) for 2-4x the CPU per connection; for hosts short of memory rather than CPU",
+  },
+  {
     name: 'shutdown-timeout',
     group: 'Operations',
     kind: { type: 'duration', min: 100, max: 10 * MINUTE },
@@ -380,12 +443,18 @@ export interface RelayConfig {
   'max-connections': number
   'max-pending-connections': number
   'connection-rate': number
+  'max-connections-per-ip': number
   'max-streams': number
+  'stream-rate': number
+  'stream-burst': number
   'max-service-streams': number
   'max-reservations': number
   'relayed-duration': number
   'relayed-bytes': number
   'stream-idle-timeout': number
+  'keepalive-interval': number
+  'dht-put-rate': number
+  'dht-put-burst': number
   'mailbox-max-envelope': number
   'mailbox-ttl': number
   'mailbox-recipient-count': number
@@ -394,6 +463,8 @@ export interface RelayConfig {
   'mailbox-sender-bytes': number
   'mailbox-rate-burst': number
   'mailbox-rate': number
+  'mailbox-ip-burst': number
+  'mailbox-ip-rate': number
   'mailbox-max-unacked': number
   'mailbox-sweep-interval': number
   'prekeys-per-owner': number
@@ -406,6 +477,7 @@ export interface RelayConfig {
   'metrics-port'?: number
   'metrics-host': string
   'metrics-token'?: string
+  'optimize-for-size': boolean
   'shutdown-timeout': number
   'print-peer-id': boolean
   config?: string

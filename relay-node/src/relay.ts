@@ -16,7 +16,6 @@ import { webRTCDirect } from '@libp2p/webrtc'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
 import { identify } from '@libp2p/identify'
-import { ping } from '@libp2p/ping'
 import { circuitRelayServer, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import {
   kadDHT,
@@ -35,6 +34,10 @@ import { relayTarget } from '@paloma/net/addresses.ts'
 import { mailbox, type MailboxInit, type MailboxService } from './mailbox/index.ts'
 import { prekeyService, type PreKeyService, type PreKeyServiceInit } from './prekeys/index.ts'
 import { RelayMetrics } from './metrics.ts'
+import { ConnectionsPerIp, countConnectionRefusals, limitDhtWrites, limitedMuxer } from './limits.ts'
+import { KeepAlive, withPingHandler } from './keepalive.ts'
+import { ping } from '@libp2p/ping'
+import type { RateLimit } from './rate-limit.ts'
 import { loadCertificate, tlsReloader, type TlsReloader } from './tls.ts'
 import { loadOrCreateWebRTCDirectCertificate } from './webrtc-cert.ts'
 
@@ -70,14 +73,30 @@ export interface RelayOptions {
   maxPendingConnections?: number
   /** Inbound connections per second from one host. @default 5 */
   connectionRate?: number
+  /** Connections open at once from one IP address. @default 128 */
+  maxConnectionsPerIp?: number
   /** Inbound streams per connection (yamux). @default 256 */
   maxStreams?: number
+  /**
+   * Each connection gets a Yamux ping once per this many milliseconds (spread evenly: one timer for all);
+   * one unanswered for 20 s closes it. @default 60000
+   */
+  keepAliveIntervalMs?: number
+  /** Inbound streams one connection may open: a token bucket. @default { burst: 128, perSecond: 32 } */
+  streamRate?: RateLimit
+  /** DHT record writes (PUT_VALUE, ADD_PROVIDER) per peer: a token bucket. @default { burst: 20, perSecond: 1 } */
+  dhtPutRate?: RateLimit
+  /**
+   * Below this many free bytes on the data directory's file system, new mailbox deposits and prekey uploads
+   * are refused (retryable). @default 64 MiB
+   */
+  minFreeDiskBytes?: number
   /** Inbound mailbox or prekey streams per connection. @default 32 */
   maxServiceStreams?: number
   /** Idle timeout of mailbox and prekey streams, in milliseconds. @default 30000 */
   streamIdleTimeoutMs?: number
   /** Mailbox limits (the path is always `<dataDir>/mailbox.sqlite`). */
-  mailbox?: Omit<MailboxInit, 'path' | 'maxInboundStreams' | 'idleTimeoutMs'>
+  mailbox?: Omit<MailboxInit, 'path' | 'maxInboundStreams' | 'idleTimeoutMs' | 'minFreeBytes'>
   /** Prekey limits (the path is always `<dataDir>/prekeys.sqlite`). */
   prekeys?: Omit<PreKeyServiceInit, 'path' | 'maxInboundStreams' | 'idleTimeoutMs'>
   /** The registry and counters; one is made when absent. */
@@ -117,7 +136,12 @@ export const RELAY_DEFAULTS = {
   maxConnections: 2048,
   maxPendingConnections: 64,
   connectionRate: 5,
+  maxConnectionsPerIp: 128,
   maxStreams: 256,
+  streamRate: { burst: 128, perSecond: 32 },
+  keepAliveIntervalMs: 60_000,
+  dhtPutRate: { burst: 20, perSecond: 1 },
+  minFreeDiskBytes: 64 * 1024 * 1024,
   maxServiceStreams: 32,
   streamIdleTimeoutMs: 30_000,
 } as const
@@ -230,7 +254,20 @@ export async function createRelay(options: RelayOptions = {}): Promise<Relay> {
     },
   }
 
+  const perIp = new ConnectionsPerIp(opts.maxConnectionsPerIp, metrics)
+  const muxer = yamux({
+    maxInboundStreams: opts.maxStreams,
+    // Streams a client opens right after connecting can arrive in the same chunk as the end of the
+    // handshake, before libp2p listens for streams on the new connection; more than yamux's default of
+    // 10 of those closed the whole connection (MaxEarlyStreamsError). They are inbound streams like any
+    // other, bounded by --max-streams and the stream rate.
+    maxEarlyStreams: opts.maxStreams,
+    // One timer per connection; the relay's KeepAlive pings them all from one.
+    enableKeepAlive: false,
+  })
+  const keepAlive = new KeepAlive({ intervalMs: opts.keepAliveIntervalMs })
   const node = await createLibp2p({
+    start: false,
     privateKey,
     ...(options.logger !== undefined ? { logger: options.logger } : {}),
     metrics: metrics.libp2pMetrics(),
@@ -252,7 +289,12 @@ export async function createRelay(options: RelayOptions = {}): Promise<Relay> {
           ]),
     ],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux({ maxInboundStreams: opts.maxStreams })],
+    streamMuxers: [
+      () => limitedMuxer(muxer(), opts.streamRate, metrics, { onMuxer: (m) => keepAlive.track(m) }),
+    ],
+    // libp2p's monitor opens a ping stream to every connection every 10 s, all in one timer tick; the
+    // relay's KeepAlive pings with Yamux frames instead, spread over its interval.
+    connectionMonitor: { enabled: false },
     connectionManager: {
       maxConnections: opts.maxConnections,
       maxIncomingPendingConnections: opts.maxPendingConnections,
@@ -260,12 +302,18 @@ export async function createRelay(options: RelayOptions = {}): Promise<Relay> {
     },
     connectionGater: {
       denyDialMultiaddr: (ma) => !allowPrivate && isPrivate(ma),
-      denyInboundConnection: () => draining,
+      denyInboundConnection: (maConn) => {
+        if (draining) {
+          metrics.connectionsRefused.inc({ reason: 'draining' })
+          return true
+        }
+        return perIp.deny(maConn.remoteAddr)
+      },
       denyInboundRelayReservation: () => draining,
     },
     services: {
       identify: identify(),
-      ping: ping(),
+      ping: withPingHandler(ping()),
       lifecycle: () => lifecycle,
       relay: countedRelayServer(
         {
@@ -279,6 +327,7 @@ export async function createRelay(options: RelayOptions = {}): Promise<Relay> {
       ),
       mailbox: mailbox({
         ...opts.mailbox,
+        minFreeBytes: opts.minFreeDiskBytes,
         path: join(opts.dataDir, 'mailbox.sqlite'),
         maxInboundStreams: opts.maxServiceStreams,
         idleTimeoutMs: opts.streamIdleTimeoutMs,
@@ -289,13 +338,17 @@ export async function createRelay(options: RelayOptions = {}): Promise<Relay> {
         maxInboundStreams: opts.maxServiceStreams,
         idleTimeoutMs: opts.streamIdleTimeoutMs,
       }),
-      dht: kadDHT({
-        protocol: DHT_PROTOCOL,
-        validators: countingValidators(metrics),
-        selectors: dhtSelectors,
-        clientMode: false,
-        peerInfoMapper: allowPrivate ? passthroughMapper : removePrivateAddressesMapper,
-      }),
+      dht: (components: Parameters<ReturnType<typeof kadDHT>>[0]) => {
+        const dht = kadDHT({
+          protocol: DHT_PROTOCOL,
+          validators: countingValidators(metrics),
+          selectors: dhtSelectors,
+          clientMode: false,
+          peerInfoMapper: allowPrivate ? passthroughMapper : removePrivateAddressesMapper,
+        })(components)
+        limitDhtWrites(dht, opts.dhtPutRate, metrics)
+        return dht
+      },
       ...(opts.tls === undefined || tlsCertificate === undefined
         ? {}
         : {
@@ -310,6 +363,15 @@ export async function createRelay(options: RelayOptions = {}): Promise<Relay> {
           }),
     },
   })
+  countConnectionRefusals(
+    (node as unknown as { components: { connectionManager: unknown } }).components.connectionManager,
+    metrics,
+  )
+  node.addEventListener('connection:open', (evt) => perIp.opened(evt.detail))
+  node.addEventListener('connection:close', (evt) => perIp.closed(evt.detail))
+  await node.start()
+  keepAlive.start()
+  node.addEventListener('stop', () => keepAlive.stop(), { once: true })
   if ((opts.peers ?? []).length > 0) {
     const keeper = new PeerKeeper(node, (opts.peers ?? []).map(relayTarget))
     keeper.start()

@@ -166,11 +166,13 @@ export abstract class FrameStreamService<
   /** Opens the service's store at `path` (on start). */
   protected abstract openStore(path: string): S
   /** The periodic maintenance (also run once on start); returns what was dropped. */
-  abstract sweep(): number
+  abstract sweep(): number | Promise<number>
   /** What the service does with the frames of a new inbound stream. */
   protected abstract openStream(context: StreamContext): StreamSession<F>
+  /** Called on start, after the store is open and before the first sweep. */
+  protected onStart(): Promise<void> | void {}
   /** Called on stop, after the handler is unregistered and before the store closes. */
-  protected onStop(): void {}
+  protected onStop(): Promise<void> | void {}
   /** Called when draining starts: tell long-lived streams (subscriptions) to move on. */
   protected onDrain(): Promise<void> | void {}
   /**
@@ -193,13 +195,12 @@ export abstract class FrameStreamService<
     if (this.#started) return
     if (this.#path === ':memory:') this.log(this.#config.text.inMemory)
     this.#store = this.openStore(this.#path)
-    this.sweep()
+    await this.onStart()
+    await this.sweep()
     this.#sweepTimer = setInterval(() => {
-      try {
-        this.sweep()
-      } catch (err) {
-        this.log.error(this.#config.text.sweepFailed, err)
-      }
+      Promise.resolve()
+        .then(() => this.sweep())
+        .catch((err: unknown) => this.log.error(this.#config.text.sweepFailed, err))
     }, this.#sweepIntervalMs)
     this.#sweepTimer.unref?.()
     await this.#components.registrar.handle(this.protocol, this.handle, {
@@ -242,7 +243,7 @@ export abstract class FrameStreamService<
     this.#draining = false
     await this.#components.registrar.unhandle(this.protocol)
     clearInterval(this.#sweepTimer)
-    this.onStop()
+    await this.onStop()
     this.#store?.close()
     this.#store = undefined
   }

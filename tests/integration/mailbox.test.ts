@@ -279,7 +279,7 @@ describe('mailbox relay', () => {
     now += 31_000 // 'old' is 61 s old, 'new' 31 s
     expect((await drain(bob, relay)).map((e) => e.id)).toEqual(['new'])
     await waitFor(() => relay.services.mailbox.stats().envelopes === 1)
-    expect(relay.services.mailbox.sweep()).toBe(1)
+    expect(await relay.services.mailbox.sweep()).toBe(1)
     expect(relay.services.mailbox.stats().envelopes).toBe(0)
     // The sweep freed the recipient quota (2 envelopes): two more fit.
     await deposit(alice, relayAddr(relay), { to, id: 'x', envelope: bytes(3) })

@@ -34,13 +34,25 @@ export interface RelayProcess {
 const CLI = resolve(import.meta.dirname, '../../relay-node/src/cli.ts')
 
 export async function startRelay(
-  opts: { port?: number; dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {},
+  opts: {
+    port?: number
+    dataDir?: string
+    args?: string[]
+    env?: NodeJS.ProcessEnv
+    /** Options for Node itself, before the script (`--cpu-prof`, `--heapsnapshot-signal=SIGUSR2`...). */
+    nodeArgs?: string[]
+    /** Working directory of the process (where `--cpu-prof` and heap snapshots land). */
+    cwd?: string
+    /** Another relay's `cli.ts` (an older version, for a baseline measured in the same run). */
+    cli?: string
+  } = {},
 ): Promise<RelayProcess> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'paloma-relay-')))
   const child = spawn(
     process.execPath,
     [
-      CLI,
+      ...(opts.nodeArgs ?? []),
+      opts.cli ?? CLI,
       '--host',
       '127.0.0.1',
       '--port',
@@ -51,6 +63,7 @@ export async function startRelay(
     ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
       ...(opts.env !== undefined ? { env: { ...process.env, ...opts.env } } : {}),
     },
   )

@@ -70,6 +70,39 @@ export interface MailboxInit extends StreamServiceInit {
    */
   rateLimit?: Partial<RateLimit>
   /**
+   * Token bucket per IP address of the sender's connection, over every PeerId deposited from it (many
+   * PeerIds are free to make); a deposit without a token answers `RATE_LIMITED` (counted as
+   * `RATE_LIMITED_IP`). Relayed connections have no IP address of their own and are not counted.
+   *
+   * @default { burst: 1000, perSecond: 200 }
+   */
+  ipRateLimit?: Partial<RateLimit>
+  /**
+   * Below this many free bytes on the database's file system, deposits are refused (`INTERNAL`, counted as
+   * `STORAGE_FULL`). Deposits are refused too while the directory cannot be written (`STORAGE_READ_ONLY`)
+   * or after a commit failed for lack of space or permission; delivery goes on meanwhile. Not checked for
+   * an in-memory database.
+   *
+   * @default 0
+   */
+  minFreeBytes?: number
+  /**
+   * How writes reach the database. `group` (the default): every write queued meanwhile, from any stream,
+   * goes in one transaction, in a writer thread of its own for a database file. `each`: one transaction per
+   * request (a stream's run of deposits, an acknowledgement frame) on the event loop, as before group commit
+   * (kept for benchmarks to measure against).
+   *
+   * @default 'group'
+   */
+  commit?: 'group' | 'each'
+  /**
+   * With `commit: 'group'` and a database file, run the commits in a worker thread (true) or on the event
+   * loop (false).
+   *
+   * @default true
+   */
+  writerThread?: boolean
+  /**
    * How often expired envelopes are deleted, in milliseconds (also done once on start).
    *
    * @default 60000
@@ -103,14 +136,18 @@ export interface MailboxStats {
   tombstones: number
   /** Open subscription streams. */
   subscriptions: number
+  /** False while deposits are refused because the storage is full or read-only. */
+  accepting: boolean
+  /** Why deposits are refused, while they are. */
+  refusing?: 'STORAGE_FULL' | 'STORAGE_READ_ONLY'
 }
 
 export interface MailboxService extends Startable {
   readonly protocol: string
   /** Counts from the database and the live subscriptions. @throws when the service is stopped. */
   stats(): MailboxStats
-  /** Deletes expired envelopes now; returns how many were dropped. */
-  sweep(): number
+  /** Deletes expired envelopes now (in the next group commit); resolves with how many were dropped. */
+  sweep(): Promise<number>
   /**
    * Graceful stop, first half: refuses new frames (`INTERNAL`, "shutting down"), tells subscribers to move
    * on, and resolves once the deposits being committed have been answered (or after `timeoutMs`).

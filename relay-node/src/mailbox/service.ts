@@ -5,6 +5,7 @@
  * Identity comes only from `connection.remotePeer` (Noise-authenticated): the sender of a deposit
  * and the owner of a subscription or an acknowledgement are never read from a frame.
  */
+import { dirname } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import {
   FrameReader,
@@ -19,6 +20,9 @@ import {
 import { TokenBuckets, type RateLimit } from '../rate-limit.ts'
 import { FrameStreamService, type StreamContext, type StreamSession } from '../stream-service.ts'
 import { MailboxStore, type PutRequest, type PutResult, type Quota } from './store.ts'
+import { GroupCommit, inlineExecutor, threadExecutor } from './writer.ts'
+import { StorageGuard, storageFailure, type StorageRefusal } from '../storage-guard.ts'
+import { ipOf } from '../limits.ts'
 import type { MailboxComponents, MailboxInit, MailboxService, MailboxStats } from './index.ts'
 import type { Counter, CounterGroup, Stream } from '@libp2p/interface'
 
@@ -27,6 +31,33 @@ const DAY_MS = 24 * 60 * 60 * 1000
 const PUSH_BATCH = 64
 /** Concurrent subscriptions of one peer; a new one beyond this closes the oldest. */
 const MAX_SUBSCRIPTIONS_PER_PEER = 4
+
+/** What a sender is told when the relay cannot store: `INTERNAL` on the wire (retryable), this text. */
+const STORAGE_MESSAGES: Record<StorageRefusal, string> = {
+  STORAGE_FULL: "the relay's disk is full: deposit on another relay, or retry later",
+  STORAGE_READ_ONLY: 'the relay cannot write to its storage: deposit on another relay, or retry later',
+}
+
+/** Every `reason` of `paloma_relay_mailbox_refused_total`: the wire codes, and finer reasons sent as one. */
+export const MAILBOX_REFUSAL_REASONS = [
+  'TOO_LARGE',
+  'RECIPIENT_QUOTA',
+  'SENDER_QUOTA',
+  'RATE_LIMITED',
+  /** Sent as RATE_LIMITED: the sender's IP address, over all its PeerIds. */
+  'RATE_LIMITED_IP',
+  'BAD_FRAME',
+  'BAD_RECIPIENT',
+  'UNSUPPORTED_VERSION',
+  'UNEXPECTED_FRAME',
+  'INTERNAL',
+  /** Sent as INTERNAL: stopping. */
+  'SHUTTING_DOWN',
+  /** Sent as INTERNAL: no room on the data directory's file system (or below --min-free-disk). */
+  'STORAGE_FULL',
+  /** Sent as INTERNAL: the data directory or the database cannot be written. */
+  'STORAGE_READ_ONLY',
+] as const
 
 function normalizeEnvelopeLimit(value: number | undefined): number {
   const limit = value ?? 64 * 1024
@@ -117,8 +148,16 @@ export class MailboxServiceImpl
   readonly #recipientQuota: Quota
   readonly #senderQuota: Quota
   readonly #rateLimit: RateLimit
+  readonly #ipRateLimit: RateLimit
+  readonly #minFreeBytes: number
   readonly #subscriptions = new Map<string, Set<Subscription>>()
   #buckets: TokenBuckets
+  #ipBuckets: TokenBuckets
+  #writer: GroupCommit | undefined
+  #path = ':memory:'
+  #guard: StorageGuard | undefined
+  readonly #commit: 'group' | 'each'
+  readonly #writerThread: boolean
   readonly #counters: {
     stored?: Counter
     duplicates?: Counter
@@ -147,8 +186,13 @@ export class MailboxServiceImpl
     this.#recipientQuota = { count: 1000, bytes: 32 * 1024 * 1024, ...init.perRecipientQuota }
     this.#senderQuota = { count: 2000, bytes: 64 * 1024 * 1024, ...init.perSenderQuota }
     this.#rateLimit = { burst: 100, perSecond: 20, ...init.rateLimit }
+    this.#ipRateLimit = { burst: 1000, perSecond: 200, ...init.ipRateLimit }
+    this.#minFreeBytes = init.minFreeBytes ?? 0
+    this.#commit = init.commit ?? 'group'
+    this.#writerThread = init.writerThread ?? true
     this.maxUnacked = init.maxUnacked ?? 256
     this.#buckets = new TokenBuckets(this.#rateLimit)
+    this.#ipBuckets = new TokenBuckets(this.#ipRateLimit)
     const metrics = components.metrics
     this.#counters = {
       stored: metrics?.registerCounter('paloma_relay_mailbox_stored_total', {
@@ -170,20 +214,7 @@ export class MailboxServiceImpl
     }
     // Every reason is exported from the start (at 0), so rate() and alerts see the series.
     this.#counters.refused?.increment(
-      Object.fromEntries(
-        [
-          'TOO_LARGE',
-          'RECIPIENT_QUOTA',
-          'SENDER_QUOTA',
-          'RATE_LIMITED',
-          'BAD_FRAME',
-          'BAD_RECIPIENT',
-          'UNSUPPORTED_VERSION',
-          'UNEXPECTED_FRAME',
-          'INTERNAL',
-          'SHUTTING_DOWN',
-        ].map((reason) => [reason, 0]),
-      ),
+      Object.fromEntries(MAILBOX_REFUSAL_REASONS.map((reason) => [reason, 0])),
     )
   }
 
@@ -194,7 +225,34 @@ export class MailboxServiceImpl
   readonly [Symbol.toStringTag] = '@paloma/mailbox'
 
   protected openStore(path: string): MailboxStore {
-    return new MailboxStore(path)
+    const store = new MailboxStore(path)
+    this.#path = path
+    // A database file gets a writer thread of its own; an in-memory one cannot be shared across connections.
+    const thread = path !== ':memory:' && this.#commit === 'group' && this.#writerThread
+    this.#writer = new GroupCommit(
+      thread ? threadExecutor(path) : inlineExecutor(store),
+      this.#commit === 'each' ? 1 : 1024,
+      this.#commit === 'each' || thread ? 'now' : 'turn',
+    )
+    return store
+  }
+
+  protected override async onStart(): Promise<void> {
+    if (this.#path === ':memory:') return
+    this.#guard = new StorageGuard({
+      dir: dirname(this.#path),
+      minFreeBytes: this.#minFreeBytes,
+      onChange: (state) => {
+        if (state.ok) this.log('storage writable again: accepting deposits (%s)', state.detail)
+        else this.log.error('refusing deposits: %s (%s)', state.reason, state.detail)
+      },
+    })
+    await this.#guard.start()
+  }
+
+  get writer(): GroupCommit {
+    if (this.#writer === undefined) throw new Error('mailbox service is not started')
+    return this.#writer
   }
 
   /** Tells every subscriber to move on (an `INTERNAL` "shutting down" error, retryable), then closes. */
@@ -218,7 +276,7 @@ export class MailboxServiceImpl
     )
   }
 
-  protected override onStop(): void {
+  protected override async onStop(): Promise<void> {
     for (const subs of this.#subscriptions.values()) {
       for (const sub of subs) {
         sub.closed = true
@@ -226,26 +284,44 @@ export class MailboxServiceImpl
       }
     }
     this.#subscriptions.clear()
+    this.#guard?.stop()
+    this.#guard = undefined
+    await this.#writer?.close()
+    this.#writer = undefined
   }
 
   stats(): MailboxStats {
     let subscriptions = 0
     for (const subs of this.#subscriptions.values()) subscriptions += subs.size
-    return { ...this.store.stats(), subscriptions }
+    const storage = this.#guard?.state
+    return {
+      ...this.store.stats(),
+      subscriptions,
+      accepting: storage?.ok ?? true,
+      ...(storage?.reason !== undefined ? { refusing: storage.reason } : {}),
+    }
   }
 
-  sweep(): number {
+  async sweep(): Promise<number> {
     const now = this.now()
-    const dropped = this.store.sweep(now)
+    const result = await this.writer.submit({ t: 'sweep', now })
+    const dropped = result.t === 'sweep' ? result.dropped : 0
     this.#buckets.prune(now)
+    this.#ipBuckets.prune(now)
     if (dropped > 0) this.#counters.expired?.increment(dropped)
     if (dropped > 0) this.log('expiry sweep dropped %d envelopes', dropped)
     return dropped
   }
 
   /** A deposit stream (`put`s answered in order) that may turn into a subscription (`sub`, `ack`, `nack`). */
-  protected openStream({ stream, peer: remote, keepAlive }: StreamContext): StreamSession<MailboxFrame> {
+  protected openStream({
+    stream,
+    connection,
+    peer: remote,
+    keepAlive,
+  }: StreamContext): StreamSession<MailboxFrame> {
     const peer = remote.toString()
+    const ip = ipOf(connection.remoteAddr)
     let sub: Subscription | undefined
     return {
       onFrame: async (frame, next) => {
@@ -254,7 +330,7 @@ export class MailboxServiceImpl
             // Consecutive puts read together are committed together (one fsync).
             const puts: PutFrame[] = [frame]
             while (next[0]?.t === 'put') puts.push(next.shift() as PutFrame)
-            for (const answer of this.#putBatch(peer, puts)) await this.sendFrame(stream, answer)
+            for (const answer of await this.#putBatch(peer, ip, puts)) await this.sendFrame(stream, answer)
             return true
           }
           case 'sub':
@@ -267,7 +343,8 @@ export class MailboxServiceImpl
             keepAlive()
             return true
           case 'ack':
-            this.#ack(peer, frame.seqs)
+            // Awaited, so that once a subscriber has closed its stream its acknowledgements are applied.
+            await this.#ack(peer, frame.seqs)
             return true
           case 'nack':
             this.#release(peer, frame.seqs)
@@ -289,18 +366,23 @@ export class MailboxServiceImpl
   }
 
   /**
-   * Answers a run of `put` frames read together: checks each, then stores the accepted ones in one
-   * transaction (group commit), so the `ok`s follow a single fsync. Answers are in frame order.
+   * Answers a run of `put` frames read together: checks each, then stores the accepted ones in the next
+   * group commit (one transaction with whatever other streams deposited or acknowledged meanwhile), so the
+   * `ok`s follow its fsync. Answers are in frame order.
    */
-  #putBatch(sender: string, frames: PutFrame[]): Array<OkFrame | ErrFrame> {
+  async #putBatch(
+    sender: string,
+    ip: string | undefined,
+    frames: PutFrame[],
+  ): Promise<Array<OkFrame | ErrFrame>> {
     const now = this.now()
     const answers: Array<OkFrame | ErrFrame | undefined> = []
     const accepted: Array<{ index: number; req: PutRequest }> = []
     frames.forEach((frame, index) => {
-      const refusal = this.#check(sender, frame, now)
-      answers.push(refusal)
+      const refusal = this.#check(sender, ip, frame, now)
+      answers.push(refusal?.frame)
       if (refusal !== undefined) {
-        this.#counters.refused?.increment({ [refusal.code]: 1 })
+        this.#counters.refused?.increment({ [refusal.reason]: 1 })
         return
       }
       accepted.push({
@@ -317,18 +399,26 @@ export class MailboxServiceImpl
         },
       })
     })
+    if (accepted.length === 0) return answers as Array<OkFrame | ErrFrame>
     let results: PutResult[]
     try {
-      results = this.store.putMany(accepted.map((a) => a.req))
+      const result = await this.writer.submit({ t: 'put', reqs: accepted.map((a) => a.req) })
+      if (result.t !== 'put') throw new Error(`the writer answered a put with ${result.t}`)
+      results = result.results
     } catch (err) {
       this.log.error('storing %d envelopes from %s failed - %e', accepted.length, sender, err)
-      if (accepted.length > 0) this.#counters.refused?.increment({ INTERNAL: accepted.length })
+      this.#guard?.failed(err)
+      const storage = storageFailure(err)
+      this.#counters.refused?.increment({ [storage ?? 'INTERNAL']: accepted.length })
       for (const { index, req } of accepted) {
         answers[index] = {
           t: 'err',
           id: req.id,
           code: 'INTERNAL',
-          msg: 'the relay could not store the envelope; retry later',
+          msg:
+            storage !== undefined
+              ? STORAGE_MESSAGES[storage]
+              : 'the relay could not store the envelope; retry later',
         }
       }
       return answers as Array<OkFrame | ErrFrame>
@@ -357,29 +447,64 @@ export class MailboxServiceImpl
     return answers as Array<OkFrame | ErrFrame>
   }
 
-  /** The checks that need no database: rate, size, recipient. Returns the refusal, if any. */
-  #check(sender: string, frame: PutFrame, now: number): ErrFrame | undefined {
+  /**
+   * The checks that need no database: storage, rate (the sender's, then its IP address's), size, recipient.
+   * Returns the refusal, if any, with the reason it is counted under.
+   */
+  #check(
+    sender: string,
+    ip: string | undefined,
+    frame: PutFrame,
+    now: number,
+  ): { frame: ErrFrame; reason: (typeof MAILBOX_REFUSAL_REASONS)[number] } | undefined {
     const id = frame.id
+    const storage = this.#guard?.state
+    if (storage !== undefined && !storage.ok && storage.reason !== undefined) {
+      return {
+        reason: storage.reason,
+        frame: { t: 'err', id, code: 'INTERNAL', msg: STORAGE_MESSAGES[storage.reason] },
+      }
+    }
     if (!this.#buckets.take(sender, now)) {
       return {
-        t: 'err',
-        id,
-        code: 'RATE_LIMITED',
-        msg: `more than ${this.#rateLimit.burst} deposits in a burst or ${this.#rateLimit.perSecond}/s; retry shortly`,
+        reason: 'RATE_LIMITED',
+        frame: {
+          t: 'err',
+          id,
+          code: 'RATE_LIMITED',
+          msg: `more than ${this.#rateLimit.burst} deposits in a burst or ${this.#rateLimit.perSecond}/s; retry shortly`,
+        },
+      }
+    }
+    if (ip !== undefined && !this.#ipBuckets.take(ip, now)) {
+      return {
+        reason: 'RATE_LIMITED_IP',
+        frame: {
+          t: 'err',
+          id,
+          code: 'RATE_LIMITED',
+          msg: `more than ${this.#ipRateLimit.burst} deposits in a burst or ${this.#ipRateLimit.perSecond}/s from this address; retry shortly`,
+        },
       }
     }
     if (frame.env.byteLength > this.#maxEnvelopeBytes) {
       return {
-        t: 'err',
-        id,
-        code: 'TOO_LARGE',
-        msg: `envelope of ${frame.env.byteLength} bytes exceeds this relay's limit of ${this.#maxEnvelopeBytes}`,
+        reason: 'TOO_LARGE',
+        frame: {
+          t: 'err',
+          id,
+          code: 'TOO_LARGE',
+          msg: `envelope of ${frame.env.byteLength} bytes exceeds this relay's limit of ${this.#maxEnvelopeBytes}`,
+        },
       }
     }
     try {
       peerIdFromString(frame.to)
     } catch {
-      return { t: 'err', id, code: 'BAD_RECIPIENT', msg: 'to: not a valid PeerId' }
+      return {
+        reason: 'BAD_RECIPIENT',
+        frame: { t: 'err', id, code: 'BAD_RECIPIENT', msg: 'to: not a valid PeerId' },
+      }
     }
     return undefined
   }
@@ -412,10 +537,18 @@ export class MailboxServiceImpl
     if (subs.size === 0) this.#subscriptions.delete(sub.peer)
   }
 
-  #ack(peer: string, seqs: number[]): void {
+  async #ack(peer: string, seqs: number[]): Promise<void> {
     // Only rows whose recipient is the authenticated peer match: acking someone else's seq is a no-op.
-    const deleted = this.store.ack(peer, seqs)
-    if (deleted > 0) this.#counters.delivered?.increment(deleted)
+    try {
+      const result = await this.writer.submit({ t: 'ack', recipient: peer, seqs })
+      const deleted = result.t === 'ack' ? result.deleted : 0
+      if (deleted > 0) this.#counters.delivered?.increment(deleted)
+    } catch (err) {
+      // The envelopes stay stored and come again on the next subscription (the recipient deduplicates);
+      // this one goes on delivering the rest.
+      this.log.error('acknowledging %d envelopes of %s failed - %e', seqs.length, peer, err)
+      this.#guard?.failed(err)
+    }
     this.#release(peer, seqs)
   }
 

@@ -47,6 +47,19 @@ export type PutResult =
   | { status: 'duplicate' }
   | { status: 'refused'; code: 'RECIPIENT_QUOTA' | 'SENDER_QUOTA'; msg: string }
 
+/**
+ * One write the relay batches with others into a single transaction ({@link MailboxStore.applyBatch}): a
+ * stream's run of deposits, a recipient's acknowledgements, or the expiry sweep.
+ */
+export type WriteOp =
+  | { t: 'put'; reqs: PutRequest[] }
+  | { t: 'ack'; recipient: string; seqs: number[] }
+  | { t: 'sweep'; now: number }
+
+/** The outcome of each {@link WriteOp}, in the same order. */
+export type WriteResult =
+  { t: 'put'; results: PutResult[] } | { t: 'ack'; deleted: number } | { t: 'sweep'; dropped: number }
+
 export interface StoreStats {
   envelopes: number
   bytes: number
@@ -143,6 +156,27 @@ export class MailboxStore extends DurableStore<typeof STATEMENTS> {
     return this.transaction(() => reqs.map((req) => this.#putOne(req)))
   }
 
+  /**
+   * Runs every operation in one transaction (group commit: one fsync for the whole batch, whatever streams the
+   * operations came from), each seeing the ones before it. All or nothing: if any statement or the commit
+   * fails, nothing is stored or deleted and this throws.
+   */
+  applyBatch(ops: readonly WriteOp[]): WriteResult[] {
+    if (ops.length === 0) return []
+    return this.transaction(() =>
+      ops.map((op): WriteResult => {
+        switch (op.t) {
+          case 'put':
+            return { t: 'put', results: op.reqs.map((req) => this.#putOne(req)) }
+          case 'ack':
+            return { t: 'ack', deleted: this.#ackIn(op.recipient, op.seqs) }
+          case 'sweep':
+            return { t: 'sweep', dropped: this.#sweepIn(op.now) }
+        }
+      }),
+    )
+  }
+
   #putOne(req: PutRequest): PutResult {
     const s = this.stmt
     if (s.findStored.get(req.recipient, req.sender, req.id) !== undefined) return { status: 'duplicate' }
@@ -187,27 +221,31 @@ export class MailboxStore extends DurableStore<typeof STATEMENTS> {
    * recipient's own rows match) and remembers them as delivered. Returns how many were deleted.
    */
   ack(recipient: string, seqs: readonly number[]): number {
-    return this.transaction(() => {
-      let deleted = 0
-      for (const seq of seqs) {
-        const row = this.stmt.selectAck.get(recipient, seq) as
-          { sender: string; msg_id: string; expires_at: number } | undefined
-        if (row === undefined) continue
-        this.stmt.deleteSeq.run(recipient, seq)
-        this.stmt.insertTombstone.run(recipient, row.sender, row.msg_id, row.expires_at)
-        deleted++
-      }
-      return deleted
-    })
+    return this.transaction(() => this.#ackIn(recipient, seqs))
+  }
+
+  #ackIn(recipient: string, seqs: readonly number[]): number {
+    let deleted = 0
+    for (const seq of seqs) {
+      const row = this.stmt.selectAck.get(recipient, seq) as
+        { sender: string; msg_id: string; expires_at: number } | undefined
+      if (row === undefined) continue
+      this.stmt.deleteSeq.run(recipient, seq)
+      this.stmt.insertTombstone.run(recipient, row.sender, row.msg_id, row.expires_at)
+      deleted++
+    }
+    return deleted
   }
 
   /** Deletes expired envelopes and tombstones. Returns how many envelopes were dropped. */
   sweep(now: number): number {
-    return this.transaction(() => {
-      const dropped = Number(this.stmt.expireEnvelopes.run(now).changes)
-      this.stmt.expireTombstones.run(now)
-      return dropped
-    })
+    return this.transaction(() => this.#sweepIn(now))
+  }
+
+  #sweepIn(now: number): number {
+    const dropped = Number(this.stmt.expireEnvelopes.run(now).changes)
+    this.stmt.expireTombstones.run(now)
+    return dropped
   }
 
   stats(): StoreStats {
