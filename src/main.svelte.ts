@@ -46,6 +46,12 @@ const actions: AppActions = {
   changePassphrase: (o, n) => requireApp().changePassphrase(o, n),
   deleteAccount: () => requireApp().deleteAccount(),
   acceptKeyChange: (p) => requireApp().acceptKeyChange(p),
+  createGroup: (n, m) => requireApp().createGroup(n, m),
+  addMembers: (g, m) => requireApp().addMembers(g, m),
+  removeMember: (g, p) => requireApp().removeMember(g, p),
+  leaveGroup: (g) => requireApp().leaveGroup(g),
+  acceptGroupInvitation: (g) => requireApp().acceptGroupInvitation(g),
+  declineGroupInvitation: (g) => requireApp().declineGroupInvitation(g),
 }
 
 mount(App, {

@@ -10,13 +10,15 @@
 import { safetyNumber } from '@paloma/core/crypto/index.ts'
 import { fingerprint, publicKeyFromPeerIdString } from '@paloma/core/protocol/directory.ts'
 import { inviteUrl } from '@paloma/core/protocol/invite.ts'
-import { encodePayload } from '@paloma/core/protocol/payload.ts'
+import { encodePayload, isGroupPayload } from '@paloma/core/protocol/payload.ts'
 import type { EnvelopeHandler, PeerNetwork } from '@paloma/net/network.ts'
 import type { Unlocked } from './account.ts'
 import { contacts, type Contacts, type ContactsInit } from './contacts.ts'
 import { conversations, type Conversations } from './conversations.ts'
 import { delivery, type Delivery, type DeliveryInit } from './delivery.ts'
 import { AppError } from './errors.ts'
+import { GroupPeople } from './group-people.ts'
+import { groups, type Groups, type GroupsInit } from './groups.ts'
 import { inbox, type ApplyPayload, type Inbox, type InboxInit } from './inbox.ts'
 import { outbox, type Outbox, type OutboxInit } from './outbox.ts'
 import { prekeyUpkeep, type PrekeyUpkeep, type PrekeyUpkeepInit } from './prekey-upkeep.ts'
@@ -39,6 +41,7 @@ export interface MessengerInit {
   presence?: PresenceInit
   resets?: SessionResetInit
   prekeys?: PrekeyUpkeepInit
+  groups?: GroupsInit
 }
 
 /** What the host provides (the browser, a Node peer, a test). */
@@ -84,6 +87,8 @@ export class Messenger {
   readonly resets: SessionReset
   readonly inbox: Inbox
   readonly upkeep: PrekeyUpkeep
+  readonly people: GroupPeople
+  readonly groups: Groups
   readonly #view: View
   readonly #me: string
   readonly #identityKey: Uint8Array
@@ -147,13 +152,28 @@ export class Messenger {
       notify: platform.notify,
       messages: state.messages,
     })
-    this.sessions = sessions(init.sessions)({ stores, network, contacts: this.contacts, now, rng })
-    this.delivery = delivery(init.delivery)({ network, contacts: this.contacts, now, rng })
+    // Group members who are not contacts are reached too (sessions, routes, resets), never added as contacts.
+    this.people = new GroupPeople(
+      { network, contacts: this.contacts, now, changed: (peer) => this.groups.personChanged(peer) },
+      init.groups?.people,
+    )
+    const book = this.people.book()
+    this.sessions = sessions(init.sessions)({ stores, network, contacts: book, now, rng })
+    this.delivery = delivery(init.delivery)({ network, contacts: book, now, rng })
+    const conversationList = this.conversations
     this.outbox = outbox(init.outbox)({
       records,
       sessions: this.sessions,
       delivery: this.delivery,
-      conversations: this.conversations,
+      // A group message copy's outcome goes to the groups (delivered to that member), not to a 1:1 chat.
+      conversations: {
+        setStatus: (peer, id, status) =>
+          this.groups.copyStatus(peer, id, status)
+            ? Promise.resolve()
+            : conversationList.setStatus(peer, id, status),
+        setProblem: (peer, id, problem) => conversationList.setProblem(peer, id, problem),
+        shown: (message) => conversationList.shown(message),
+      },
       scheduler,
       now,
       rng,
@@ -179,7 +199,7 @@ export class Messenger {
       sessions: this.sessions,
       outbox: this.outbox,
       conversations: this.conversations,
-      contacts: this.contacts,
+      contacts: book,
       now,
     })
     this.inbox = inbox(init.inbox)({
@@ -188,6 +208,7 @@ export class Messenger {
       conversations: this.conversations,
       resets: this.resets,
       apply: this.#apply,
+      keep: (from, payload, via) => this.groups.keep(from, payload, via),
       scheduler,
     })
     this.upkeep = prekeyUpkeep(init.prekeys)({
@@ -199,6 +220,26 @@ export class Messenger {
       name: account.name,
       now,
       rng,
+    })
+    this.groups = groups(init.groups)({
+      records,
+      identity,
+      name: account.name,
+      network,
+      sessions: this.sessions,
+      outbox: this.outbox,
+      delivery: this.delivery,
+      contacts: this.contacts,
+      people: this.people,
+      conversations: this.conversations,
+      settings,
+      scheduler,
+      changes,
+      now,
+      rng,
+      isVisible: platform.isVisible,
+      notify: platform.notify,
+      loaded: state.groups ?? [],
     })
     this.conversations.onRead((peer, ids) => this.receipts.queue(peer, 'read', ids))
     network.on('connection', ({ peer, open }) => {
@@ -222,6 +263,7 @@ export class Messenger {
       presence: this.presence,
       network,
       settings,
+      groups: this.groups,
       safetyNumber: () =>
         this.#safety?.peer === this.conversations.active ? this.#safety?.digits : undefined,
     })
@@ -229,6 +271,7 @@ export class Messenger {
 
   async #start(): Promise<void> {
     await this.network.start()
+    await this.groups.start()
     this.contacts.start()
     this.presence.start()
     this.upkeep.start()
@@ -239,12 +282,19 @@ export class Messenger {
   async stop(): Promise<void> {
     await this.presence.stop().catch(() => {})
     this.scheduler.stop()
+    this.groups.stop()
     await this.inbox.stop()
     await this.network.stop()
   }
 
   /** What a decrypted payload does, once its envelope was acknowledged. */
   readonly #apply: ApplyPayload = async (from, p, shown, via) => {
+    if (isGroupPayload(p)) return this.groups.apply(from, p, via)
+    // A group member who is not a contact is not made one by the 1:1 traffic groups cause.
+    if (p.k !== 'text' && this.contacts.get(from) === undefined && this.groups.isMember(from)) {
+      if (p.k === 'reset') await this.resets.accept(from)
+      return
+    }
     const contact = await this.contacts.ensure(from)
     this.presence.heard(from)
     switch (p.k) {
@@ -272,6 +322,13 @@ export class Messenger {
   // ------------------------------------------------------------------------------ actions
 
   async openChat(peer: string): Promise<void> {
+    if (this.groups.has(peer)) {
+      this.#safety = undefined
+      this.conversations.open(peer)
+      await this.groups.open(peer)
+      this.#view.state()
+      return
+    }
     if (this.contacts.get(peer) === undefined)
       throw new AppError('UNKNOWN_CONTACT', `${peer} is not a contact`)
     this.#safety = { peer }
@@ -286,6 +343,7 @@ export class Messenger {
   async send(text: string): Promise<void> {
     const peer = this.conversations.active
     if (peer === undefined) throw new AppError('NO_CHAT_OPEN', 'open a chat first')
+    if (this.groups.has(peer)) return this.groups.send(peer, text)
     if (text.trim() === '') return
     await this.receipts.flush(peer) // receipts for what they wrote go before the reply
     const message = this.conversations.compose(peer, text)
@@ -297,7 +355,14 @@ export class Messenger {
 
   setTyping(on: boolean): void {
     const peer = this.conversations.active
+    if (peer !== undefined && this.groups.has(peer)) return this.groups.setTyping(peer, on)
     if (peer !== undefined) this.presence.setTyping(peer, on)
+  }
+
+  /** Marks the open conversation read (1:1 or group), when the person can see it. */
+  async markRead(): Promise<void> {
+    await this.conversations.markRead()
+    await this.groups.markRead()
   }
 
   /** The device's network came back (or went away): redial relays now and retry the outbox. */

@@ -10,6 +10,7 @@
 import { fingerprint, publicKeyFromPeerIdString } from '@paloma/core/protocol/directory.ts'
 import type { PeerNetwork } from '@paloma/net/network.ts'
 import type { Contacts } from './contacts.ts'
+import type { Groups } from './groups.ts'
 import type { Conversations } from './conversations.ts'
 import type { Presence } from './presence.ts'
 import { DEFAULT_SETTINGS } from './records.ts'
@@ -35,6 +36,8 @@ export interface ViewSources {
   presence: Pick<Presence, 'live'>
   network: Pick<PeerNetwork, 'isReachable' | 'isDirect'>
   settings: Pick<SettingsStore, 'current'>
+  /** Groups: their rows, the open group, invitations. @default none */
+  groups?: Pick<Groups, 'views'>
   /** The safety number with the open chat's contact, once computed. */
   safetyNumber(): string | undefined
 }
@@ -138,9 +141,20 @@ export class View implements Changes {
       messages: active === undefined || src === undefined ? [] : src.conversations.history(active),
       settings: src?.settings.current ?? DEFAULT_SETTINGS,
       ...(src?.safetyNumber() === undefined ? {} : { safetyNumber: src.safetyNumber() }),
+      ...this.#groups(active),
     }
     this.#previous = snapshot
     return snapshot
+  }
+
+  #groups(active: string | undefined): Pick<AppSnapshot, 'groups' | 'group' | 'groupInvitations'> {
+    const views = this.#sources?.groups?.views(active)
+    if (views === undefined) return {}
+    return {
+      groups: views.list,
+      groupInvitations: views.invitations,
+      ...(views.chat === undefined ? {} : { group: views.chat }),
+    }
   }
 
   #connectionState(): ConnectionState {

@@ -115,6 +115,15 @@ const errorsEn = {
     BAD_RECORD:
       'Some data on this device is damaged or was written by a newer version of Paloma. Update the app or restore a backup.',
   },
+  groups: {
+    UNKNOWN_GROUP: 'That group is not on this device.',
+    NOT_A_MEMBER: 'You are no longer a member of this group.',
+    NOT_ALLOWED: 'Only the group’s creator or an admin can do that.',
+    GROUP_FULL: 'A group can have at most 256 members.',
+    BAD_GROUP_NAME: 'Give the group a name of 1 to 64 characters.',
+    NO_MEMBERS: 'Choose at least one contact who is not in the group yet.',
+    RATE_LIMITED: 'Sending too fast in this group. Wait a moment.',
+  },
   unknown: 'Something went wrong. Try again; if it keeps happening, reload Paloma.',
 } satisfies ErrorTexts
 
@@ -195,6 +204,15 @@ const errorsEs: ErrorTexts = {
     MESSAGE_TOO_LONG: 'El mensaje es demasiado largo: divídelo en varios.',
     BAD_RECORD:
       'Algunos datos de este dispositivo están dañados o los escribió una versión más nueva de Paloma. Actualiza la app o restaura una copia.',
+  },
+  groups: {
+    UNKNOWN_GROUP: 'Ese grupo no está en este dispositivo.',
+    NOT_A_MEMBER: 'Ya no eres miembro de este grupo.',
+    NOT_ALLOWED: 'Solo quien creó el grupo o un administrador puede hacer eso.',
+    GROUP_FULL: 'Un grupo puede tener como máximo 256 miembros.',
+    BAD_GROUP_NAME: 'Ponle al grupo un nombre de 1 a 64 caracteres.',
+    NO_MEMBERS: 'Elige al menos un contacto que aún no esté en el grupo.',
+    RATE_LIMITED: 'Envías demasiado rápido en este grupo. Espera un momento.',
   },
   unknown: 'Algo salió mal. Inténtalo de nuevo; si sigue pasando, recarga Paloma.',
 }
