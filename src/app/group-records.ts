@@ -158,22 +158,59 @@ export const groupNames = {
 
 const encodeRecord = (fields: object): Uint8Array => encodeCanonical({ v: SCHEMA_VERSION, ...fields })
 
+/** The vault entries of each record (only the record's own fields are written). */
 export const groupEntry = {
-  group: (g: GroupRecord): RecordEntry => [groupNames.group(g.id), encodeRecord(g)],
+  group: (g: GroupRecord): RecordEntry => [
+    groupNames.group(g.id),
+    encodeRecord({
+      id: g.id,
+      log: g.log,
+      secret: g.secret,
+      status: g.status,
+      people: g.people.map((p) => ({ peer: p.peer, name: p.name, relays: p.relays })),
+      joined: g.joined,
+    }),
+  ],
   message: (m: GroupMessageRecord): RecordEntry => [
     groupNames.message(m.group, m.sender, m.id),
-    encodeRecord(m),
+    encodeRecord({
+      group: m.group,
+      id: m.id,
+      sender: m.sender,
+      direction: m.direction,
+      text: m.text,
+      ts: m.ts,
+      status: m.status,
+      to: m.to,
+      delivered: m.delivered,
+      read: m.read,
+    }),
   ],
   ownKey: (gid: string, state: Uint8Array): RecordEntry => [groupNames.ownKey(gid), encodeRecord({ state })],
   receiver: (gid: string, state: Uint8Array): RecordEntry => [
     groupNames.receiver(gid),
     encodeRecord({ state }),
   ],
-  fanout: (f: FanoutRecord): RecordEntry => [groupNames.fanout(f.group, f.id), encodeRecord(f)],
-  held: (h: HeldRecord): RecordEntry => [groupNames.held(h.group, h.key), encodeRecord(h)],
-  invitation: (i: InvitationRecord): RecordEntry => [groupNames.invitation(i.group), encodeRecord(i)],
-  welcome: (w: WelcomePartsRecord): RecordEntry => [groupNames.welcome(w.group, w.from), encodeRecord(w)],
-  kept: (k: KeptRecord): RecordEntry => [groupNames.kept(k.seq), encodeRecord(k)],
+  fanout: (f: FanoutRecord): RecordEntry => [
+    groupNames.fanout(f.group, f.id),
+    encodeRecord({ group: f.group, id: f.id, message: f.message, pending: f.pending, due: f.due }),
+  ],
+  held: (h: HeldRecord): RecordEntry => [
+    groupNames.held(h.group, h.key),
+    encodeRecord({ group: h.group, key: h.key, kind: h.kind, from: h.from, bytes: h.bytes, at: h.at }),
+  ],
+  invitation: (i: InvitationRecord): RecordEntry => [
+    groupNames.invitation(i.group),
+    encodeRecord({ group: i.group, from: i.from, parts: i.parts, at: i.at }),
+  ],
+  welcome: (w: WelcomePartsRecord): RecordEntry => [
+    groupNames.welcome(w.group, w.from),
+    encodeRecord({ group: w.group, from: w.from, parts: w.parts }),
+  ],
+  kept: (k: KeptRecord): RecordEntry => [
+    groupNames.kept(k.seq),
+    encodeRecord({ seq: k.seq, from: k.from, via: k.via, payload: k.payload }),
+  ],
 }
 
 // ------------------------------------------------------------------------------------------ decoding

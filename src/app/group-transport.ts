@@ -58,6 +58,10 @@ export interface GroupTrafficStats {
   keys: number
   /** Other group payloads queued (welcome parts, changes, receipts, requests). */
   control: number
+  /** Group messages received, stored and shown. */
+  received: number
+  /** Group messages received again (by gossip and as a copy, or twice) and dropped. */
+  duplicates: number
 }
 
 interface Fanout {
@@ -69,7 +73,15 @@ interface Fanout {
 const COPY_PREFIX = 'gcopy/'
 
 export class GroupTransport {
-  readonly stats: GroupTrafficStats = { published: 0, publishedToNobody: 0, copies: 0, keys: 0, control: 0 }
+  readonly stats: GroupTrafficStats = {
+    published: 0,
+    publishedToNobody: 0,
+    copies: 0,
+    keys: 0,
+    control: 0,
+    received: 0,
+    duplicates: 0,
+  }
   readonly #c: GroupTransportComponents
   readonly #liveAckMs: number
   readonly #receiptBatchMs: number
@@ -186,6 +198,11 @@ export class GroupTransport {
       this.#receipts.set(key, pending)
     }
     for (const id of ids) pending.ids[status].add(id)
+  }
+
+  /** Queues every receipt still being gathered now (the session is ending). */
+  async flushReceipts(): Promise<void> {
+    for (const key of [...this.#receipts.keys()]) await this.#sendReceipts(key)
   }
 
   async #sendReceipts(key: string): Promise<void> {

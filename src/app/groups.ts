@@ -140,7 +140,8 @@ export interface Groups {
   views(active: string | undefined): GroupViews
   stats(): GroupTrafficStats
   start(): Promise<void>
-  stop(): void
+  /** Stops taking gossip and queues the receipts still being gathered (before the network stops). */
+  stop(): Promise<void>
 }
 
 export interface GroupsInit {
@@ -332,8 +333,9 @@ class GroupKeeper implements Groups {
     this.#dirty()
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     for (const g of this.#groups.values()) g.unsubscribe?.()
+    await this.#transport.flushReceipts().catch((err) => this.#log('Could not queue group receipts', err))
   }
 
   // ------------------------------------------------------------------------------ reading
@@ -638,8 +640,12 @@ class GroupKeeper implements Groups {
   }
 
   personChanged(peer: string): void {
-    for (const g of this.#groups.values())
-      if (isMember(g.log, this.#id(peer))) void this.#lock.run(g.id, () => this.#save(g))
+    for (const g of this.#groups.values()) {
+      if (!isMember(g.log, this.#id(peer))) continue
+      void this.#lock.run(g.id, () => this.#save(g))
+      // A neighbour whose address just became known is dialled now, not at the next send.
+      if (g.status === 'member' && this.#neighbours(g).includes(peer)) this.#transport.connect([peer])
+    }
     this.#dirty()
   }
 
@@ -674,7 +680,8 @@ class GroupKeeper implements Groups {
       r = await groupDecrypt(g.receiver, bytes, this.#opts(g))
     } catch (err) {
       if (err instanceof UnknownSenderKeyError || err instanceof NotAGroupMemberError) return 'held'
-      if (!(err instanceof DuplicateGroupMessageError)) this.#log(`Refused a group message`, err)
+      if (err instanceof DuplicateGroupMessageError) this.#transport.stats.duplicates++
+      else this.#log(`Refused a group message`, err)
       return 'refused' // a duplicate was stored the first time
     }
     g.receiver = r.state
@@ -689,6 +696,7 @@ class GroupKeeper implements Groups {
       return 'refused'
     }
     if (p.k !== 'text' || g.byKey.has(`${sender}/${p.id}`)) {
+      if (p.k === 'text') this.#transport.stats.duplicates++
       await this.#c.records.write([receiverEntry])
       return 'refused'
     }
@@ -705,6 +713,7 @@ class GroupKeeper implements Groups {
       read: [],
     }
     await this.#c.records.write([groupEntry.message(message), receiverEntry])
+    this.#transport.stats.received++
     g.typing.delete(sender)
     this.#show(g, message)
     // A copy acknowledged directly told the sender already; anything else gets a receipt.

@@ -282,7 +282,7 @@ export class Messenger {
   async stop(): Promise<void> {
     await this.presence.stop().catch(() => {})
     this.scheduler.stop()
-    this.groups.stop()
+    await this.groups.stop()
     await this.inbox.stop()
     await this.network.stop()
   }
