@@ -139,6 +139,8 @@ export interface Groups {
   personChanged(peer: string): void
   views(active: string | undefined): GroupViews
   stats(): GroupTrafficStats
+  /** The connected peers subscribed to the group's topic now (diagnostics: is the mesh up?). */
+  livePeers(id: string): string[]
   start(): Promise<void>
   /** Stops taking gossip and queues the receipts still being gathered (before the network stops). */
   stop(): Promise<void>
@@ -350,6 +352,11 @@ class GroupKeeper implements Groups {
 
   stats(): GroupTrafficStats {
     return { ...this.#transport.stats }
+  }
+
+  livePeers(id: string): string[] {
+    const g = this.#groups.get(id)
+    return g?.status === 'member' ? this.#c.network.topicPeers(g.topic) : []
   }
 
   views(active: string | undefined): GroupViews {

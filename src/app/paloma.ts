@@ -272,6 +272,11 @@ export class Paloma implements AppActions {
     return this.#require().groups.declineInvitation(groupId)
   }
 
+  /** The peers this node reaches live on the group's topic now (diagnostics, tests). */
+  groupLivePeers(groupId: string): string[] {
+    return this.#messenger?.groups.livePeers(groupId) ?? []
+  }
+
   /** What group traffic cost this device so far (benchmarks, tests). */
   groupStats(): GroupTrafficStats | undefined {
     return this.#messenger?.groups.stats()
