@@ -21,7 +21,17 @@ run([
   '--logLevel',
   'error',
 ])
-for (const name of ['foundation', 'roundtrip', 'messaging', 'crypto', 'group', 'vault', 'directory', 'mailbox']) {
+for (const name of [
+  'foundation',
+  'roundtrip',
+  'messaging',
+  'crypto',
+  'group',
+  'group-delivery',
+  'vault',
+  'directory',
+  'mailbox',
+]) {
   const file = resolve(root, `bench/${name}.ts`)
   if (existsSync(file)) run([file])
 }

@@ -62,6 +62,8 @@ export interface GroupTrafficStats {
   received: number
   /** Group messages received again (by gossip and as a copy, or twice) and dropped. */
   duplicates: number
+  /** Other members' sender keys taken in (distributions that changed what this device holds). */
+  keysTaken: number
 }
 
 interface Fanout {
@@ -81,6 +83,7 @@ export class GroupTransport {
     control: 0,
     received: 0,
     duplicates: 0,
+    keysTaken: 0,
   }
   readonly #c: GroupTransportComponents
   readonly #liveAckMs: number

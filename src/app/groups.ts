@@ -959,7 +959,9 @@ class GroupKeeper implements Groups {
   /** Takes a member's sender key (under the lock). @returns whether it was taken */
   async #key(g: Group, from: string, d: Uint8Array): Promise<boolean> {
     try {
-      g.receiver = await processSenderKeyDistribution(g.receiver, this.#id(from), d, this.#opts(g))
+      const next = await processSenderKeyDistribution(g.receiver, this.#id(from), d, this.#opts(g))
+      if (next !== g.receiver) this.#transport.stats.keysTaken++
+      g.receiver = next
     } catch (err) {
       if (err instanceof NotAGroupMemberError)
         await this.#hold(g.id, 'key', from, d) // their add is on its way
@@ -1026,7 +1028,9 @@ class GroupKeeper implements Groups {
   /** {@link GroupKeeper.key} without holding again: false while its sender is still not a member. */
   async #keyQuiet(g: Group, from: string, d: Uint8Array): Promise<boolean> {
     try {
-      g.receiver = await processSenderKeyDistribution(g.receiver, this.#id(from), d, this.#opts(g))
+      const next = await processSenderKeyDistribution(g.receiver, this.#id(from), d, this.#opts(g))
+      if (next !== g.receiver) this.#transport.stats.keysTaken++
+      g.receiver = next
     } catch (err) {
       if (err instanceof NotAGroupMemberError) return false
       this.#log(`Refused a held sender key from ${from}`, err)
