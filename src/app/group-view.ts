@@ -7,7 +7,7 @@
 import { fingerprint } from '@paloma/core/protocol/directory.ts'
 import { groupState, memberList, roleOf, type GroupLog, type Identity } from '@paloma/core/group/index.ts'
 import type { GroupMessageRecord } from './group-records.ts'
-import type { Group } from './groups.ts'
+import type { Group } from './group-state.ts'
 import type { ContactRecord } from './records.ts'
 import type {
   GroupChatView,

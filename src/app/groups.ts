@@ -16,14 +16,12 @@
  * builds (group-view.ts).
  */
 import { toHex } from '@paloma/core/crypto/bytes.ts'
-import { sha256Hash } from '@paloma/core/crypto/primitives.ts'
 import type { IdentityKeyPair } from '@paloma/core/crypto/index.ts'
 import {
   DuplicateGroupMessageError,
   GROUP_RATE_LIMIT_BURST,
   GROUP_RATE_LIMIT_PER_SECOND,
   GroupError,
-  MAX_CHANGE_PARENTS,
   MAX_GROUP_MEMBERS,
   NotAGroupMemberError,
   SENDER_KEY_GRACE_MS,
@@ -40,7 +38,6 @@ import {
   decodeSenderKeyDistribution,
   decodeSenderKeyState,
   decodeWelcomePart,
-  distributeSenderKey,
   encodeGroupLog,
   encodeGroupReceiverState,
   encodeSenderKeyState,
@@ -51,7 +48,6 @@ import {
   groupState,
   groupTopic,
   hasChange,
-  heads,
   isMember,
   logChanges,
   makeChange,
@@ -60,14 +56,9 @@ import {
   newGroupReceiverState,
   newSenderKey,
   openWelcome,
-  processSenderKeyDistribution,
-  rotateSenderKey,
-  senderKeyNeedsRotation,
   type GroupChange,
   type GroupLog,
-  type GroupReceiverState,
   type Identity,
-  type SenderKeyState,
 } from '@paloma/core/group/index.ts'
 import { newMessageId, type MessageStatus } from '@paloma/core/messages.ts'
 import { peerIdStringFromPublicKey, publicKeyFromPeerIdString } from '@paloma/core/protocol/directory.ts'
@@ -85,6 +76,8 @@ import type { Conversations } from './conversations.ts'
 import type { Delivery } from './delivery.ts'
 import { AppError } from './errors.ts'
 import { GroupAppError } from './group-errors.ts'
+import { HeldBuffer } from './group-held.ts'
+import { SenderKeys } from './group-keys.ts'
 import type { GroupPeople, GroupPeopleInit } from './group-people.ts'
 import {
   decodeGroupEntries,
@@ -92,12 +85,19 @@ import {
   groupNames,
   type FanoutRecord,
   type GroupMessageRecord,
-  type GroupStatus,
   type HeldKind,
-  type HeldRecord,
   type InvitationRecord,
   type WelcomePartsRecord,
 } from './group-records.ts'
+import {
+  GroupHistory,
+  byTime,
+  keyOf,
+  ringNeighbours,
+  takeToken,
+  type Group,
+  type GroupSource,
+} from './group-state.ts'
 import { GroupTransport, type GroupTrafficStats, type GroupTransportInit } from './group-transport.ts'
 import { buildGroupViews, type GroupViews } from './group-view.ts'
 import type { Arrival } from './inbox.ts'
@@ -197,47 +197,15 @@ export function groups(init: GroupsInit = {}) {
   return (components: GroupsComponents): Groups => new GroupKeeper(components, init)
 }
 
-/** One group in memory. */
-export interface Group {
-  id: string
-  gid: Uint8Array
-  log: GroupLog
-  secret: Uint8Array
-  topic: string
-  status: GroupStatus
-  joined: number
-  own: SenderKeyState | undefined
-  receiver: GroupReceiverState
-  /** Oldest first; replaced, never changed. */
-  history: readonly GroupMessageRecord[]
-  /** `<sender>/<id>` → message. */
-  byKey: Map<string, GroupMessageRecord>
-  typing: Map<string, number>
-  unsubscribe?: () => void
-  sendTokens: { tokens: number; at: number }
-  gossipTokens: Map<string, { tokens: number; at: number }>
-}
-
-const byTime = (a: GroupMessageRecord, b: GroupMessageRecord) =>
-  a.ts - b.ts || (a.sender < b.sender ? -1 : a.sender > b.sender ? 1 : 0) || (a.id < b.id ? -1 : 1)
-const keyOf = (m: Pick<GroupMessageRecord, 'sender' | 'id'>) => `${m.sender}/${m.id}`
-
-function outStatus(m: GroupMessageRecord): MessageStatus {
-  if (m.to.length > 0 && m.to.every((p) => m.read.includes(p))) return 'read'
-  if (m.to.length > 0 && m.to.every((p) => m.delivered.includes(p))) return 'delivered'
-  return m.status === 'pending' ? 'pending' : 'sent'
-}
-
-/** Where a group message came from. */
-type Source = { via: 'gossip' | Arrival; from: string }
-
 class GroupKeeper implements Groups {
   readonly #c: GroupsComponents
   readonly #init: Required<Omit<GroupsInit, 'transport' | 'people'>>
   readonly #transport: GroupTransport
   readonly #lock = new KeyedLock()
   readonly #groups = new Map<string, Group>()
-  readonly #held = new Map<string, Map<string, HeldRecord>>()
+  readonly #held: HeldBuffer
+  readonly #keys: SenderKeys
+  readonly #history: GroupHistory
   readonly #welcomes = new Map<string, WelcomePartsRecord>()
   readonly #invitations = new Map<string, InvitationRecord & { log: GroupLog }>()
   readonly #kept = new WeakMap<Payload, string>()
@@ -262,7 +230,22 @@ class GroupKeeper implements Groups {
     }
     this.#me = components.network.peerId
     this.#myId = components.identity.publicKey
-    this.#transport = new GroupTransport({ ...components, log: (m, e) => this.#log(m, e) }, init.transport)
+    const log = (m: string, e: unknown) => this.#log(m, e)
+    this.#transport = new GroupTransport({ ...components, log }, init.transport)
+    this.#held = new HeldBuffer(components.records, components.now, { maxHeld: this.#init.maxHeld })
+    this.#keys = new SenderKeys({
+      ...components,
+      transport: this.#transport,
+      me: this.#myId,
+      identityOf: (p) => this.#id(p),
+      others: (g) => this.#others(g),
+      log,
+    })
+    this.#history = new GroupHistory({
+      records: components.records,
+      me: this.#me,
+      changed: () => this.#dirty(),
+    })
     this.#ready = new Promise((resolve) => (this.#markReady = resolve))
   }
 
@@ -294,7 +277,7 @@ class GroupKeeper implements Groups {
         gossipTokens: new Map(),
       })
     }
-    for (const h of loaded.held) this.#heldOf(h.group).set(h.key, h)
+    for (const h of loaded.held) this.#held.load(h)
     for (const w of loaded.welcomes) this.#welcomes.set(`${w.group}/${w.from}`, w)
     for (const inv of loaded.invitations) {
       try {
@@ -318,7 +301,7 @@ class GroupKeeper implements Groups {
       this.#subscribe(g)
       for (const p of this.#others(g)) this.#c.people.learn(p)
       // No sender key (restored from a backup, which never holds them): a new one, and ask for theirs.
-      if (g.own === undefined) void this.#lock.run(g.id, () => this.#restartKeys(g))
+      if (g.own === undefined) void this.#lock.run(g.id, () => this.#keys.restart(g))
       this.#transport.connect(this.#neighbours(g))
     }
     for (const k of loaded.kept) {
@@ -389,7 +372,7 @@ class GroupKeeper implements Groups {
     await this.#lock.run(g.id, async () => {
       for (const part of encodeWelcome(g.log, g.secret))
         await this.#transport.tell(peers, { k: 'group-welcome', w: part })
-      await this.#distribute(g, peers)
+      await this.#keys.distribute(g, peers)
     })
     return g.id
   }
@@ -468,9 +451,7 @@ class GroupKeeper implements Groups {
         .filter((p) => p !== this.#me)
       await this.#transport.tell(others, { k: 'group-change', c: r.change.bytes })
       this.#invitations.delete(id)
-      const held = [...(this.#held.get(id)?.keys() ?? [])].map((k) => groupNames.held(id, k))
-      this.#held.delete(id)
-      await this.#c.records.update([], [groupNames.invitation(id), ...held])
+      await this.#c.records.update([], [groupNames.invitation(id), ...this.#held.forget(id)])
       this.#dirty()
     })
   }
@@ -487,12 +468,13 @@ class GroupKeeper implements Groups {
     const g = this.#member(id)
     if (text.trim() === '') return
     if (text.length > MAX_TEXT_CHARS) throw new AppError('MESSAGE_TOO_LONG', 'the message is too long')
-    this.#take(g.sendTokens, 'RATE_LIMITED')
+    if (!takeToken(g.sendTokens, this.#c.now(), this.#init.rateBurst, this.#init.ratePerSecond))
+      throw new GroupAppError('RATE_LIMITED', 'sending too fast in this group')
     let record: FanoutRecord | undefined
     await this.#lock.run(id, async () => {
       if (g.status !== 'member' || g.own === undefined) throw new GroupAppError('NOT_A_MEMBER', 'left')
       const members = memberList(g.log)
-      if (senderKeyNeedsRotation(g.own, { now: this.#c.now(), members }) !== null) await this.#rotate(g)
+      await this.#keys.rotateIfDue(g)
       const last = g.history.findLast((m) => m.direction === 'out')
       const now = this.#c.now()
       const message: GroupMessageRecord = {
@@ -523,14 +505,12 @@ class GroupKeeper implements Groups {
         groupEntry.ownKey(id, encodeSenderKeyState(sealed.state)),
         groupEntry.fanout(record),
       ])
-      this.#show(g, message)
+      this.#history.show(g, message)
     })
     const fan = record!
-    if (fan.pending.length === 0) return this.#update(g, fan.id, (m) => ({ ...m, status: 'sent' }))
+    if (fan.pending.length === 0) return this.#history.left(g, fan.id)
     this.#transport.connect(this.#neighbours(g))
-    await this.#transport.dispatch(fan, g.topic, this.#dialsAll(g), () =>
-      this.#update(g, fan.id, (m) => ({ ...m, status: m.status === 'pending' ? 'sent' : m.status })),
-    )
+    await this.#transport.dispatch(fan, g.topic, this.#dialsAll(g), () => this.#history.left(g, fan.id))
   }
 
   setTyping(id: string, on: boolean): void {
@@ -541,19 +521,10 @@ class GroupKeeper implements Groups {
   async markRead(): Promise<void> {
     const g = this.#groups.get(this.#c.conversations.active ?? '')
     if (g === undefined || this.#c.isVisible?.() === false) return
-    const unread = g.history.filter((m) => m.direction === 'in' && m.status !== 'read')
-    if (unread.length === 0) return
-    const read = unread.map((m) => ({ ...m, status: 'read' as const }))
-    await this.#c.records.write(read.map(groupEntry.message))
-    for (const m of read) this.#replace(g, m)
+    const read = await this.#history.markRead(g)
     for (const [sender, list] of Map.groupBy(read, (m) => m.sender)) {
-      this.#transport.queueReceipt(
-        sender,
-        g.gid,
-        g.id,
-        'read',
-        list.map((m) => m.id),
-      )
+      const ids = list.map((m) => m.id)
+      this.#transport.queueReceipt(sender, g.gid, g.id, 'read', ids)
     }
   }
 
@@ -591,7 +562,7 @@ class GroupKeeper implements Groups {
         const id = toHex(change.group)
         return this.#lock.run(id, async () => {
           const g = this.#groups.get(id)
-          if (g?.status !== 'member') return this.#hold(id, 'change', from, p.c)
+          if (g?.status !== 'member') return this.#hold(g, id, 'change', from, p.c)
           await this.#change(g, from, p.c)
         })
       }
@@ -599,17 +570,19 @@ class GroupKeeper implements Groups {
         const id = toHex(decodeSenderKeyDistribution(p.d).group)
         return this.#lock.run(id, async () => {
           const g = this.#groups.get(id)
-          if (g?.status !== 'member') return this.#hold(id, 'key', from, p.d)
+          if (g?.status !== 'member') return this.#hold(g, id, 'key', from, p.d)
           const missing = p.h.filter((h) => !hasChange(g.log, h))
           if (missing.length > 0)
             await this.#transport.tell([from], { k: 'group-want', g: g.gid, ids: missing })
-          if (await this.#key(g, from, p.d)) await this.#retryHeld(g)
+          const taken = await this.#keys.take(g, from, p.d)
+          if (taken === 'later') await this.#hold(g, id, 'key', from, p.d) // their add is on its way
+          if (taken === 'taken') await this.#retryHeld(g)
         })
       }
       case 'group-key-request': {
         const g = this.#groups.get(toHex(p.g))
         if (g?.status !== 'member' || !isMember(g.log, this.#id(from))) return
-        return this.#lock.run(g.id, () => this.#distribute(g, [from]))
+        return this.#lock.run(g.id, () => this.#keys.distribute(g, [from]))
       }
       case 'group-message':
         return this.#message(p.m, { via, from })
@@ -641,8 +614,8 @@ class GroupKeeper implements Groups {
     const g = this.#groups.get(copy.gid)
     if (g === undefined) return true
     // A relay stored it: it left this device. The member itself stored it: delivered to them.
-    if (status === 'delivered') this.#delivered(g, copy.id, [peer], 'delivered')
-    else this.#update(g, copy.id, (m) => ({ ...m, status: m.status === 'pending' ? 'sent' : m.status }))
+    if (status === 'delivered') this.#acknowledged(g, copy.id, [peer], 'delivered')
+    else this.#history.left(g, copy.id)
     return true
   }
 
@@ -663,30 +636,28 @@ class GroupKeeper implements Groups {
     let bucket = g.gossipTokens.get(m.from)
     if (bucket === undefined)
       g.gossipTokens.set(m.from, (bucket = { tokens: this.#init.rateBurst, at: this.#c.now() }))
-    if (!this.#refill(bucket)) return
-    bucket.tokens -= 1
+    if (!takeToken(bucket, this.#c.now(), this.#init.rateBurst, this.#init.ratePerSecond)) return
     void this.#message(m.data, { via: 'gossip', from: m.from }).catch((err) =>
       this.#log('Could not take a group message', err),
     )
   }
 
-  async #message(bytes: Uint8Array, source: Source): Promise<void> {
+  async #message(bytes: Uint8Array, source: GroupSource): Promise<void> {
     const id = toHex(decodeGroupMessage(bytes).group)
     await this.#lock.run(id, async () => {
       const g = this.#groups.get(id)
-      if (g?.status !== 'member') return this.#hold(id, 'message', source.from, bytes)
-      if ((await this.#decrypt(g, bytes, source)) === 'held')
-        await this.#hold(id, 'message', source.from, bytes)
+      if (g?.status !== 'member' || (await this.#decrypt(g, bytes, source)) === 'later')
+        await this.#hold(g, id, 'message', source.from, bytes)
     })
   }
 
   /** Decrypts and stores one group message (under the group's lock). */
-  async #decrypt(g: Group, bytes: Uint8Array, source: Source): Promise<'ok' | 'held' | 'refused'> {
+  async #decrypt(g: Group, bytes: Uint8Array, source: GroupSource): Promise<'ok' | 'later' | 'refused'> {
     let r: Awaited<ReturnType<typeof groupDecrypt>>
     try {
       r = await groupDecrypt(g.receiver, bytes, this.#opts(g))
     } catch (err) {
-      if (err instanceof UnknownSenderKeyError || err instanceof NotAGroupMemberError) return 'held'
+      if (err instanceof UnknownSenderKeyError || err instanceof NotAGroupMemberError) return 'later'
       if (err instanceof DuplicateGroupMessageError) this.#transport.stats.duplicates++
       else this.#log(`Refused a group message`, err)
       return 'refused' // a duplicate was stored the first time
@@ -722,7 +693,7 @@ class GroupKeeper implements Groups {
     await this.#c.records.write([groupEntry.message(message), receiverEntry])
     this.#transport.stats.received++
     g.typing.delete(sender)
-    this.#show(g, message)
+    this.#history.show(g, message)
     // A copy acknowledged directly told the sender already; anything else gets a receipt.
     if (source.via !== 'direct' || source.from !== sender)
       this.#transport.queueReceipt(sender, g.gid, g.id, 'delivered', [p.id])
@@ -734,47 +705,13 @@ class GroupKeeper implements Groups {
   async #receipt(from: string, p: Extract<GroupPayload, { k: 'group-receipt' }>): Promise<void> {
     const g = this.#groups.get(toHex(p.g))
     if (g === undefined) return
-    for (const id of p.ids) this.#delivered(g, id, [from], p.status)
+    for (const id of p.ids) this.#acknowledged(g, id, [from], p.status)
   }
 
-  /** Members `peers` stored (or read) this person's message `id`. */
-  #delivered(g: Group, id: string, peers: readonly string[], status: 'delivered' | 'read'): void {
+  /** Members `peers` stored (or read) this person's message `id`: no copy for them, and it shows. */
+  #acknowledged(g: Group, id: string, peers: readonly string[], status: 'delivered' | 'read'): void {
     for (const p of peers) this.#transport.acknowledged(g.id, id, p)
-    this.#update(g, id, (m) => {
-      const to = peers.filter((p) => m.to.includes(p))
-      const delivered = [...new Set([...m.delivered, ...to])]
-      const read = status === 'read' ? [...new Set([...m.read, ...to])] : m.read
-      if (delivered.length === m.delivered.length && read.length === m.read.length) return m
-      return { ...m, delivered, read }
-    })
-  }
-
-  /** Changes one of this person's messages (its status follows its delivered and read sets). */
-  #update(g: Group, id: string, change: (m: GroupMessageRecord) => GroupMessageRecord): void {
-    const m = g.byKey.get(`${this.#me}/${id}`)
-    if (m === undefined) return
-    const changed = change(m)
-    const next = { ...changed, status: outStatus(changed) }
-    if (next === m || (next.status === m.status && changed === m)) return
-    this.#replace(g, next)
-    void this.#c.records.write([groupEntry.message(next)])
-  }
-
-  #show(g: Group, m: GroupMessageRecord): void {
-    const list = g.history
-    let i = list.length
-    while (i > 0 && byTime(list[i - 1]!, m) > 0) i--
-    g.history = [...list.slice(0, i), m, ...list.slice(i)]
-    g.byKey.set(keyOf(m), m)
-    this.#dirty()
-  }
-
-  #replace(g: Group, m: GroupMessageRecord): void {
-    const at = g.history.findIndex((x) => x.id === m.id && x.sender === m.sender)
-    if (at < 0) return
-    g.history = g.history.with(at, m)
-    g.byKey.set(keyOf(m), m)
-    this.#dirty()
+    this.#history.acknowledged(g, id, peers, status)
   }
 
   // ------------------------------------------------------------------------------ membership
@@ -813,7 +750,7 @@ class GroupKeeper implements Groups {
   async #join(log: GroupLog, secret: Uint8Array, inviter: string): Promise<void> {
     this.#c.people.learn(inviter)
     const g = await this.#install(log, secret, this.#groups.get(toHex(log.group)))
-    await this.#distribute(g, this.#others(g))
+    await this.#keys.distribute(g, this.#others(g))
     await this.#retryHeld(g)
   }
 
@@ -887,10 +824,9 @@ class GroupKeeper implements Groups {
     this.#refreshMembers()
     await this.#save(g, [groupEntry.receiver(g.id, encodeGroupReceiverState(g.receiver))])
     if (removed.length > 0) this.#transport.forget(g.id, removed)
-    if (g.own !== undefined && senderKeyNeedsRotation(g.own, this.#opts(g)) === 'removal')
-      await this.#rotate(g)
-    else
-      await this.#distribute(
+    // After a removal or a leave: a new key for everyone left (newcomers included). Else newcomers get ours.
+    if (!(removed.length > 0 && (await this.#keys.rotateIfDue(g))))
+      await this.#keys.distribute(
         g,
         added.filter((p) => p !== this.#me),
       )
@@ -907,137 +843,45 @@ class GroupKeeper implements Groups {
     g.receiver = newGroupReceiverState(g.gid)
     g.typing.clear()
     this.#transport.forget(g.id)
-    const held = [...(this.#held.get(g.id)?.keys() ?? [])].map((k) => groupNames.held(g.id, k))
-    this.#held.delete(g.id)
+    const held = this.#held.forget(g.id)
     this.#refreshMembers()
     await this.#save(g, [], [groupNames.ownKey(g.id), groupNames.receiver(g.id), ...held])
     this.#dirty()
   }
 
-  // ------------------------------------------------------------------------------ sender keys
-
-  /** Hands this person's current sender key to `peers` over 1:1 (the holders are stored first). */
-  async #distribute(g: Group, peers: readonly string[]): Promise<void> {
-    if (g.own === undefined || peers.length === 0) return
-    const { state, distribution } = distributeSenderKey(
-      g.own,
-      peers.map((p) => this.#id(p)),
-    )
-    g.own = state
-    await this.#c.records.write([groupEntry.ownKey(g.id, encodeSenderKeyState(state))])
-    const h = heads(g.log).slice(0, MAX_CHANGE_PARENTS)
-    await this.#transport.tell(peers, { k: 'group-key', d: distribution, h: [...h] })
-  }
-
-  /** A new sender key for this person, handed to every other member before anything is sent on it. */
-  async #rotate(g: Group): Promise<void> {
-    const now = this.#c.now()
-    g.own =
-      g.own === undefined
-        ? await newSenderKey(this.#c.rng, { group: g.gid, owner: this.#myId, now })
-        : await rotateSenderKey(g.own, this.#c.rng, { now })
-    await this.#distribute(g, this.#others(g))
-  }
-
-  /** After a restore: a new key for this person, and a request for everyone else's. */
-  async #restartKeys(g: Group): Promise<void> {
-    if (g.status !== 'member' || g.own !== undefined) return
-    await this.#rotate(g)
-    await this.#transport.tell(this.#others(g), { k: 'group-key-request', g: g.gid })
-  }
-
+  /** Rotates every key that is due (by age and count: keys rotate periodically, not only on removals). */
   async #rotateOld(): Promise<void> {
-    for (const g of this.#groups.values()) {
-      if (g.status !== 'member' || g.own === undefined) continue
-      await this.#lock.run(g.id, async () => {
-        if (g.own !== undefined && senderKeyNeedsRotation(g.own, this.#opts(g)) !== null)
-          await this.#rotate(g)
-      })
-    }
-  }
-
-  /** Takes a member's sender key (under the lock). @returns whether it was taken */
-  async #key(g: Group, from: string, d: Uint8Array): Promise<boolean> {
-    try {
-      const next = await processSenderKeyDistribution(g.receiver, this.#id(from), d, this.#opts(g))
-      if (next !== g.receiver) this.#transport.stats.keysTaken++
-      g.receiver = next
-    } catch (err) {
-      if (err instanceof NotAGroupMemberError)
-        await this.#hold(g.id, 'key', from, d) // their add is on its way
-      else if (err instanceof GroupError) this.#log(`Refused a sender key from ${from}`, err)
-      else throw err
-      return false
-    }
-    await this.#c.records.write([groupEntry.receiver(g.id, encodeGroupReceiverState(g.receiver))])
-    return true
+    for (const g of this.#groups.values())
+      if (g.status === 'member') await this.#lock.run(g.id, () => this.#keys.rotateIfDue(g))
   }
 
   // ------------------------------------------------------------------------------ held
 
-  #heldOf(id: string): Map<string, HeldRecord> {
-    let held = this.#held.get(id)
-    if (held === undefined) this.#held.set(id, (held = new Map()))
-    return held
-  }
-
-  /** Keeps what cannot be used yet (no key, no add, no group yet), bounded; the oldest goes first. */
-  async #hold(id: string, kind: HeldKind, from: string, bytes: Uint8Array): Promise<void> {
-    const g = this.#groups.get(id)
-    if (g !== undefined && g.status !== 'member') return // left or removed: nothing more is taken
-    if (g === undefined && !this.#held.has(id) && this.#held.size >= 64) return
-    const held = this.#heldOf(id)
-    const key = toHex(sha256Hash(bytes)).slice(0, 32)
-    if (held.has(key)) return
-    const h: HeldRecord = { group: id, key, kind, from, bytes, at: this.#c.now() }
-    held.set(key, h)
-    const deletes: string[] = []
-    while (held.size > this.#init.maxHeld) {
-      const oldest = held.keys().next().value!
-      held.delete(oldest)
-      deletes.push(groupNames.held(id, oldest))
-    }
-    await this.#c.records.update([groupEntry.held(h)], deletes)
+  /** Keeps what cannot be used yet (no key, no add, no group yet); nothing once this person left. */
+  async #hold(g: Group | undefined, id: string, kind: HeldKind, from: string, bytes: Uint8Array) {
+    if (g !== undefined && g.status !== 'member') return
+    await this.#held.hold(id, kind, from, bytes, g !== undefined)
   }
 
   /** Tries again what was held for `g` (under its lock) until nothing more can be taken. */
   async #retryHeld(g: Group): Promise<void> {
-    const held = this.#held.get(g.id)
-    for (let progress = true; progress && held !== undefined && held.size > 0;) {
+    for (let progress = true; progress;) {
       progress = false
-      for (const h of [...held.values()].sort((a, b) => a.at - b.at)) {
+      for (const h of this.#held.items(g.id)) {
         if (g.status !== 'member') return
-        if (!held.has(h.key)) continue // taken by a nested retry
-        let done = true
-        if (this.#c.now() - h.at < SENDER_KEY_GRACE_MS) {
+        if (!this.#held.has(g.id, h.key)) continue // taken by a nested retry
+        if (!this.#held.expired(h, SENDER_KEY_GRACE_MS)) {
           if (h.kind === 'change') {
-            held.delete(h.key)
+            await this.#held.drop(g.id, h.key)
             await this.#change(g, h.from, h.bytes).catch((err) => this.#log('Refused a held change', err))
           } else if (h.kind === 'key') {
-            done = await this.#keyQuiet(g, h.from, h.bytes)
-          } else done = (await this.#decrypt(g, h.bytes, { via: 'mailbox', from: h.from })) !== 'held'
+            if ((await this.#keys.take(g, h.from, h.bytes)) === 'later') continue
+          } else if ((await this.#decrypt(g, h.bytes, { via: 'mailbox', from: h.from })) === 'later') continue
         }
-        if (!done) continue
-        held.delete(h.key)
+        await this.#held.drop(g.id, h.key)
         progress = true
-        await this.#c.records.update([], [groupNames.held(g.id, h.key)])
       }
     }
-  }
-
-  /** {@link GroupKeeper.key} without holding again: false while its sender is still not a member. */
-  async #keyQuiet(g: Group, from: string, d: Uint8Array): Promise<boolean> {
-    try {
-      const next = await processSenderKeyDistribution(g.receiver, this.#id(from), d, this.#opts(g))
-      if (next !== g.receiver) this.#transport.stats.keysTaken++
-      g.receiver = next
-    } catch (err) {
-      if (err instanceof NotAGroupMemberError) return false
-      this.#log(`Refused a held sender key from ${from}`, err)
-      return true
-    }
-    await this.#c.records.write([groupEntry.receiver(g.id, encodeGroupReceiverState(g.receiver))])
-    return true
   }
 
   // ------------------------------------------------------------------------------ helpers
@@ -1088,14 +932,8 @@ class GroupKeeper implements Groups {
     return memberList(g.log).length - 1 <= this.#init.directPeers
   }
 
-  /** The members this node dials: all of a small group, else the next few after it in PeerId order. */
   #neighbours(g: Group): string[] {
-    const others = this.#others(g)
-    if (others.length <= this.#init.directPeers) return others
-    const ring = [...others, this.#me].sort()
-    const at = ring.indexOf(this.#me)
-    const half = Math.ceil(this.#init.directPeers / 2)
-    return Array.from({ length: half }, (_, k) => ring[(at + 1 + k) % ring.length]!)
+    return ringNeighbours(this.#others(g), this.#me, this.#init.directPeers)
   }
 
   #peer(id: Identity): string {
@@ -1157,21 +995,6 @@ class GroupKeeper implements Groups {
         throw new GroupAppError('GROUP_FULL', 'the group is full', { cause: err })
       throw err
     }
-  }
-
-  #refill(bucket: { tokens: number; at: number }): boolean {
-    const now = this.#c.now()
-    bucket.tokens = Math.min(
-      this.#init.rateBurst,
-      bucket.tokens + ((now - bucket.at) / 1000) * this.#init.ratePerSecond,
-    )
-    bucket.at = now
-    return bucket.tokens >= 1
-  }
-
-  #take(bucket: { tokens: number; at: number }, code: 'RATE_LIMITED'): void {
-    if (!this.#refill(bucket)) throw new GroupAppError(code, 'sending too fast in this group')
-    bucket.tokens -= 1
   }
 
   #dirty(): void {
