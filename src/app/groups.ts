@@ -646,8 +646,11 @@ class GroupKeeper implements Groups {
     const id = toHex(decodeGroupMessage(bytes).group)
     await this.#lock.run(id, async () => {
       const g = this.#groups.get(id)
-      if (g?.status !== 'member' || (await this.#decrypt(g, bytes, source)) === 'later')
-        await this.#hold(g, id, 'message', source.from, bytes)
+      const later = g?.status !== 'member' || (await this.#decrypt(g, bytes, source)) === 'later'
+      if (!later) return
+      // Gossip that cannot be read yet is held in memory only (anyone who knows the topic can publish).
+      if (source.via === 'gossip') this.#held.holdGossip(id, source.from, bytes)
+      else await this.#hold(g, id, 'message', source.from, bytes)
     })
   }
 
@@ -865,6 +868,11 @@ class GroupKeeper implements Groups {
 
   /** Tries again what was held for `g` (under its lock) until nothing more can be taken. */
   async #retryHeld(g: Group): Promise<void> {
+    for (const h of this.#held.gossip(g.id)) {
+      if (g.status !== 'member') return
+      if ((await this.#decrypt(g, h.bytes, { via: 'gossip', from: h.from })) !== 'later')
+        this.#held.dropGossip(g.id, h.key)
+    }
     for (let progress = true; progress;) {
       progress = false
       for (const h of this.#held.items(g.id)) {
