@@ -6,13 +6,20 @@
  *                        shows it, over MESSAGES messages from the members in turn (n - 1 samples each),
  *                        after a warm-up round (every member wrote once: sessions and keys are in place)
  *   copies_per_message   1:1 copies the senders queued per message (members not reached live)
+ *   receipts_per_message group receipts ("delivered", "read") queued per message, by all members
  *   published_share      messages that gossip reached at least one peer with
  *   live_peers_min       the fewest topic peers any member had when the measurement started
+ *   without_gossip       (3 and 10 members; 3 in quick mode) the same with publishing off: every member gets a copy over
+ *                        1:1 (direct when connected, else the mailbox), as delivery works with no mesh
  *   removal              the creator removes one member: `pairwise_messages` (1:1 envelopes queued by
- *                        everyone: the change to each member, every remaining member's new sender key to
- *                        every other), `key_distributions` of them, and `ms`, from `removeMember()` until
- *                        every remaining member took every other remaining member's new key
- * PALOMA_BENCH_QUICK=1: groups of 3 and 6, fewer messages. PALOMA_BENCH_SIZES=3,10: other sizes.
+ *                        everyone: the change to each of the n - 1 others, every remaining member's new
+ *                        sender key to every other: (n - 1) + (n - 1)(n - 2)), `key_distributions` of them,
+ *                        and `ms`, from `removeMember()` until every remaining member took every other
+ *                        remaining member's new key
+ * All members run in this one process on the machine's cores: each message's receipts and copies compete
+ * with the other members' decryption, which a group of real devices does not.
+ * PALOMA_BENCH_QUICK=1: groups of 3 (also without gossip) and 5, fewer messages, in about 40 s.
+ * PALOMA_BENCH_SIZES=3,10: other sizes.
  */
 import { availableParallelism, loadavg } from 'node:os'
 import type { Paloma } from '../src/app/paloma.ts'
@@ -22,8 +29,10 @@ import { startRelay } from '../tests/support/relays.ts'
 import { percentile, round } from './browser.ts'
 
 const QUICK = process.env.PALOMA_BENCH_QUICK === '1'
-const SIZES = (process.env.PALOMA_BENCH_SIZES ?? (QUICK ? '3,6' : '3,10,30')).split(',').map(Number)
-const MESSAGES = Number(process.env.PALOMA_BENCH_GROUP_MESSAGES ?? (QUICK ? 9 : 30))
+const SIZES = (process.env.PALOMA_BENCH_SIZES ?? (QUICK ? '3,5' : '3,10,30')).split(',').map(Number)
+const MESSAGES = Number(process.env.PALOMA_BENCH_GROUP_MESSAGES ?? (QUICK ? 6 : 30))
+/** Sizes also measured with publishing off (every member a copy over 1:1). */
+const COMPARE = QUICK ? 3 : 10
 const TIMEOUT = 180_000
 
 const sum = (people: Person[], f: (s: GroupTrafficStats) => number) =>
@@ -43,14 +52,15 @@ function shown(app: Paloma, text: string): Promise<number> {
   })
 }
 
-async function measure(size: number) {
+async function measure(size: number, gossip = true) {
   const relay = await startRelay()
   const people: Person[] = []
+  const init = { messenger: { groups: { transport: { publish: gossip } } } }
   try {
     for (let i = 0; i < size; i += 5) {
       const batch = await Promise.all(
         Array.from({ length: Math.min(5, size - i) }, async (_, k) => {
-          const p = person([relay.multiaddr])
+          const p = person([relay.multiaddr], undefined, {}, init)
           await p.app.open()
           await p.app.createAccount(`member${i + k}`, PASSPHRASE)
           await until(p.app, (s) => s.state === 'online', TIMEOUT)
@@ -93,6 +103,7 @@ async function measure(size: number) {
     }
     const copies = sum(people, (s) => s.copies) - before.reduce((n, s) => n + s.copies, 0)
     const published = sum(people, (s) => s.published) - before.reduce((n, s) => n + s.published, 0)
+    const receipts = sum(people, (s) => s.receipts) - before.reduce((n, s) => n + s.receipts, 0)
 
     // Removal: the creator removes the last member; everyone remaining rotates and hands out a new key.
     const victim = people[size - 1]!
@@ -108,16 +119,17 @@ async function measure(size: number) {
     )
     const removalMs = performance.now() - t0
     const keys = sum(people, (s) => s.keys) - start.reduce((n, s) => n + s.keys, 0)
-    const control = sum(people, (s) => s.control) - start.reduce((n, s) => n + s.control, 0)
+    const changes = sum(people, (s) => s.changes) - start.reduce((n, s) => n + s.changes, 0)
     return {
       members: size,
       latency_ms_p50: round(percentile(latencies, 50)),
       latency_ms_p99: round(percentile(latencies, 99)),
       samples: latencies.length,
       copies_per_message: round(copies / MESSAGES, 2),
+      receipts_per_message: round(receipts / MESSAGES, 2),
       published_share: round(published / MESSAGES, 2),
       live_peers_min: Math.min(...livePeers),
-      removal: { pairwise_messages: keys + control, key_distributions: keys, ms: round(removalMs) },
+      removal: { pairwise_messages: keys + changes, key_distributions: keys, ms: round(removalMs) },
     }
   } finally {
     await Promise.all(people.map((p) => p.app.stop().catch(() => {})))
@@ -136,7 +148,22 @@ async function waitFor(ok: () => boolean): Promise<void> {
 
 const started = Date.now()
 const results = []
-for (const size of SIZES) results.push(await measure(size))
+for (const size of SIZES) {
+  const r = await measure(size)
+  if (size > COMPARE) results.push(r)
+  else {
+    const w = await measure(size, false)
+    results.push({
+      ...r,
+      without_gossip: {
+        latency_ms_p50: w.latency_ms_p50,
+        latency_ms_p99: w.latency_ms_p99,
+        copies_per_message: w.copies_per_message,
+        receipts_per_message: w.receipts_per_message,
+      },
+    })
+  }
+}
 console.log(
   JSON.stringify({
     bench: 'group-delivery',

@@ -32,6 +32,11 @@ export interface GroupTransportInit {
   receiptBatchMs?: number
   /** How often a typing indicator is refreshed while it lasts. @default 3000 */
   typingRefreshMs?: number
+  /**
+   * Publish group messages on the topic. Off, every member gets a copy over 1:1 at once (what delivery
+   * costs without gossipsub; messages from others still arrive by gossip). @default true
+   */
+  publish?: boolean
 }
 
 export interface GroupTransportComponents {
@@ -56,7 +61,11 @@ export interface GroupTrafficStats {
   copies: number
   /** Sender key distributions queued (1:1 envelopes). */
   keys: number
-  /** Other group payloads queued (welcome parts, changes, receipts, requests). */
+  /** Membership changes queued for members (1:1 envelopes). */
+  changes: number
+  /** Group receipts queued (1:1 envelopes). */
+  receipts: number
+  /** Other group payloads queued: welcome parts, key requests, wants (1:1 envelopes). */
   control: number
   /** Group messages received, stored and shown. */
   received: number
@@ -80,6 +89,8 @@ export class GroupTransport {
     publishedToNobody: 0,
     copies: 0,
     keys: 0,
+    changes: 0,
+    receipts: 0,
     control: 0,
     received: 0,
     duplicates: 0,
@@ -89,6 +100,7 @@ export class GroupTransport {
   readonly #liveAckMs: number
   readonly #receiptBatchMs: number
   readonly #typingRefreshMs: number
+  readonly #publish: boolean
   readonly #fanouts = new Map<string, Fanout>()
   readonly #receipts = new Map<
     string,
@@ -101,6 +113,7 @@ export class GroupTransport {
     this.#liveAckMs = init.liveAckMs ?? 3000
     this.#receiptBatchMs = init.receiptBatchMs ?? 30
     this.#typingRefreshMs = init.typingRefreshMs ?? 3000
+    this.#publish = init.publish ?? true
   }
 
   get liveAckMs(): number {
@@ -118,6 +131,8 @@ export class GroupTransport {
     for (const peer of peers) {
       await this.#c.outbox.enqueue(peer, bytes)
       if (payload.k === 'group-key') this.stats.keys++
+      else if (payload.k === 'group-change') this.stats.changes++
+      else if (payload.k === 'group-receipt') this.stats.receipts++
       else this.stats.control++
     }
     void this.#c.outbox.flush()
@@ -134,7 +149,7 @@ export class GroupTransport {
     this.#fanouts.set(this.#key(record.group, record.id), fan)
     let reached = 0
     try {
-      reached = await this.#c.network.publish(topic, record.message)
+      if (this.#publish) reached = await this.#c.network.publish(topic, record.message)
     } catch (err) {
       this.#c.log('Could not publish a group message', err)
     }
