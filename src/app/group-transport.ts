@@ -228,6 +228,8 @@ export class GroupTransport {
     this.#receipts.delete(key)
     if (pending === undefined) return
     pending.cancel()
+    // "Read" implies "delivered": one receipt per message is enough.
+    for (const id of pending.ids.read) pending.ids.delivered.delete(id)
     for (const status of ['delivered', 'read'] as const) {
       const ids = [...pending.ids[status]]
       for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) {
