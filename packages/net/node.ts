@@ -19,6 +19,7 @@ import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT } 
 import type { Identify } from '@libp2p/identify'
 import { gossipsub, StrictSign, type GossipSub } from '@libp2p/gossipsub'
 import { sha256 } from '@noble/hashes/sha2.js'
+import { toString as bytesToString } from 'uint8arrays/to-string'
 import type { PrivateKey } from '@libp2p/interface'
 import { relayTarget } from './addresses.ts'
 import { DHT_PROTOCOL } from './protocols.ts'
@@ -45,7 +46,8 @@ export const MAX_PUBSUB_DATA_BYTES = 64 * 1024 + 256
 /**
  * Gossipsub for group messages: messages signed by the publishing node (`StrictSign`), their id the
  * SHA-256 of their data (every group message's bytes are unique: a sender key never reuses an
- * iteration), run on relayed (limited) connections too, since two browsers may have only a circuit
+ * iteration), the same hash as the fast id, so the copies the mesh forwards are dropped as duplicates
+ * before their signature is checked again; run on relayed (limited) connections too, since two browsers may have only a circuit
  * between them. Publishing with no subscribed peer throws (`allowPublishToZeroTopicPeers` off): the
  * network layer turns that into "sent to nobody". Relays do not run it: members' nodes form the mesh
  * over their own connections, and delivery never depends on it (docs/protocol.md, "Groups in the app").
@@ -59,6 +61,7 @@ export function pubsubService() {
     fallbackToFloodsub: false,
     doPX: false,
     msgIdFn: (msg) => sha256(msg.data),
+    fastMsgIdFn: (msg) => bytesToString(sha256(msg.data ?? new Uint8Array()), 'base64'),
     maxInboundDataLength: MAX_PUBSUB_DATA_BYTES,
   })
 }

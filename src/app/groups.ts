@@ -254,7 +254,15 @@ class GroupKeeper implements Groups {
   async start(): Promise<void> {
     const loaded = decodeGroupEntries(this.#c.loaded)
     for (const r of loaded.groups) {
-      const log = await decodeGroupLog(r.log)
+      let log: GroupLog
+      try {
+        log = await decodeGroupLog(r.log)
+      } catch (err) {
+        // Verified again on every load: a stored log that no longer verifies is a damaged record.
+        throw new AppError('BAD_RECORD', `vault record ${groupNames.group(r.id)}: its log does not verify`, {
+          cause: err,
+        })
+      }
       const own = loaded.ownKeys.get(r.id)
       const receiver = loaded.receivers.get(r.id)
       const history = loaded.messages.filter((m) => m.group === r.id).sort(byTime)
