@@ -5,6 +5,7 @@
  *   latency_ms_p50/p99   a member sends, every other member shows it: from `send()` to the snapshot that
  *                        shows it, over MESSAGES messages from the members in turn (n - 1 samples each),
  *                        after a warm-up round (every member wrote once: sessions and keys are in place)
+ *                        and once every member has a peer on the topic (or after 60 s of trying)
  *   copies_per_message   1:1 copies the senders queued per message (members not reached live)
  *   receipts_per_message group receipts ("delivered", "read") queued per message, by all members
  *   published_share      messages that gossip reached at least one peer with
@@ -32,7 +33,7 @@ const QUICK = process.env.PALOMA_BENCH_QUICK === '1'
 const SIZES = (process.env.PALOMA_BENCH_SIZES ?? (QUICK ? '3,5' : '3,10,30')).split(',').map(Number)
 const MESSAGES = Number(process.env.PALOMA_BENCH_GROUP_MESSAGES ?? (QUICK ? 6 : 30))
 /** Sizes also measured with publishing off (every member a copy over 1:1). */
-const COMPARE = QUICK ? 3 : 10
+const COMPARE = Number(process.env.PALOMA_BENCH_COMPARE ?? (QUICK ? 3 : 10))
 const TIMEOUT = 180_000
 
 const sum = (people: Person[], f: (s: GroupTrafficStats) => number) =>
@@ -88,6 +89,8 @@ async function measure(size: number, gossip = true) {
     // Warm-up: everyone writes once and everyone shows everything (sessions made, keys taken).
     await Promise.all(people.map((p, i) => p.app.send(`warm ${i}`)))
     await Promise.all(people.map((p) => until(p.app, (s) => s.group?.messages.length === size, TIMEOUT)))
+    // Steady state: every member on the topic with at least one peer (the mesh), or 60 s of trying.
+    await waitFor(() => people.every((p) => p.app.groupLivePeers(id).length > 0), 60_000).catch(() => {})
     const livePeers = people.map((p) => p.app.groupLivePeers(id).length)
 
     const before = people.map((p) => p.app.groupStats()!)
@@ -138,8 +141,8 @@ async function measure(size: number, gossip = true) {
 }
 
 /** Polls `ok` every 20 ms (a counter, not a snapshot) until it holds. */
-async function waitFor(ok: () => boolean): Promise<void> {
-  const until = Date.now() + TIMEOUT
+async function waitFor(ok: () => boolean, ms = TIMEOUT): Promise<void> {
+  const until = Date.now() + ms
   while (!ok()) {
     if (Date.now() > until) throw new Error('timed out')
     await new Promise((r) => setTimeout(r, 20))

@@ -84,7 +84,13 @@ function chatView(g: Group, row: GroupView, src: GroupViewSources): GroupChatVie
       fingerprint: fingerprint(id),
       role,
       me,
-      verification: contact === undefined ? 'not-contact' : contact.keyChanged ? 'key-changed' : 'contact',
+      verification: me
+        ? 'self'
+        : contact === undefined
+          ? 'not-contact'
+          : contact.keyChanged
+            ? 'key-changed'
+            : 'contact',
       canRemove: !me && (myRole === 'creator' || (myRole === 'admin' && role === 'member')),
     }
   })

@@ -160,6 +160,8 @@ export interface GroupsInit {
   typingTtlMs?: number
   /** How often sender keys are checked for rotation by age. @default 3600000 */
   rotationCheckMs?: number
+  /** How often the members this node dials are dialled again when not connected (the mesh). @default 30000 */
+  meshCheckMs?: number
   /** Most messages, keys and changes held per group until what they need arrives. @default 256 */
   maxHeld?: number
   /** Sending rate limit per group: burst. @default GROUP_RATE_LIMIT_BURST (30) */
@@ -224,6 +226,7 @@ class GroupKeeper implements Groups {
       directPeers: init.directPeers ?? 6,
       typingTtlMs: init.typingTtlMs ?? 6000,
       rotationCheckMs: init.rotationCheckMs ?? 3_600_000,
+      meshCheckMs: init.meshCheckMs ?? 30_000,
       maxHeld: init.maxHeld ?? 256,
       rateBurst: init.rateBurst ?? GROUP_RATE_LIMIT_BURST,
       ratePerSecond: init.ratePerSecond ?? GROUP_RATE_LIMIT_PER_SECOND,
@@ -323,6 +326,13 @@ class GroupKeeper implements Groups {
       }
     }
     this.#c.scheduler.every(this.#init.rotationCheckMs, () => void this.#rotateOld())
+    // Dials that failed are tried again (the routes rate-limit each member to one attempt per 30 s).
+    this.#c.scheduler.every(this.#init.meshCheckMs, () => {
+      for (const g of this.#groups.values()) {
+        if (g.status !== 'member') continue
+        this.#transport.connect(this.#neighbours(g).filter((p) => !this.#c.network.isConnected(p)))
+      }
+    })
     this.#dirty()
   }
 
@@ -705,10 +715,13 @@ class GroupKeeper implements Groups {
     this.#transport.stats.received++
     g.typing.delete(sender)
     this.#history.show(g, message)
-    // A copy acknowledged directly told the sender already; anything else gets a receipt.
-    if (source.via !== 'direct' || source.from !== sender)
+    const seen = this.#c.conversations.active === g.id && this.#c.isVisible?.() !== false
+    // A copy acknowledged directly told the sender already; a message read at once is acknowledged by
+    // its read receipt (which stands for delivered too); anything else gets a delivered receipt.
+    const readNow = seen && this.#c.settings.current.readReceipts
+    if ((source.via !== 'direct' || source.from !== sender) && !readNow)
       this.#transport.queueReceipt(sender, g.gid, g.id, 'delivered', [p.id])
-    if (this.#c.conversations.active === g.id && this.#c.isVisible?.() !== false) void this.markRead()
+    if (seen) void this.markRead()
     else this.#c.notify?.(groupState(g.log).name, `${this.#c.people.name(sender)}: ${p.text}`)
     return 'ok'
   }

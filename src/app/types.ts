@@ -56,10 +56,11 @@ export interface GroupMemberView {
   role: 'creator' | 'admin' | 'member'
   me: boolean
   /**
-   * `contact`: one of this person's contacts (key pinned); `key-changed`: a contact whose key changed;
-   * `not-contact`: known only through the group (username and fingerprint as the directory gives them).
+   * `self`: this person; `contact`: one of this person's contacts (key pinned); `key-changed`: a contact
+   * whose key changed; `not-contact`: known only through the group (username and fingerprint as the
+   * directory gives them).
    */
-  verification: 'contact' | 'key-changed' | 'not-contact'
+  verification: 'self' | 'contact' | 'key-changed' | 'not-contact'
   /** This person may remove them (creator: anyone; admin: plain members). */
   canRemove: boolean
 }

@@ -280,7 +280,6 @@ const en = {
   keyChanged:
     'Warning: the safety number with this contact changed. They may have reinstalled Paloma, or someone may be impersonating them. Verify before trusting it.',
   acceptKey: 'I verified it',
-  you: 'You',
   fingerprint: 'Fingerprint',
   // settings
   settings: 'Settings',
@@ -326,7 +325,12 @@ const en = {
   youLeft: 'You left this group.',
   youWereRemoved: 'You were removed from this group.',
   roles: { creator: 'creator', admin: 'admin', member: 'member' },
-  verification: { contact: 'contact', 'key-changed': 'key changed', 'not-contact': 'not a contact' },
+  verification: {
+    self: 'you',
+    contact: 'contact',
+    'key-changed': 'key changed',
+    'not-contact': 'not a contact',
+  },
 }
 
 export type Strings = typeof en
@@ -391,7 +395,6 @@ const es: Strings = {
   keyChanged:
     'Atención: el número de seguridad con este contacto cambió. Puede que haya reinstalado Paloma, o que alguien se haga pasar por él. Verifícalo antes de confiar.',
   acceptKey: 'Lo he verificado',
-  you: 'Tú',
   fingerprint: 'Huella',
   settings: 'Ajustes',
   readReceipts: 'Enviar confirmaciones de lectura',
@@ -435,7 +438,12 @@ const es: Strings = {
   youLeft: 'Saliste de este grupo.',
   youWereRemoved: 'Te quitaron de este grupo.',
   roles: { creator: 'creador', admin: 'admin', member: 'miembro' },
-  verification: { contact: 'contacto', 'key-changed': 'clave cambiada', 'not-contact': 'no es contacto' },
+  verification: {
+    self: 'tú',
+    contact: 'contacto',
+    'key-changed': 'clave cambiada',
+    'not-contact': 'no es contacto',
+  },
 }
 
 export function pickStrings(languages: readonly string[]): { lang: 'en' | 'es'; t: Strings } {

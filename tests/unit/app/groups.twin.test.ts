@@ -107,7 +107,7 @@ describe('group conversations', () => {
     // Members are listed with fingerprints and roles; Alice may remove the others.
     const members = alice.app.snapshot().group!.members
     expect(members.map((m) => [m.name, m.role, m.canRemove, m.verification])).toEqual([
-      ['alice', 'creator', false, 'not-contact'],
+      ['alice', 'creator', false, 'self'],
       ['bob', 'member', true, 'contact'],
       ['carol', 'member', true, 'contact'],
     ])
