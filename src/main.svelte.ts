@@ -100,6 +100,12 @@ const actions: AppActions = {
   dismissInvite: () => app?.dismissInvite(),
   retrySending: () => app?.retrySending(),
   connectionDetails: () => app?.connectionDetails(),
+  createGroup: (n, m) => withApp((a) => a.createGroup(n, m)),
+  addMembers: (g, m) => withApp((a) => a.addMembers(g, m)),
+  removeMember: (g, p) => withApp((a) => a.removeMember(g, p)),
+  leaveGroup: (g) => withApp((a) => a.leaveGroup(g)),
+  acceptGroupInvitation: (g) => withApp((a) => a.acceptGroupInvitation(g)),
+  declineGroupInvitation: (g) => withApp((a) => a.declineGroupInvitation(g)),
 }
 
 /** Activates the waiting service worker, then reloads once it controls the page. */

@@ -30,6 +30,7 @@ import {
   type MailboxSubscription,
   type OpenMailboxOptions,
 } from './mailbox-client.ts'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { createPalomaNode, type PalomaNode } from './node.ts'
 import {
   countOneTimePreKeys,
@@ -53,6 +54,21 @@ export interface NetworkEvents {
   connection: { peer: string; open: boolean }
   /** This node's own addresses changed (a reservation was made or lost). */
   addresses: undefined
+}
+
+/** A message received on a pubsub topic. */
+export interface TopicMessage {
+  /** The PeerId of the node that published (and signed) it. */
+  from: string
+  data: Uint8Array
+}
+
+export interface TopicOptions {
+  /**
+   * Checks a message's data before it is taken or forwarded: false rejects it (gossipsub then neither
+   * delivers nor forwards it, and lowers the score of the peer that sent it). @default accept all
+   */
+  accept?(data: Uint8Array): boolean
 }
 
 /** One open connection, for diagnostics. */
@@ -114,6 +130,19 @@ export interface PeerNetwork {
   countPreKeys(relay: string, options?: PreKeysCallOptions): Promise<number>
   uploadPreKeys(relay: string, records: readonly Uint8Array[], options?: UploadOptions): Promise<UploadResult>
   readonly directory: DirectoryOps
+  /**
+   * Subscribes to a pubsub topic (gossipsub among the nodes connected to this one; relays do not run it):
+   * `onMessage` gets every message another node publishes on it, once. One handler per topic; subscribing
+   * again replaces it. Works before `start()` too (the subscription begins then). @returns unsubscribe
+   */
+  subscribe(topic: string, onMessage: (message: TopicMessage) => void, options?: TopicOptions): () => void
+  /**
+   * Publishes `data` on `topic`, signed by this node. @returns how many connected peers it went to: 0 when
+   * none is subscribed (never an error: publishing to nobody is normal with few peers online).
+   */
+  publish(topic: string, data: Uint8Array): Promise<number>
+  /** The connected peers subscribed to `topic`. */
+  topicPeers(topic: string): string[]
 }
 
 export interface PeerNetworkInit {
@@ -160,6 +189,7 @@ class Libp2pNetwork implements PeerNetwork {
   /** Per configured relay (by PeerId): when it was last connected (or, before that, when we started). */
   readonly #relaySeen = new Map<string, number>()
   readonly #goneTimers = new Map<string, ReturnType<typeof setTimeout>>()
+  readonly #topics = new Map<string, (message: TopicMessage) => void>()
 
   constructor(node: PalomaNode, init: PeerNetworkInit) {
     this.#node = node
@@ -181,6 +211,11 @@ class Libp2pNetwork implements PeerNetwork {
       this.#emit('connection', { peer, open: false })
     })
     libp2p.addEventListener('self:peer:update', () => this.#emit('addresses', undefined))
+    libp2p.services.pubsub.addEventListener('message', (e) => {
+      const msg = e.detail
+      if (msg.type !== 'signed') return // StrictSign: unsigned messages are refused before this point
+      this.#topics.get(msg.topic)?.({ from: msg.from.toString(), data: msg.data })
+    })
   }
 
   #emit<K extends keyof NetworkEvents>(event: K, detail: NetworkEvents[K]): void {
@@ -196,6 +231,7 @@ class Libp2pNetwork implements PeerNetwork {
     await this.#chat.start()
     await this.#node.libp2p.start()
     for (const r of this.relays) this.#relayDown(peerOf(r)!)
+    for (const topic of this.#topics.keys()) this.#node.libp2p.services.pubsub.subscribe(topic)
   }
 
   async stop(): Promise<void> {
@@ -342,5 +378,43 @@ class Libp2pNetwork implements PeerNetwork {
 
   uploadPreKeys(relay: string, records: readonly Uint8Array[], options?: UploadOptions) {
     return uploadOneTimePreKeys(this.#node.libp2p, relay, records, options)
+  }
+
+  subscribe(
+    topic: string,
+    onMessage: (message: TopicMessage) => void,
+    options: TopicOptions = {},
+  ): () => void {
+    const pubsub = this.#node.libp2p.services.pubsub
+    const started = () => this.#node.libp2p.status === 'started'
+    const accept = options.accept
+    if (accept === undefined) pubsub.topicValidators.delete(topic)
+    else
+      pubsub.topicValidators.set(topic, (_peer, msg) =>
+        accept(msg.data) ? TopicValidatorResult.Accept : TopicValidatorResult.Reject,
+      )
+    this.#topics.set(topic, onMessage)
+    if (started()) pubsub.subscribe(topic)
+    return () => {
+      if (this.#topics.get(topic) !== onMessage) return
+      this.#topics.delete(topic)
+      pubsub.topicValidators.delete(topic)
+      if (started()) pubsub.unsubscribe(topic)
+    }
+  }
+
+  async publish(topic: string, data: Uint8Array): Promise<number> {
+    if (this.#node.libp2p.status !== 'started') return 0
+    try {
+      return (await this.#node.libp2p.services.pubsub.publish(topic, data)).recipients.length
+    } catch (err) {
+      // Gossipsub throws when no connected peer is subscribed (allowPublishToZeroTopicPeers is off).
+      if (err instanceof Error && err.message === 'PublishError.NoPeersSubscribedToTopic') return 0
+      throw err
+    }
+  }
+
+  topicPeers(topic: string): string[] {
+    return this.#node.libp2p.services.pubsub.getSubscribers(topic).map((p) => p.toString())
   }
 }

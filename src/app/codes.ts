@@ -15,6 +15,7 @@ import { MailboxError, MAILBOX_CLIENT_ERROR_CODES } from '@paloma/net/mailbox-cl
 import { PreKeysError, PREKEYS_CLIENT_ERROR_CODES } from '@paloma/net/prekeys-client.ts'
 import { ConfigError, CONFIG_ERROR_CODES } from './config.ts'
 import { AppError, APP_ERROR_CODES } from './errors.ts'
+import { GroupAppError, GROUP_APP_ERROR_CODES } from './group-errors.ts'
 
 export { MIN_PASSPHRASE_CHARS, passphraseProblem } from '@paloma/core/vault/passphrase.ts'
 export type { PassphraseProblem } from '@paloma/core/vault/errors.ts'
@@ -29,6 +30,7 @@ export const USER_ERROR_CODES = {
   prekeys: PREKEYS_CLIENT_ERROR_CODES,
   config: CONFIG_ERROR_CODES,
   app: APP_ERROR_CODES,
+  groups: GROUP_APP_ERROR_CODES,
 } as const
 export type UserErrorArea = keyof typeof USER_ERROR_CODES
 export type UserErrorCode<A extends UserErrorArea> = (typeof USER_ERROR_CODES)[A][number]
@@ -43,6 +45,7 @@ const AREAS: ReadonlyArray<readonly [UserErrorArea, abstract new (...args: never
   ['prekeys', PreKeysError],
   ['config', ConfigError],
   ['app', AppError],
+  ['groups', GroupAppError],
 ]
 
 /**

@@ -18,6 +18,7 @@ import type { Payload } from '@paloma/core/protocol/payload.ts'
 import type { MailboxSubscription, PeerNetwork } from '@paloma/net/network.ts'
 import type { Conversations } from './conversations.ts'
 import { KeyedLock } from './keyed-lock.ts'
+import type { RecordEntry } from './records.ts'
 import type { Scheduler } from './scheduler.ts'
 import type { SessionReset } from './session-reset.ts'
 import type { Sessions } from './sessions.ts'
@@ -73,6 +74,11 @@ export interface InboxComponents {
   apply: ApplyPayload
   /** Whether a direct acknowledgement ("stored": delivered) may go to `peer`. @default always */
   acknowledges?(peer: string): boolean
+  /**
+   * Records to commit with the ratchet step of a payload other than a text (the groups keep theirs, so
+   * a group payload is durable once acknowledged). @default none
+   */
+  keep?(from: string, payload: Payload, via: Arrival): RecordEntry[]
   scheduler: Scheduler
   /** Told of envelopes dropped for a reason other than a duplicate. @default console.warn */
   log?(message: string, err: unknown): void
@@ -105,7 +111,7 @@ class Receiver implements Inbox {
       payload = await this.#c.sessions.decrypt(from, envelope, (p) => {
         // Dedupe by (sender, message id): a message sent again after a reset is shown once.
         // (Also against messages decrypted in the same commit, not shown yet.)
-        if (p.k !== 'text') return []
+        if (p.k !== 'text') return this.#c.keep?.(from, p, via) ?? []
         const key = `${from}/${p.id}`
         if (this.#c.conversations.hasIncoming(from, p.id) || this.#storing.has(key)) return []
         this.#storing.add((claimed = key))

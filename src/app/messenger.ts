@@ -10,7 +10,7 @@
 import { safetyNumber } from '@paloma/core/crypto/index.ts'
 import { fingerprint, publicKeyFromPeerIdString } from '@paloma/core/protocol/directory.ts'
 import { inviteUrl } from '@paloma/core/protocol/invite.ts'
-import { encodePayload, MAX_TEXT_CHARS } from '@paloma/core/protocol/payload.ts'
+import { encodePayload, isGroupPayload, MAX_TEXT_CHARS } from '@paloma/core/protocol/payload.ts'
 import type { EnvelopeHandler, PeerNetwork } from '@paloma/net/network.ts'
 import type { Unlocked } from './account.ts'
 import { contacts, type Contacts, type ContactsInit } from './contacts.ts'
@@ -19,6 +19,8 @@ import { delivery, type Delivery, type DeliveryInit } from './delivery.ts'
 import { diagnostics, type Diagnostics } from './diagnostics.ts'
 import { AppError } from './errors.ts'
 import { inviteProofId, newInviteSecret, withInviteSecret } from './invite-proof.ts'
+import { GroupPeople } from './group-people.ts'
+import { groups, type Groups, type GroupsInit } from './groups.ts'
 import { inbox, type ApplyPayload, type Inbox, type InboxInit } from './inbox.ts'
 import { outbox, type Outbox, type OutboxInit } from './outbox.ts'
 import { prekeyUpkeep, type PrekeyUpkeep, type PrekeyUpkeepInit } from './prekey-upkeep.ts'
@@ -44,6 +46,7 @@ export interface MessengerInit {
   resets?: SessionResetInit
   prekeys?: PrekeyUpkeepInit
   requests?: RequestsInit
+  groups?: GroupsInit
 }
 
 /** What the host provides (the browser, a Node peer, a test). */
@@ -94,6 +97,8 @@ export class Messenger {
   readonly upkeep: PrekeyUpkeep
   readonly requests: Requests
   readonly diagnostics: Diagnostics
+  readonly people: GroupPeople
+  readonly groups: Groups
   readonly #view: View
   readonly #me: string
   readonly #identityKey: Uint8Array
@@ -123,7 +128,7 @@ export class Messenger {
     const m = new Messenger(components, network, state, init)
     // Blocked peers (and strangers beyond the request limits) are acknowledged unread.
     receive = (from, id, env) =>
-      m.requests.admits(from) ? m.inbox.receive(from, id, env, 'direct') : Promise.resolve()
+      m.#admits(from) ? m.inbox.receive(from, id, env, 'direct') : Promise.resolve()
     await m.#start()
     return m
   }
@@ -184,19 +189,29 @@ export class Messenger {
       inviteSecret: state.inviteSecret,
       restoredAt: state.restoredAt,
     })
-    this.sessions = sessions(init.sessions)({ stores, network, contacts: this.contacts, now, rng })
+    // Group members who are not contacts are reached too (sessions, routes, resets), never added as contacts.
+    this.people = new GroupPeople(
+      { network, contacts: this.contacts, now, changed: (peer) => this.groups.personChanged(peer) },
+      init.groups?.people,
+    )
+    const book = this.people.book()
+    this.sessions = sessions(init.sessions)({ stores, network, contacts: book, now, rng })
     // A request's sender is reached only by a session reset (see Requests.mayReset): by their relays.
     const reachable = {
-      get: (peer: string) => this.contacts.get(peer) ?? this.requests.asContact(peer),
-      refresh: (peer: string) => this.contacts.refresh(peer),
+      get: (peer: string) => book.get(peer) ?? this.requests.asContact(peer),
+      refresh: (peer: string) => book.refresh(peer),
     }
     this.delivery = delivery(init.delivery)({ network, contacts: reachable, now, rng })
     this.outbox = outbox(init.outbox)({
       records,
       sessions: this.sessions,
       delivery: this.delivery,
+      // A group message copy's outcome goes to the groups (delivered to that member), not to a 1:1 chat.
       conversations: {
-        setStatus: (peer, id, status, custody) => this.conversations.setStatus(peer, id, status, custody),
+        setStatus: (peer, id, status, custody) =>
+          this.groups.copyStatus(peer, id, status)
+            ? Promise.resolve()
+            : this.conversations.setStatus(peer, id, status, custody),
         shown: (message) => this.conversations.shown(message),
         setProblem: (peer, id, problem) => {
           if (RELAY_REFUSAL_CODES.includes(problem as RelayRefusalCode))
@@ -230,7 +245,7 @@ export class Messenger {
       outbox: this.outbox,
       conversations: this.conversations,
       contacts: {
-        ensure: async (peer) => reachable.get(peer) ?? (await this.contacts.ensure(peer)),
+        ensure: async (peer) => reachable.get(peer) ?? (await book.ensure(peer)),
       },
       now,
     })
@@ -240,7 +255,7 @@ export class Messenger {
         openMailbox: (relay, onEnvelope, options) =>
           network.openMailbox(
             relay,
-            (e) => (this.requests.admits(e.from) ? onEnvelope(e) : Promise.resolve()),
+            (e) => (this.#admits(e.from) ? onEnvelope(e) : Promise.resolve()),
             options,
           ),
       },
@@ -257,7 +272,8 @@ export class Messenger {
       apply: this.#apply,
       // A direct acknowledgement says "delivered": nothing like it goes to a stranger before Accept
       // (refused, the envelope is left in the mailbox, whose relay acknowledges it instead).
-      acknowledges: (peer) => this.contacts.get(peer) !== undefined,
+      acknowledges: (peer) => this.contacts.get(peer) !== undefined || this.people.isMember(peer),
+      keep: (from, payload, via) => this.groups.keep(from, payload, via),
       scheduler,
     })
     this.upkeep = prekeyUpkeep(init.prekeys)({
@@ -280,6 +296,28 @@ export class Messenger {
       learnedRelays: () => this.contacts.learned(),
       isNetworkUp: platform.isNetworkUp,
       now,
+    })
+    this.groups = groups(init.groups)({
+      records,
+      identity,
+      name: account.name,
+      network,
+      sessions: this.sessions,
+      outbox: this.outbox,
+      delivery: this.delivery,
+      contacts: this.contacts,
+      people: this.people,
+      conversations: this.conversations,
+      settings,
+      scheduler,
+      changes,
+      now,
+      rng,
+      isVisible: platform.isVisible,
+      notify: (title, text) => {
+        if (settings.current.notifications) platform.notify?.(title, text)
+      },
+      loaded: state.groups ?? [],
     })
     this.conversations.onRead((peer, ids) => this.receipts.queue(peer, 'read', ids))
     network.on('connection', ({ peer, open }) => {
@@ -312,6 +350,7 @@ export class Messenger {
       network,
       settings,
       requests: this.requests,
+      groups: this.groups,
       safetyNumber: () => {
         const active = this.conversations.active
         return active === undefined ? undefined : this.#safety.get(active)
@@ -321,6 +360,7 @@ export class Messenger {
 
   async #start(): Promise<void> {
     await this.network.start()
+    await this.groups.start()
     this.contacts.start()
     this.presence.start()
     this.upkeep.start()
@@ -332,12 +372,19 @@ export class Messenger {
   async stop(): Promise<void> {
     await this.presence.stop().catch(() => {})
     this.scheduler.stop()
+    await this.groups.stop()
     await this.inbox.stop()
     await this.network.stop()
   }
 
   /** What a decrypted payload does, once its envelope was acknowledged. */
   readonly #apply: ApplyPayload = async (from, p, shown, via) => {
+    if (isGroupPayload(p)) return this.groups.apply(from, p, via)
+    // A group member who is not a contact is not made one by the 1:1 traffic groups cause.
+    if (p.k !== 'text' && this.contacts.get(from) === undefined && this.groups.isMember(from)) {
+      if (p.k === 'reset') await this.resets.accept(from)
+      return
+    }
     if ((await this.requests.sort(from, p)) !== 'contact') return
     const contact = await this.contacts.ensure(from)
     this.presence.heard(from)
@@ -363,9 +410,22 @@ export class Messenger {
     this.#view.contact(from)
   }
 
+  /** Whether an envelope from `peer` is decrypted: contacts, group members and (within limits) strangers. */
+  #admits(peer: string): boolean {
+    return (
+      this.requests.admits(peer) || (this.people.isMember(peer) && !this.requests.blocked().includes(peer))
+    )
+  }
+
   // ------------------------------------------------------------------------------ actions
 
   async openChat(peer: string): Promise<void> {
+    if (this.groups.has(peer)) {
+      this.conversations.open(peer)
+      await this.groups.open(peer)
+      this.#view.state()
+      return
+    }
     if (this.contacts.get(peer) === undefined)
       throw new AppError('UNKNOWN_CONTACT', `${peer} is not a contact`)
     this.conversations.open(peer)
@@ -389,6 +449,7 @@ export class Messenger {
   async send(text: string): Promise<void> {
     const peer = this.conversations.active
     if (peer === undefined) throw new AppError('NO_CHAT_OPEN', 'open a chat first')
+    if (this.groups.has(peer)) return this.groups.send(peer, text)
     if (text.trim() === '') return
     const contact = this.contacts.get(peer)
     if (contact?.held === true) throw new AppError('CONTACT_HELD', 'verify the safety number first')
@@ -410,6 +471,7 @@ export class Messenger {
 
   setTyping(on: boolean): void {
     const peer = this.conversations.active
+    if (peer !== undefined && this.groups.has(peer)) return this.groups.setTyping(peer, on)
     if (peer !== undefined) this.presence.setTyping(peer, on)
   }
 
@@ -428,6 +490,12 @@ export class Messenger {
     await this.contacts.update(peer, verified ? { verified, held: false, keyChanged: false } : { verified })
     await this.conversations.markRead()
     this.#view.conversation(peer)
+  }
+
+  /** Marks the open conversation read (1:1 or group), when the person can see it. */
+  async markRead(): Promise<void> {
+    await this.conversations.markRead()
+    await this.groups.markRead()
   }
 
   /** The device's network came back (or went away): redial relays now and retry the outbox. */

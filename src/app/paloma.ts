@@ -15,6 +15,7 @@ import { account, type Account, type Unlocked } from './account.ts'
 import type { AppConfig } from './config.ts'
 import { userError } from './codes.ts'
 import { AppError } from './errors.ts'
+import type { GroupTrafficStats } from './group-transport.ts'
 import { Messenger, type MessengerInit, type NetworkFactory, type Platform } from './messenger.ts'
 import type { AppActions, AppSnapshot, Claimant, ConnectionDetails, Settings } from './types.ts'
 import { View } from './view.ts'
@@ -282,7 +283,7 @@ export class Paloma implements AppActions {
 
   /** Marks the open conversation read (when visible) and tells the contact, if read receipts are on. */
   markRead(): Promise<void> {
-    return this.#require().conversations.markRead()
+    return this.#require().markRead()
   }
 
   send(text: string): Promise<void> {
@@ -300,7 +301,47 @@ export class Paloma implements AppActions {
 
   /** The tab became visible again: mark the open chat read. */
   visibilityChanged(): void {
-    void this.#messenger?.conversations.markRead().catch(() => {})
+    void this.#messenger?.markRead().catch(() => {})
+  }
+
+  // ------------------------------------------------------------------------------ groups
+
+  /** Creates a group with these contacts and opens it. @returns the group id */
+  async createGroup(name: string, members: readonly string[]): Promise<string> {
+    const m = this.#require()
+    const id = await m.groups.create(name, members)
+    await m.openChat(id)
+    return id
+  }
+
+  addMembers(groupId: string, members: readonly string[]): Promise<void> {
+    return this.#require().groups.addMembers(groupId, members)
+  }
+
+  removeMember(groupId: string, peerId: string): Promise<void> {
+    return this.#require().groups.removeMember(groupId, peerId)
+  }
+
+  leaveGroup(groupId: string): Promise<void> {
+    return this.#require().groups.leave(groupId)
+  }
+
+  acceptGroupInvitation(groupId: string): Promise<void> {
+    return this.#require().groups.acceptInvitation(groupId)
+  }
+
+  declineGroupInvitation(groupId: string): Promise<void> {
+    return this.#require().groups.declineInvitation(groupId)
+  }
+
+  /** The peers this node reaches live on the group's topic now (diagnostics, tests). */
+  groupLivePeers(groupId: string): string[] {
+    return this.#messenger?.groups.livePeers(groupId) ?? []
+  }
+
+  /** What group traffic cost this device so far (benchmarks, tests). */
+  groupStats(): GroupTrafficStats | undefined {
+    return this.#messenger?.groups.stats()
   }
 
   #require(): Messenger {

@@ -19,9 +19,13 @@
  * | `state/opk-reset`                     | true              | never     |
  * | `state/restored`                      | number (ms)       | never     |
  * | `state/schema`                        | number            | never     |
+ * | `identity/group/<gid>`                | GroupRecord       | always    |
+ * | `history/group/<gid>/<sender>/<id>`   | GroupMessageRecord| on request|
+ * | `group/…` (sender keys, copies due…)  | group-records.ts  | never     |
  *
  * The crypto stores' records (`identity/spk|opk|basekey|trust/…`, `session/…`) are named by
- * `src/storage/protocol-stores.ts`. Backups follow the prefixes (packages/core/vault/names.ts).
+ * `src/storage/protocol-stores.ts`. Backups follow the prefixes (packages/core/vault/names.ts). The
+ * group records' shapes are in `group-records.ts`.
  */
 import { decode, encode } from 'cborg'
 import { STRICT_CBOR_DECODE_OPTIONS, isIntegerIn } from '@paloma/core/cbor.ts'
@@ -51,6 +55,12 @@ export const OPK_RESET = 'state/opk-reset'
 /** When this device's vault was made from a backup (absent: made here). */
 export const RESTORED = 'state/restored'
 export const SCHEMA = 'state/schema'
+/** A group's log, secret and status (group-records.ts). */
+export const GROUP_RECORD_PREFIX = 'identity/group/'
+/** A group's history (group-records.ts). */
+export const GROUP_HISTORY_PREFIX = 'history/group/'
+/** A group's device-only state: sender keys, copies due, held messages (group-records.ts). */
+export const GROUP_STATE_PREFIX = 'group/'
 
 export const REQUEST_PREFIX = 'identity/request/'
 export const BLOCKED = 'identity/blocked'
@@ -302,6 +312,8 @@ export interface LoadedState {
   outbox: OutboxEntry[]
   /** Pending message requests (absent when there are none). */
   requests?: RequestRecord[]
+  /** The group records, undecoded (group-records.ts decodes them), when there are any. */
+  groups?: RecordEntry[]
 }
 
 /**
@@ -398,6 +410,12 @@ export class AppRecords {
       else if (name.startsWith(HISTORY_PREFIX)) state.messages.push(decodeMessage(name, b))
       else if (name.startsWith(OUTBOX_PREFIX)) state.outbox.push(decodeOutboxEntry(name, b))
       else if (name.startsWith(REQUEST_PREFIX)) (state.requests ??= []).push(decodeRequest(name, b))
+      else if (
+        name.startsWith(GROUP_RECORD_PREFIX) ||
+        name.startsWith(GROUP_HISTORY_PREFIX) ||
+        name.startsWith(GROUP_STATE_PREFIX)
+      )
+        (state.groups ??= []).push([name, b])
     }
     return state
   }
@@ -441,6 +459,11 @@ export class AppRecords {
 
   deleteOutbox(id: string): Promise<void> {
     return this.#commit([], [OUTBOX_PREFIX + id])
+  }
+
+  /** Writes `puts` and deletes `deletes` atomically (group-committed as {@link write}). */
+  update(puts: readonly RecordEntry[], deletes: readonly string[]): Promise<void> {
+    return this.#commit(puts, deletes)
   }
 
   #commit(puts: readonly RecordEntry[], deletes: readonly string[]): Promise<void> {

@@ -104,6 +104,71 @@ export interface ConnectionDetails {
   lastError?: { code: DiagnosticCode; at: number; relay?: string }
 }
 
+/** A group in the chat list. */
+export interface GroupView {
+  /** Group id (hex); `openChat` takes it. */
+  id: string
+  name: string
+  unread: number
+  /** Current member count (this person included while a member). */
+  members: number
+  /** `member`, or read-only history once this person `left` or was `removed`. */
+  status: 'member' | 'left' | 'removed'
+}
+
+/** Someone in the open group, as the member list shows them. */
+export interface GroupMemberView {
+  peerId: string
+  /** A contact's name; for anyone else their directory username (never merged with a contact's). */
+  name: string
+  fingerprint: string
+  role: 'creator' | 'admin' | 'member'
+  me: boolean
+  /**
+   * `self`: this person; `contact`: one of this person's contacts (key pinned); `key-changed`: a contact
+   * whose key changed; `not-contact`: known only through the group (username and fingerprint as the
+   * directory gives them).
+   */
+  verification: 'self' | 'contact' | 'key-changed' | 'not-contact'
+  /** This person may remove them (creator: anyone; admin: plain members). */
+  canRemove: boolean
+}
+
+/** A message in a group conversation. */
+export interface GroupMessageView extends ChatMessage {
+  /** The sender's PeerId. */
+  sender: string
+  senderName: string
+  /** Outgoing: members it was sent to, how many stored it, how many read it. */
+  recipients: number
+  deliveredTo: number
+  readBy: number
+}
+
+/** The open group conversation. */
+export interface GroupChatView {
+  id: string
+  name: string
+  status: GroupView['status']
+  /** This person's role, or null once no longer a member. */
+  role: GroupMemberView['role'] | null
+  /** May add and remove members (creator or admin, still a member). */
+  canManage: boolean
+  members: readonly GroupMemberView[]
+  /** Oldest first (immutable: replaced, never changed). */
+  messages: readonly GroupMessageView[]
+  /** Names of the members typing now. */
+  typing: readonly string[]
+}
+
+/** An invitation to a group from someone who is not a contact: joined only if accepted. */
+export interface GroupInvitationView {
+  id: string
+  name: string
+  from: Claimant
+  members: number
+}
+
 export interface AppSnapshot {
   phase: Phase
   /** Why the app could not start (phase `failed`), as a code the UI words; absent when it has none. */
@@ -125,6 +190,12 @@ export interface AppSnapshot {
   blocked: readonly string[]
   /** The invite link Paloma was opened with, until added or dismissed. */
   invite?: PendingInvite
+  /** Groups in the chat list (most recent activity first). */
+  groups?: readonly GroupView[]
+  /** The open group conversation (`active` is its id). */
+  group?: GroupChatView
+  /** Invitations to groups from people who are not contacts. */
+  groupInvitations?: readonly GroupInvitationView[]
 }
 
 export interface AppActions {
@@ -161,4 +232,11 @@ export interface AppActions {
   retrySending(): void
   /** The state of every relay, route and queue, read now (poll it while shown). */
   connectionDetails(): ConnectionDetails | undefined
+  /** Creates a group with these contacts (PeerIds) and opens it. @returns the group id */
+  createGroup(name: string, members: readonly string[]): Promise<string>
+  addMembers(groupId: string, members: readonly string[]): Promise<void>
+  removeMember(groupId: string, peerId: string): Promise<void>
+  leaveGroup(groupId: string): Promise<void>
+  acceptGroupInvitation(groupId: string): Promise<void>
+  declineGroupInvitation(groupId: string): Promise<void>
 }

@@ -10,6 +10,7 @@
 import { fingerprint, publicKeyFromPeerIdString } from '@paloma/core/protocol/directory.ts'
 import type { PeerNetwork } from '@paloma/net/network.ts'
 import type { Contacts } from './contacts.ts'
+import type { Groups } from './groups.ts'
 import type { Conversations } from './conversations.ts'
 import type { Presence } from './presence.ts'
 import type { Requests } from './requests.ts'
@@ -45,6 +46,8 @@ export interface ViewSources {
   network: Pick<PeerNetwork, 'isReachable' | 'isDirect'>
   /** The settings (those added later than read receipts and presence default when absent). */
   settings: { readonly current: Readonly<Pick<Settings, 'readReceipts' | 'presence'> & Partial<Settings>> }
+  /** Groups: their rows, the open group, invitations. @default none */
+  groups?: Pick<Groups, 'views'>
   /** The safety number with the open chat's contact, once computed. */
   safetyNumber(): string | undefined
   /** Message requests and the blocked list. @default none */
@@ -171,6 +174,7 @@ export class View implements Changes {
       requests: this.#requests(),
       blocked: this.#blocked(),
       ...(invite === undefined ? {} : { invite }),
+      ...this.#groups(active),
     }
     this.#previous = snapshot
     return snapshot
@@ -234,6 +238,16 @@ export class View implements Changes {
     const previous = this.#previous?.blocked ?? []
     const now = this.#sources?.requests?.blocked() ?? []
     return now.length === previous.length && now.every((p, i) => p === previous[i]) ? previous : now
+  }
+
+  #groups(active: string | undefined): Pick<AppSnapshot, 'groups' | 'group' | 'groupInvitations'> {
+    const views = this.#sources?.groups?.views(active)
+    if (views === undefined) return {}
+    return {
+      groups: views.list,
+      groupInvitations: views.invitations,
+      ...(views.chat === undefined ? {} : { group: views.chat }),
+    }
   }
 
   #connectionState(): ConnectionState {

@@ -117,6 +117,15 @@ const errorsEn = {
     CONTACT_HELD: 'Verify the safety number with this contact before writing to them.',
     NO_INVITE: 'That invite was already handled.',
   },
+  groups: {
+    UNKNOWN_GROUP: 'That group is not on this device.',
+    NOT_A_MEMBER: 'You are no longer a member of this group.',
+    NOT_ALLOWED: 'Only the group’s creator or an admin can do that.',
+    GROUP_FULL: 'A group can have at most 256 members.',
+    BAD_GROUP_NAME: 'Give the group a name of 1 to 64 characters.',
+    NO_MEMBERS: 'Choose at least one contact who is not in the group yet.',
+    RATE_LIMITED: 'Sending too fast in this group. Wait a moment.',
+  },
   unknown: 'Something went wrong. Try again; if it keeps happening, reload Paloma.',
 } satisfies ErrorTexts
 
@@ -200,6 +209,15 @@ const errorsEs: ErrorTexts = {
     CONTACT_HELD: 'Verifica el número de seguridad con este contacto antes de escribirle.',
     NO_INVITE: 'Esa invitación ya se atendió.',
   },
+  groups: {
+    UNKNOWN_GROUP: 'Ese grupo no está en este dispositivo.',
+    NOT_A_MEMBER: 'Ya no eres miembro de este grupo.',
+    NOT_ALLOWED: 'Solo quien creó el grupo o un administrador puede hacer eso.',
+    GROUP_FULL: 'Un grupo puede tener como máximo 256 miembros.',
+    BAD_GROUP_NAME: 'Ponle al grupo un nombre de 1 a 64 caracteres.',
+    NO_MEMBERS: 'Elige al menos un contacto que aún no esté en el grupo.',
+    RATE_LIMITED: 'Envías demasiado rápido en este grupo. Espera un momento.',
+  },
   unknown: 'Algo salió mal. Inténtalo de nuevo; si sigue pasando, recarga Paloma.',
 }
 
@@ -266,7 +284,6 @@ const en = {
   keyChanged:
     'Warning: the safety number with this contact changed. They may have reinstalled Paloma, or someone may be impersonating them. Verify before trusting it.',
   acceptKey: 'I verified it',
-  you: 'You',
   fingerprint: 'Fingerprint',
   // settings
   settings: 'Settings',
@@ -385,6 +402,34 @@ const en = {
   update: 'Update',
   reload: 'Reload',
   errors: errorsEn as ErrorTexts,
+  // groups
+  newGroup: 'New group',
+  groupName: 'Group name',
+  chooseGroupMembers: 'Choose contacts',
+  createGroup: 'Create group',
+  noContactsForGroup: 'Add contacts first: a group is made of your contacts.',
+  members: 'Members',
+  addMembers: 'Add members',
+  addToGroup: 'Add to group',
+  leaveGroup: 'Leave group',
+  removeMember: (name: string) => `Remove ${name}`,
+  groupInvitations: 'Group invitations',
+  invitedBy: (name: string, fingerprint: string) => `Invitation from ${name} (${fingerprint})`,
+  memberCount: (n: number) => (n === 1 ? '1 member' : `${n} members`),
+  join: 'Join',
+  decline: 'Decline',
+  deliveredTo: (n: number, of: number) => `Delivered to ${n} of ${of}`,
+  readBy: (n: number, of: number) => `Read by ${n} of ${of}`,
+  typingNames: (names: readonly string[]) => `${names.join(', ')} typing…`,
+  youLeft: 'You left this group.',
+  youWereRemoved: 'You were removed from this group.',
+  roles: { creator: 'creator', admin: 'admin', member: 'member' },
+  verification: {
+    self: 'you',
+    contact: 'contact',
+    'key-changed': 'key changed',
+    'not-contact': 'not a contact',
+  },
 }
 
 export type Strings = typeof en
@@ -449,7 +494,6 @@ const es: Strings = {
   keyChanged:
     'Atención: el número de seguridad con este contacto cambió. Puede que haya reinstalado Paloma, o que alguien se haga pasar por él. Verifícalo antes de confiar.',
   acceptKey: 'Lo he verificado',
-  you: 'Tú',
   fingerprint: 'Huella',
   settings: 'Ajustes',
   readReceipts: 'Enviar confirmaciones de lectura',
@@ -561,6 +605,33 @@ const es: Strings = {
   update: 'Actualización',
   reload: 'Recargar',
   errors: errorsEs,
+  newGroup: 'Nuevo grupo',
+  groupName: 'Nombre del grupo',
+  chooseGroupMembers: 'Elige contactos',
+  createGroup: 'Crear grupo',
+  noContactsForGroup: 'Añade contactos primero: un grupo se forma con tus contactos.',
+  members: 'Miembros',
+  addMembers: 'Añadir miembros',
+  addToGroup: 'Añadir al grupo',
+  leaveGroup: 'Salir del grupo',
+  removeMember: (name: string) => `Quitar a ${name}`,
+  groupInvitations: 'Invitaciones a grupos',
+  invitedBy: (name: string, fingerprint: string) => `Invitación de ${name} (${fingerprint})`,
+  memberCount: (n: number) => (n === 1 ? '1 miembro' : `${n} miembros`),
+  join: 'Unirme',
+  decline: 'Rechazar',
+  deliveredTo: (n: number, of: number) => `Entregado a ${n} de ${of}`,
+  readBy: (n: number, of: number) => `Leído por ${n} de ${of}`,
+  typingNames: (names: readonly string[]) => `${names.join(', ')} escribiendo…`,
+  youLeft: 'Saliste de este grupo.',
+  youWereRemoved: 'Te quitaron de este grupo.',
+  roles: { creator: 'creador', admin: 'admin', member: 'miembro' },
+  verification: {
+    self: 'tú',
+    contact: 'contacto',
+    'key-changed': 'clave cambiada',
+    'not-contact': 'no es contacto',
+  },
 }
 
 export const LANGS = ['en', 'es'] as const

@@ -22,6 +22,8 @@ import type {
   EnvelopeHandler,
   NetworkEvents,
   PeerNetwork,
+  TopicMessage,
+  TopicOptions,
 } from '@paloma/net/network.ts'
 import type { NameClaimant, PublishInput, VerifiedProfile } from '@paloma/net/directory.ts'
 import { DirectoryUnavailableError, ProfileNotFoundError } from '@paloma/net/directory.ts'
@@ -83,6 +85,13 @@ export class TwinWorld {
   directoryDown = false
   /** Peers for which the directory answers nothing (their DHT queries fail). */
   readonly directoryDownFor = new Set<string>()
+  /**
+   * Pubsub: every message published on a topic goes to every other started peer subscribed to it (as if
+   * the members' nodes formed one gossipsub mesh). While `pubsubDown`, publishing reaches nobody.
+   */
+  pubsubDown = false
+  /** Every message published on a topic, in order (what a peer watching every topic would see). */
+  readonly gossip: Array<{ topic: string; from: string; data: Uint8Array; recipients: number }> = []
   now: () => number
 
   /** A world of `relayCount` relays, each with a fixed identity (from its index). */
@@ -164,6 +173,12 @@ export class TwinWorld {
     this.peers.get(b)?.emit('connection', { peer: a, open: false })
   }
 
+  /** Started peers subscribed to `topic`, other than `self`. */
+  subscribers(topic: string, self: string): TwinNetwork[] {
+    if (this.pubsubDown) return []
+    return [...this.peers.values()].filter((p) => p.peerId !== self && p.started && p.topics.has(topic))
+  }
+
   setRelayUp(relay: TwinRelay, up: boolean): void {
     relay.up = up
     for (const net of this.peers.values()) {
@@ -187,6 +202,8 @@ export class TwinNetwork implements PeerNetwork {
   readonly #onEnvelope: EnvelopeHandler
   readonly #listeners: Listeners = { connection: new Set(), addresses: new Set() }
   readonly #subs = new Set<{ relay: TwinRelay; close(): void }>()
+  /** Pubsub topics this peer is subscribed to, with their handlers. */
+  readonly topics = new Map<string, { onMessage: (m: TopicMessage) => void; options: TopicOptions }>()
 
   constructor(world: TwinWorld, key: PrivateKey, relays: readonly string[], onEnvelope: EnvelopeHandler) {
     this.#world = world
@@ -366,6 +383,30 @@ export class TwinNetwork implements PeerNetwork {
     list.push(...records)
     r.preKeys.set(this.peerId, list)
     return { stored: records.length, total: list.length }
+  }
+
+  subscribe(topic: string, onMessage: (m: TopicMessage) => void, options: TopicOptions = {}): () => void {
+    const entry = { onMessage, options }
+    this.topics.set(topic, entry)
+    return () => {
+      if (this.topics.get(topic) === entry) this.topics.delete(topic)
+    }
+  }
+
+  async publish(topic: string, data: Uint8Array): Promise<number> {
+    const to = this.started ? this.#world.subscribers(topic, this.peerId) : []
+    this.#world.gossip.push({ topic, from: this.peerId, data, recipients: to.length })
+    for (const peer of to) {
+      const sub = peer.topics.get(topic)
+      if (sub === undefined || sub.options.accept?.(data) === false) continue
+      // No acknowledgement on pubsub: the handler runs later, as a message from the mesh would.
+      queueMicrotask(() => sub.onMessage({ from: this.peerId, data }))
+    }
+    return to.length
+  }
+
+  topicPeers(topic: string): string[] {
+    return this.#world.subscribers(topic, this.peerId).map((p) => p.peerId)
   }
 }
 
