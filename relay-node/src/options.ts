@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs'
 import { extname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { isIP } from 'node:net'
-import { multiaddr } from '@multiformats/multiaddr'
+import { isRelayAddress, parseAddress } from '@paloma/net/addresses.ts'
 import { parse as parseToml } from 'smol-toml'
 
 /** A value that fails its option's rule; `message` says which option, from where, and what to fix. */
@@ -642,15 +642,10 @@ function convert(spec: Spec, source: Source, raw: unknown): unknown {
             ? []
             : text.split(',').map((s) => s.trim())
       return items.map((item: unknown) => {
-        if (typeof item !== 'string' || !item.startsWith('/')) fail(spec, source, item)
-        try {
-          const ma = multiaddr(item)
-          if (kind.p2p === true && ma.getComponents().at(-1)?.name !== 'p2p') fail(spec, source, item)
-          return ma.toString()
-        } catch (err) {
-          if (err instanceof OptionError) throw err
-          return fail(spec, source, item, ` (${(err as Error).message})`)
-        }
+        if (typeof item !== 'string' || !item.startsWith('/')) return fail(spec, source, item)
+        const ma = parseAddress(item)
+        if (ma === undefined || (kind.p2p === true && !isRelayAddress(item))) return fail(spec, source, item)
+        return ma.toString()
       })
     }
   }
