@@ -25,6 +25,7 @@ import { StorageGuard, storageFailure, type StorageRefusal } from '../storage-gu
 import { ipOf } from '../limits.ts'
 import type { MailboxComponents, MailboxInit, MailboxService, MailboxStats } from './index.ts'
 import type { Counter, CounterGroup, Stream } from '@libp2p/interface'
+import { refusalCounter } from '../refusals.ts'
 
 const DAY_MS = 24 * 60 * 60 * 1000
 /** Rows read from the store per query while pushing to a subscriber. */
@@ -207,15 +208,13 @@ export class MailboxServiceImpl
       expired: metrics?.registerCounter('paloma_relay_mailbox_expired_total', {
         help: 'Envelopes deleted undelivered because their time to live ran out.',
       }),
-      refused: metrics?.registerCounterGroup('paloma_relay_mailbox_refused_total', {
-        label: 'reason',
-        help: 'Mailbox requests refused, by error code (SHUTTING_DOWN is sent as INTERNAL).',
-      }),
+      refused: refusalCounter(
+        metrics,
+        'paloma_relay_mailbox_refused_total',
+        'Mailbox requests refused, by error code (SHUTTING_DOWN is sent as INTERNAL).',
+        MAILBOX_REFUSAL_REASONS,
+      ),
     }
-    // Every reason is exported from the start (at 0), so rate() and alerts see the series.
-    this.#counters.refused?.increment(
-      Object.fromEntries(MAILBOX_REFUSAL_REASONS.map((reason) => [reason, 0])),
-    )
   }
 
   protected override countRefused(reason: string): void {

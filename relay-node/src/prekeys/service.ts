@@ -9,6 +9,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import {
   FrameReader,
   OneTimePreKeyRecordError,
+  PREKEYS_ERROR_CODES,
   PREKEYS_PROTOCOL,
   decodeOneTimePreKeyUnverified,
   encodeFrame,
@@ -21,6 +22,10 @@ import { FrameStreamService, type StreamContext, type StreamSession } from '../s
 import { OneTimePreKeyStore, type PreKeyStoreStats } from './store.ts'
 import type { PreKeyService, PreKeyServiceComponents, PreKeyServiceInit } from './index.ts'
 import type { Counter, CounterGroup, PeerId } from '@libp2p/interface'
+import { refusalCounter } from '../refusals.ts'
+
+/** Every `reason` of `paloma_relay_prekeys_refused_total`: the wire codes, and SHUTTING_DOWN (sent as INTERNAL). */
+const PREKEY_REFUSAL_REASONS = [...PREKEYS_ERROR_CODES, 'SHUTTING_DOWN'] as const
 
 const DAY_MS = 24 * 60 * 60 * 1000
 
@@ -76,28 +81,13 @@ export class PreKeyServiceImpl
       uploaded: metrics?.registerCounter('paloma_relay_prekeys_uploaded_total', {
         help: 'One-time prekeys stored by their owners (ids already stored or served not counted).',
       }),
-      refused: metrics?.registerCounterGroup('paloma_relay_prekeys_refused_total', {
-        label: 'reason',
-        help: 'Prekey requests refused, by error code (SHUTTING_DOWN is sent as INTERNAL).',
-      }),
-    }
-    this.#counters.refused?.increment(
-      Object.fromEntries(
-        [
-          'RATE_LIMITED',
-          'OWNER_QUOTA',
-          'BAD_OWNER',
-          'BAD_RECORD',
-          'BAD_SIGNATURE',
-          'BAD_FRAME',
-          'TOO_LARGE',
-          'UNSUPPORTED_VERSION',
-          'UNEXPECTED_FRAME',
-          'INTERNAL',
-          'SHUTTING_DOWN',
-        ].map((reason) => [reason, 0]),
+      refused: refusalCounter(
+        metrics,
+        'paloma_relay_prekeys_refused_total',
+        'Prekey requests refused, by error code (SHUTTING_DOWN is sent as INTERNAL).',
+        PREKEY_REFUSAL_REASONS,
       ),
-    )
+    }
   }
 
   protected override countRefused(reason: string): void {
