@@ -15,6 +15,7 @@ import {
   isDirectWebRTC,
   parseAddress,
   peerOf,
+  relayOf,
   webrtcAddresses,
 } from './addresses.ts'
 import { ChatService, type DeliverOptions, type EnvelopeHandler } from './chat.ts'
@@ -97,6 +98,10 @@ export interface PeerNetwork {
    */
   ownCircuits(): string[]
   isConnected(peer: string): boolean
+  /** Relays (by PeerId) that hold a reservation for this node: its circuit address through them listens. */
+  reservedRelays(): string[]
+  /** The round trip to `peer` last measured on an open connection (libp2p's connection monitor), in ms. */
+  rttMs(peer: string): number | undefined
   /** A direct WebRTC connection to `peer` is open. */
   isDirect(peer: string): boolean
   connections(): ConnectionInfo[]
@@ -298,6 +303,16 @@ class Libp2pNetwork implements PeerNetwork {
 
   isDirect(peer: string): boolean {
     return this.#connections(peer).some(isDirectWebRTC)
+  }
+
+  reservedRelays(): string[] {
+    const circuits = this.#node.libp2p.getMultiaddrs().filter((a) => isCircuit(a))
+    return [...new Set(circuits.map((a) => peerOf(relayOf(a.toString()))).filter((p) => p !== undefined))]
+  }
+
+  rttMs(peer: string): number | undefined {
+    const rtts = this.#connections(peer).flatMap((c) => (c.rtt === undefined ? [] : [c.rtt]))
+    return rtts.length === 0 ? undefined : Math.min(...rtts)
   }
 
   connections(): ConnectionInfo[] {

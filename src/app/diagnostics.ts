@@ -15,14 +15,6 @@ import type { Inbox } from './inbox.ts'
 import type { Outbox } from './outbox.ts'
 import type { ConnectionDetails, ConnectionState, DiagnosticCode, Settings } from './types.ts'
 
-/** What a network may add about its relays (optional: absent members are shown as unknown). */
-export interface RelayProbe {
-  /** Relays (by PeerId) holding a reservation for this node. */
-  reservedRelays?(): readonly string[]
-  /** Last measured round trip to `peer`, in ms. */
-  rttMs?(peer: string): number | undefined
-}
-
 export interface Diagnostics {
   details(state: ConnectionState): ConnectionDetails
   /** A delivery was refused by the relays for `code`. */
@@ -31,7 +23,10 @@ export interface Diagnostics {
 }
 
 export interface DiagnosticsComponents {
-  network: Pick<PeerNetwork, 'relays' | 'connections' | 'isConnected' | 'isDirect' | 'on'> & RelayProbe
+  network: Pick<
+    PeerNetwork,
+    'relays' | 'connections' | 'isConnected' | 'isDirect' | 'on' | 'reservedRelays' | 'rttMs'
+  >
   inbox: Pick<Inbox, 'openMailboxes'>
   outbox: Pick<Outbox, 'stats'>
   contacts: Pick<Contacts, 'all'>
@@ -71,19 +66,19 @@ class ConnectionReport implements Diagnostics {
 
   details(state: ConnectionState): ConnectionDetails {
     const net = this.#c.network
-    const reserved = net.reservedRelays?.()
+    const reserved = net.reservedRelays()
     const open = new Set(this.#c.inbox.openMailboxes().map((r) => peerOf(r)))
     const configured = new Set(net.relays)
     const relays = [...net.relays, ...this.#c.learnedRelays().filter((r) => !configured.has(r))].map(
       (addr) => {
         const peerId = peerOf(addr) ?? addr
-        const rtt = net.rttMs?.(peerId)
+        const rtt = net.rttMs(peerId)
         return {
           addr,
           peerId,
           configured: configured.has(addr),
           connected: net.isConnected(peerId),
-          ...(reserved === undefined ? {} : { reserved: reserved.includes(peerId) }),
+          reserved: reserved.includes(peerId),
           mailbox: open.has(peerId),
           ...(rtt === undefined ? {} : { rttMs: rtt }),
         }

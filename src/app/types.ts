@@ -91,8 +91,8 @@ export interface ConnectionDetails {
     /** From config.json (else learned from a contact). */
     configured: boolean
     connected: boolean
-    /** A reservation is held there (undefined: the network does not tell). */
-    reserved?: boolean
+    /** A reservation is held there: others reach this person through it. */
+    reserved: boolean
     /** This person's mailbox subscription there is open. */
     mailbox: boolean
     /** Round trip, when the network measures it. */

@@ -75,4 +75,13 @@ describe('real-time around messages', () => {
     })
     expect(bobView.lastSeen).toBeGreaterThanOrEqual(before - 1000)
   })
+
+  it('Connection details show the reservation on the relay and the round trip to it', async () => {
+    const { alice } = await pair()
+    // libp2p's connection monitor pings every open connection (every 10 s by default).
+    await expect
+      .poll(() => alice.app.connectionDetails()?.relays[0], { timeout: 30_000, interval: 500 })
+      .toMatchObject({ connected: true, reserved: true, mailbox: true, rttMs: expect.any(Number) })
+    expect(alice.app.connectionDetails()!.relays[0]!.rttMs).toBeLessThan(1000)
+  })
 })

@@ -259,6 +259,16 @@ export class TwinNetwork implements PeerNetwork {
     return this.#world.linked(this.peerId, peer)
   }
 
+  /** A twin holds a reservation on every relay it is connected to. */
+  reservedRelays(): string[] {
+    return this.relays.map((r) => peerOf(r)!).filter((relay) => this.isConnected(relay))
+  }
+
+  /** The twins measure no round trips. */
+  rttMs(): number | undefined {
+    return undefined
+  }
+
   connections(): ConnectionInfo[] {
     return [...this.#world.peers.keys()]
       .filter((p) => p !== this.peerId && this.#world.linked(this.peerId, p))

@@ -27,9 +27,9 @@ describe('connection details', () => {
     const { alice, bob } = await pair(world)
     const details = alice.app.connectionDetails()!
     expect(details.state).toBe('online')
-    expect(details.relays.map((r) => [r.configured, r.connected, r.mailbox])).toEqual([
-      [true, true, true],
-      [true, true, true],
+    expect(details.relays.map((r) => [r.configured, r.connected, r.reserved, r.mailbox])).toEqual([
+      [true, true, true, true],
+      [true, true, true, true],
     ])
     expect(details.chats).toEqual([{ peerId: bob.peerId, name: 'bob', route: 'direct', pending: 0 }])
     expect(details.lastError).toBeUndefined()
@@ -48,7 +48,11 @@ describe('connection details', () => {
     world.setRelayUp(world.relays[0]!, false)
     await elapse(1)
     expect(alice.app.connectionDetails()!.lastError).toMatchObject({ code: 'RELAY_LOST' })
-    expect(alice.app.connectionDetails()!.relays[0]).toMatchObject({ connected: false, mailbox: false })
+    expect(alice.app.connectionDetails()!.relays[0]).toMatchObject({
+      connected: false,
+      reserved: false,
+      mailbox: false,
+    })
     // Presence off hides the route too.
     await alice.app.updateSettings({ presence: false })
     expect(alice.app.connectionDetails()!.chats[0]!.route).toBeUndefined()
