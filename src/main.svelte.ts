@@ -160,11 +160,12 @@ function askNotificationPermission(): void {
   }
 }
 
-function notify(sender: string, text: string): void {
+function notify(sender: string, text: string, kind?: 'message' | 'request'): void {
   if (document.visibilityState === 'visible') return
   if (!('Notification' in globalThis) || Notification.permission !== 'granted') return
-  const n = notificationOf(t, snapshot.settings, sender, text)
-  if (n !== undefined) new Notification(n.title, { body: n.body, tag: sender })
+  const n = notificationOf(t, snapshot.settings, sender, text, kind)
+  if (n !== undefined)
+    new Notification(n.title, { body: n.body, tag: kind === 'request' ? `request:${sender}` : sender })
 }
 
 /** Locks after the chosen idle time (Settings), counting keys, pointer and focus as activity. */

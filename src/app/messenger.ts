@@ -55,8 +55,11 @@ export interface Platform {
   isNetworkUp?(): boolean
   /** Whether the person is looking at the app (document.visibilityState === 'visible'). */
   isVisible?(): boolean
-  /** Raise a system notification: who wrote, and the text (the host shows it only if the person chose so). */
-  notify?(title: string, body: string): void
+  /**
+   * Raise a system notification: who wrote, and the text (the host shows it only if the person chose so);
+   * `request`: the first message of someone who is not a contact (its text is never shown).
+   */
+  notify?(title: string, body: string, kind?: 'message' | 'request'): void
   /** Base URL for invite links (the app's own address). */
   inviteBase?: string
   /** Whether the browser granted persistent storage (undefined: not asked / not supported). */
@@ -188,6 +191,9 @@ export class Messenger {
       blocked: state.blocked,
       inviteSecret: state.inviteSecret,
       restoredAt: state.restoredAt,
+      notify: (name) => {
+        if (settings.current.notifications) platform.notify?.(name, '', 'request')
+      },
     })
     // Group members who are not contacts are reached too (sessions, routes, resets), never added as contacts.
     this.people = new GroupPeople(

@@ -78,6 +78,8 @@ export interface RequestsComponents {
   inviteSecret: string
   /** When this device's vault was restored from a backup (undefined: made here). */
   restoredAt: number | undefined
+  /** Told of each new request (its sender's name), once. @default none */
+  notify?(name: string): void
 }
 
 export function requests(init: RequestsInit = {}) {
@@ -189,6 +191,7 @@ class RequestList implements Requests {
     await this.#c.records.write([entry.request(request)])
     this.#requests.set(peer, request)
     this.#c.changes.state()
+    this.#c.notify?.(name)
   }
 
   async accept(peer: string): Promise<ContactRecord> {

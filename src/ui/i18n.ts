@@ -300,6 +300,8 @@ const en = {
   notPersistent:
     'This browser may clear Paloma’s data when space runs low. Install the app or allow persistent storage to keep your messages.',
   newMessageFrom: 'New message from',
+  requestFrom: 'Message request from',
+  requestBody: 'Someone who is not a contact wrote to you. Open Paloma to accept, block or delete.',
   problems: {
     TOO_LARGE: 'Too large for the relays.',
     RECIPIENT_QUOTA: 'Their mailbox is full. Retrying…',
@@ -509,6 +511,8 @@ const es: Strings = {
   notPersistent:
     'Este navegador podría borrar los datos de Paloma si falta espacio. Instala la app o permite el almacenamiento persistente para conservar tus mensajes.',
   newMessageFrom: 'Nuevo mensaje de',
+  requestFrom: 'Solicitud de mensaje de',
+  requestBody: 'Alguien que no es un contacto te escribió. Abre Paloma para aceptar, bloquear o eliminar.',
   problems: {
     TOO_LARGE: 'Demasiado grande para los relés.',
     RECIPIENT_QUOTA: 'Su buzón está lleno. Reintentando…',
@@ -666,8 +670,11 @@ export function notificationOf(
   settings: { notifications: boolean; notificationText: boolean },
   sender: string,
   text: string,
+  kind: 'message' | 'request' = 'message',
 ): { title: string; body: string } | undefined {
   if (!settings.notifications) return undefined
+  // A stranger's text is never shown, whatever the setting: it may be anything.
+  if (kind === 'request') return { title: `${t.requestFrom} ${sender}`, body: t.requestBody }
   return { title: `${t.newMessageFrom} ${sender}`, body: settings.notificationText ? text : t.newMessage }
 }
 

@@ -61,6 +61,22 @@ describe('message requests', () => {
     await next(alice.app, (s) => s.messages.find((m) => m.text === 'nice to hear from you'))
   })
 
+  it('raise one notification per new request, naming the sender as a request', async () => {
+    const world = await TwinWorld.create(1)
+    const notified: Array<[string, string, string | undefined]> = []
+    const alice = await twinPerson(world, 'alice')
+    const bob = await twinPerson(world, 'bob', {
+      platform: { notify: (title, body, kind) => notified.push([title, body, kind]) },
+    })
+    const [claimant] = (await alice.app.addContact('bob'))!
+    await alice.app.chooseClaimant(claimant!)
+    await alice.app.send('first')
+    await alice.app.send('second')
+    await elapse(1000)
+    await next(bob.app, (s) => s.requests.find((r) => r.messages.length === 2))
+    expect(notified).toEqual([['alice', '', 'request']])
+  })
+
   it('survive a reload, and Delete drops the request and its messages', async () => {
     const world = await TwinWorld.create(1)
     const { alice, bob } = await strangerWrites(world)

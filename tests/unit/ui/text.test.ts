@@ -19,6 +19,17 @@ describe('notifications', () => {
       'Nuevo mensaje de alice',
     )
   })
+
+  it('name a message request without its text, even when texts are shown', () => {
+    const shown = { ...DEFAULT_SETTINGS, notificationText: true }
+    expect(notificationOf(en, shown, 'mallory', 'click here', 'request')).toEqual({
+      title: 'Message request from mallory',
+      body: en.requestBody,
+    })
+    expect(
+      notificationOf(en, { ...DEFAULT_SETTINGS, notifications: false }, 'm', 'x', 'request'),
+    ).toBeUndefined()
+  })
 })
 
 describe('links in messages', () => {
