@@ -52,6 +52,12 @@ export interface ContactsInit {
   strangerLookupMs?: number
   /** Least time between two profile refreshes of one contact. @default 60000 */
   refreshMs?: number
+  /**
+   * When a stranger's profile could not be read as they were added (they may have just made their
+   * account: its profile is not in the directory yet), it is read again after each of these delays
+   * until their name and relays are known. @default [2000, 10000, 30000, 120000, 600000]
+   */
+  strangerRetryMs?: readonly number[]
 }
 
 export interface ContactsComponents {
@@ -73,6 +79,7 @@ class ContactBook implements Contacts {
   readonly #maxLearned: number
   readonly #strangerLookupMs: number
   readonly #refreshMs: number
+  readonly #strangerRetryMs: readonly number[]
   readonly #refreshed = new Map<string, number>()
   readonly #contacts = new Map<string, ContactRecord>()
   readonly #learned: Set<string>
@@ -84,6 +91,7 @@ class ContactBook implements Contacts {
     this.#maxLearned = init.maxLearnedRelays ?? 16
     this.#strangerLookupMs = init.strangerLookupMs ?? 10_000
     this.#refreshMs = init.refreshMs ?? 60_000
+    this.#strangerRetryMs = init.strangerRetryMs ?? [2_000, 10_000, 30_000, 120_000, 600_000]
     for (const c of components.contacts) this.#contacts.set(c.peer, c)
     this.#learned = new Set(components.learnedRelays)
   }
@@ -173,7 +181,43 @@ class ContactBook implements Contacts {
     } catch {
       // Unknown to the directory: keep the short id as the name.
     }
-    return this.#add(peer, name, relays)
+    const contact = await this.#add(peer, name, relays)
+    if (!this.#complete(contact)) this.#completeLater(peer, 0)
+    return contact
+  }
+
+  /** Whether the stranger's name and relays are known (not the short id, at least one relay). */
+  #complete(c: ContactRecord): boolean {
+    return c.name !== c.peer.slice(-8) && c.relays.length > 0
+  }
+
+  /** Reads a stranger's profile again after the `attempt`th delay, until it fills in what was missing. */
+  #completeLater(peer: string, attempt: number): void {
+    const delay = this.#strangerRetryMs[attempt]
+    if (delay === undefined) return
+    this.#c.scheduler.after(delay, () => {
+      void this.#completeFromProfile(peer).then((done) => {
+        if (!done) this.#completeLater(peer, attempt + 1)
+      })
+    })
+  }
+
+  async #completeFromProfile(peer: string): Promise<boolean> {
+    const c = this.#contacts.get(peer)
+    if (c === undefined || this.#complete(c)) return true
+    try {
+      const profile = await this.#c.network.directory.resolvePeer(peer, {
+        signal: AbortSignal.timeout(this.#strangerLookupMs),
+      })
+      const now = this.#contacts.get(peer)
+      if (now === undefined) return true
+      const name = now.name === peer.slice(-8) && profile.name !== undefined ? profile.name : now.name
+      const relays = now.relays.length === 0 ? profile.relays : now.relays
+      if (name !== now.name || relays !== now.relays) await this.#save({ ...now, name, relays })
+      return this.#complete(this.#contacts.get(peer) ?? now)
+    } catch {
+      return false
+    }
   }
 
   async update(peer: string, patch: Partial<Omit<ContactRecord, 'peer' | 'added'>>): Promise<void> {
@@ -193,11 +237,12 @@ class ContactBook implements Contacts {
       })
       const same =
         profile.relays.length === c.relays.length && profile.relays.every((r) => c.relays.includes(r))
-      if (profile.relays.length === 0 || same) return false
       // A stranger added under their short id gets their name too.
       const name = c.name === peer.slice(-8) && profile.name !== undefined ? profile.name : c.name
-      await this.#save({ ...c, name, relays: profile.relays })
-      return true
+      const moved = profile.relays.length > 0 && !same
+      if (moved || name !== c.name)
+        await this.#save({ ...c, name, ...(moved ? { relays: profile.relays } : {}) })
+      return moved
     } catch {
       return false // unreachable now: the next attempt comes after refreshMs
     }

@@ -74,11 +74,11 @@ test('three people chat in a group; a closed tab catches up once; a removed memb
   await expect(mine.first().locator('.tick')).toHaveText('Read by 2 of 2')
 
   // Members: fingerprints and roles; only Alice may remove.
-  await alice.page.getByRole('button', { name: 'Members' }).click()
+  await alice.page.getByRole('button', { name: 'Members', exact: true }).click()
   const members = alice.page.getByRole('list', { name: 'Members' })
   await expect(members.getByRole('listitem')).toHaveCount(3)
   await expect(members.getByRole('listitem', { name: 'bob' })).toContainText(/[0-9a-f]{4}-[0-9a-f]{4}/)
-  await bob.page.getByRole('button', { name: 'Members' }).click()
+  await bob.page.getByRole('button', { name: 'Members', exact: true }).click()
   await expect(bob.page.getByRole('list', { name: 'Members' }).getByRole('listitem')).toHaveCount(3)
   await expect(bob.page.getByRole('button', { name: /^Remove / })).toHaveCount(0)
   await expect(bob.page.getByRole('button', { name: 'Leave group' })).toBeVisible()

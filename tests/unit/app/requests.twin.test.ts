@@ -141,6 +141,22 @@ describe('message requests', () => {
     await carol.app.send('me too')
     await next(bob.app, (s) => s.requests.find((r) => r.peerId === carol.peerId))
   })
+
+  it('name an invitee whose profile was not in the directory yet once it is (an account made a moment ago)', async () => {
+    const world = await TwinWorld.create(1)
+    const alice = await twinPerson(world, 'alice')
+    const bob = await twinPerson(world, 'bob')
+    const link = bob.app.inviteLink()!
+    await alice.app.addContact(link)
+    const profile = world.profiles.get(alice.peerId)!
+    world.profiles.delete(alice.peerId) // not published yet, as Bob reads it
+    await alice.app.send('hi, I just made my account')
+    const unnamed = await next(bob.app, (s) => s.contacts.find((c) => c.peerId === alice.peerId))
+    expect(unnamed.name).toBe(alice.peerId.slice(-8))
+    world.profiles.set(alice.peerId, profile)
+    await elapse(2_000)
+    await next(bob.app, (s) => s.contacts.find((c) => c.peerId === alice.peerId && c.name === 'alice'))
+  })
 })
 
 describe('a restored device', () => {
