@@ -104,6 +104,8 @@ export interface PeerNetwork {
   rttMs(peer: string): number | undefined
   /** A direct WebRTC connection to `peer` is open. */
   isDirect(peer: string): boolean
+  /** Closes the direct WebRTC connections to `peer` (relayed ones stay). */
+  closeDirect(peer: string): Promise<void>
   connections(): ConnectionInfo[]
   /** Opens a direct WebRTC connection to `peer`, signalled through one of the relays behind `circuits`. */
   connectDirect(peer: string, circuits: readonly string[], options?: { signal?: AbortSignal }): Promise<void>
@@ -303,6 +305,14 @@ class Libp2pNetwork implements PeerNetwork {
 
   isDirect(peer: string): boolean {
     return this.#connections(peer).some(isDirectWebRTC)
+  }
+
+  async closeDirect(peer: string): Promise<void> {
+    await Promise.all(
+      this.#connections(peer)
+        .filter(isDirectWebRTC)
+        .map((c) => c.close().catch((err: unknown) => c.abort(err as Error))),
+    )
   }
 
   reservedRelays(): string[] {

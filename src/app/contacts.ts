@@ -213,7 +213,7 @@ class ContactBook implements Contacts {
       if (now === undefined) return true
       const name = now.name === peer.slice(-8) && profile.name !== undefined ? profile.name : now.name
       const relays = now.relays.length === 0 ? profile.relays : now.relays
-      if (name !== now.name || relays !== now.relays) await this.#save({ ...now, name, relays })
+      if (name !== now.name || relays !== now.relays) await this.#save({ ...this.#named(now, name), relays })
       return this.#complete(this.#contacts.get(peer) ?? now)
     } catch {
       return false
@@ -241,7 +241,7 @@ class ContactBook implements Contacts {
       const name = c.name === peer.slice(-8) && profile.name !== undefined ? profile.name : c.name
       const moved = profile.relays.length > 0 && !same
       if (moved || name !== c.name)
-        await this.#save({ ...c, name, ...(moved ? { relays: profile.relays } : {}) })
+        await this.#save({ ...this.#named(c, name), ...(moved ? { relays: profile.relays } : {}) })
       return moved
     } catch {
       return false // unreachable now: the next attempt comes after refreshMs
@@ -255,21 +255,35 @@ class ContactBook implements Contacts {
       if (relays.length > 0) await this.#save({ ...existing, relays })
       return this.#contacts.get(peer)!
     }
-    const namesakes = [...this.#contacts.values()].filter((c) => c.name.toLowerCase() === name.toLowerCase())
     const contact: ContactRecord = {
       peer,
       name,
       relays,
       ...(bundle === undefined ? {} : { bundle }),
       added: this.#c.now(),
-      // Same name as someone already pinned, but another key: warn loudly (possible impersonation).
-      keyChanged: namesakes.length > 0,
-      // …and when that someone was verified, hold the chat until this key is verified too.
-      ...(namesakes.some((c) => c.verified === true) ? { held: true } : {}),
+      keyChanged: false,
+      ...this.#namesakeWarning(peer, name),
     }
     await this.#save(contact)
     for (const l of this.#added) l(contact)
     return contact
+  }
+
+  /**
+   * The same name as someone already pinned, under another key: warn loudly (possible impersonation);
+   * when that someone was verified, hold the chat until this key is verified too.
+   */
+  #namesakeWarning(peer: string, name: string): Partial<Pick<ContactRecord, 'keyChanged' | 'held'>> {
+    const namesakes = [...this.#contacts.values()].filter(
+      (c) => c.peer !== peer && c.name.toLowerCase() === name.toLowerCase(),
+    )
+    if (namesakes.length === 0) return {}
+    return { keyChanged: true, ...(namesakes.some((c) => c.verified === true) ? { held: true } : {}) }
+  }
+
+  /** Names a contact added under their short id, with the warning their new name calls for. */
+  #named(c: ContactRecord, name: string): ContactRecord {
+    return name === c.name ? c : { ...c, name, ...this.#namesakeWarning(c.peer, name) }
   }
 
   async #save(c: ContactRecord): Promise<void> {

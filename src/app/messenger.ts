@@ -327,6 +327,7 @@ export class Messenger {
     })
     this.conversations.onRead((peer, ids) => this.receipts.queue(peer, 'read', ids))
     network.on('connection', ({ peer, open }) => {
+      if (open) this.#refuseDirect(peer)
       if (open && this.contacts.get(peer) !== undefined) void this.outbox.flush()
       changes.state()
     })
@@ -391,7 +392,9 @@ export class Messenger {
       if (p.k === 'reset') await this.resets.accept(from)
       return
     }
-    if ((await this.requests.sort(from, p)) !== 'contact') return
+    const sorted = await this.requests.sort(from, p)
+    if (sorted === 'request') this.#refuseDirect(from)
+    if (sorted !== 'contact') return
     const contact = await this.contacts.ensure(from)
     this.presence.heard(from)
     switch (p.k) {
@@ -414,6 +417,16 @@ export class Messenger {
         break
     }
     this.#view.contact(from)
+  }
+
+  /**
+   * A direct connection tells the other side this person is online: someone waiting in Requests (or
+   * blocked) keeps none, and writes through the relays until Accept.
+   */
+  #refuseDirect(peer: string): void {
+    if (this.contacts.get(peer) !== undefined || this.people.isMember(peer)) return
+    const stranger = this.requests.get(peer) !== undefined || this.requests.blocked().includes(peer)
+    if (stranger && this.network.isDirect(peer)) void this.network.closeDirect(peer)
   }
 
   /** Whether an envelope from `peer` is decrypted: contacts, group members and (within limits) strangers. */

@@ -250,9 +250,10 @@ export class View implements Changes {
     }
   }
 
+  /** The device says it has no network: offline, even while a connection has not noticed yet. */
   #connectionState(): ConnectionState {
-    if (this.#sources?.network.isReachable() === true) return 'online'
-    return this.#c.isNetworkUp?.() === false ? 'offline' : 'connecting'
+    if (this.#c.isNetworkUp?.() === false) return 'offline'
+    return this.#sources?.network.isReachable() === true ? 'online' : 'connecting'
   }
 
   #contacts(): readonly ContactView[] {

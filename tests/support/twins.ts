@@ -259,6 +259,10 @@ export class TwinNetwork implements PeerNetwork {
     return this.#world.linked(this.peerId, peer)
   }
 
+  async closeDirect(peer: string): Promise<void> {
+    if (this.#world.linked(this.peerId, peer)) this.#world.disconnect(this.peerId, peer)
+  }
+
   /** A twin holds a reservation on every relay it is connected to. */
   reservedRelays(): string[] {
     return this.relays.map((r) => peerOf(r)!).filter((relay) => this.isConnected(relay))

@@ -94,7 +94,7 @@ describe('message requests', () => {
     expect(request.messages.map((m) => m.text)).toEqual(['are you there?'])
   })
 
-  it('Block drops a peer’s later envelopes unread, on the direct path and from the mailboxes', async () => {
+  it('Block drops a peer’s later envelopes unread and keeps no direct connection to them', async () => {
     const world = await TwinWorld.create(1)
     const { alice, bob } = await strangerWrites(world)
     await bob.app.blockRequest(alice.peerId)
@@ -106,13 +106,14 @@ describe('message requests', () => {
     await next(alice.app, (s) => s.messages.find((m) => m.text === 'let me in' && m.status === 'sent'))
     await elapse(1000)
     expect(world.relays[0]!.mailboxes.get(bob.peerId)).toEqual([])
+    // A blocked peer keeps no direct connection (it would tell them Bob is online)…
     world.connect(alice.peerId, bob.peerId)
-    alice.app.retrySending()
-    await alice.app.send('over the direct link')
+    expect(net(bob).isDirect(alice.peerId)).toBe(false)
+    // …so Alice's next message goes through the relays, and is dropped unread there too.
+    await alice.app.send('over the relays again')
     await elapse(1000)
-    const acked = net(alice).sent.filter((s) => s.to === bob.peerId && s.acked)
-    expect(acked.length).toBeGreaterThan(0) // Bob's side acknowledged it…
-    expect(bob.app.snapshot().requests).toEqual([]) // …and shows nothing
+    expect(world.relays[0]!.mailboxes.get(bob.peerId)).toEqual([])
+    expect(bob.app.snapshot().requests).toEqual([])
     expect(sentTo(world, bob, alice)).toBe(0)
 
     await bob.app.unblock(alice.peerId)
@@ -156,6 +157,24 @@ describe('message requests', () => {
     world.profiles.set(alice.peerId, profile)
     await elapse(2_000)
     await next(bob.app, (s) => s.contacts.find((c) => c.peerId === alice.peerId && c.name === 'alice'))
+  })
+
+  it('hold the chat of an invitee named later under a verified contact’s name', async () => {
+    const world = await TwinWorld.create(1)
+    const alice = await twinPerson(world, 'alice')
+    const bob = await twinPerson(world, 'bob')
+    await bob.app.addContact(alice.app.inviteLink()!)
+    await bob.app.markVerified(alice.peerId, true)
+    const impostor = await twinPerson(world, 'alice')
+    await impostor.app.addContact(bob.app.inviteLink()!)
+    const profile = world.profiles.get(impostor.peerId)!
+    world.profiles.delete(impostor.peerId)
+    await impostor.app.send('it is me, new phone')
+    await next(bob.app, (s) => s.contacts.find((c) => c.peerId === impostor.peerId && !c.held))
+    world.profiles.set(impostor.peerId, profile)
+    await elapse(2_000)
+    const held = await next(bob.app, (s) => s.contacts.find((c) => c.peerId === impostor.peerId && c.held))
+    expect(held).toMatchObject({ name: 'alice', keyChanged: true })
   })
 })
 
