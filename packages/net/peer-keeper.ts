@@ -3,7 +3,8 @@
  *
  * libp2p does not redial a peer after the connection drops, and after a relay restart a browser may never
  * reserve again on its own (js-libp2p#3601). The keeper checks every `intervalMs` and redials missing
- * peers with capped exponential backoff; the circuit-relay transport's discovery then makes a fresh
+ * peers with capped exponential backoff (with jitter, so browsers that lost one relay together do not all
+ * come back in the same second); the circuit-relay transport's discovery then makes a fresh
  * reservation as soon as identify reports the relay's hop protocol.
  */
 import type { Libp2p, PeerId } from '@libp2p/interface'
@@ -12,7 +13,10 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 export interface PeerKeeperInit {
   /** How often to look for dropped connections. @default 2000 */
   intervalMs?: number
-  /** Longest wait between two redials of one peer. @default 30000 */
+  /**
+   * Longest wait between two redials of one peer: a relay back from a restart is reached again within
+   * about this long. @default 8000
+   */
   maxBackoffMs?: number
 }
 
@@ -39,7 +43,7 @@ export class PeerKeeper {
   ) {
     this.#node = node
     this.#intervalMs = init.intervalMs ?? 2000
-    this.#maxBackoffMs = init.maxBackoffMs ?? 30_000
+    this.#maxBackoffMs = init.maxBackoffMs ?? 8_000
     this.#targets = targets.map((t) => ({ ...t, failures: 0, nextAttempt: 0, dialing: false }))
   }
 
@@ -89,7 +93,8 @@ export class PeerKeeper {
         })
         .catch(() => {
           t.failures++
-          t.nextAttempt = Date.now() + Math.min(this.#maxBackoffMs, 500 * 2 ** t.failures)
+          const backoff = Math.min(this.#maxBackoffMs, 500 * 2 ** t.failures)
+          t.nextAttempt = Date.now() + backoff * (0.75 + Math.random() / 2)
         })
         .finally(() => {
           t.dialing = false

@@ -12,6 +12,7 @@ import { relaysOf } from '@paloma/net/addresses.ts'
 import { relayRefusal, type RelayRefusalCode } from '@paloma/net/mailbox-client.ts'
 import type { PeerNetwork } from '@paloma/net/network.ts'
 import type { Contacts } from './contacts.ts'
+import type { Scheduler } from './scheduler.ts'
 
 /** `direct`: the contact itself stored it. `mailbox`: one of its relays did. */
 export type Route = 'direct' | 'mailbox'
@@ -54,6 +55,11 @@ export interface DeliveryInit {
   depositTimeoutMs?: number
   /** Least time between two attempts to open a direct connection to the same contact. @default 30000 */
   directRedialMs?: number
+  /**
+   * After a failed attempt, the next one comes this soon, once (a WebRTC dial through a relay
+   * occasionally stalls until its timeout, and the one after it goes through). @default 1000
+   */
+  directRetryMs?: number
 }
 
 export interface DeliveryComponents {
@@ -61,6 +67,7 @@ export interface DeliveryComponents {
   contacts: Pick<Contacts, 'get' | 'refresh'>
   now(): number
   rng(n: number): Uint8Array
+  scheduler: Pick<Scheduler, 'after'>
 }
 
 export function delivery(init: DeliveryInit = {}) {
@@ -72,6 +79,9 @@ class Router implements Delivery {
   readonly #copies: number
   readonly #depositTimeoutMs: number
   readonly #redialMs: number
+  readonly #retryMs: number
+  /** Contacts whose last direct dial failed and got its quick retry already. */
+  readonly #retried = new Set<string>()
   readonly #dialing = new Map<string, Promise<void>>()
   readonly #lastDial = new Map<string, number>()
 
@@ -80,6 +90,7 @@ class Router implements Delivery {
     this.#copies = init.mailboxCopies ?? 2
     this.#depositTimeoutMs = init.depositTimeoutMs ?? 10_000
     this.#redialMs = init.directRedialMs ?? 30_000
+    this.#retryMs = init.directRetryMs ?? 1000
   }
 
   async send(peer: string, batch: readonly Outgoing[]): Promise<SendOutcome[]> {
@@ -176,7 +187,18 @@ class Router implements Delivery {
     this.#lastDial.set(peer, now)
     const dialing = this.#c.network
       .connectDirect(peer, circuits)
-      .catch(() => {}) // stays on the relays; the next attempt comes after directRedialMs
+      .then(
+        () => void this.#retried.delete(peer),
+        () => {
+          // Stays on the relays; one quick retry, then the next attempt after directRedialMs.
+          if (this.#retried.has(peer)) return
+          this.#retried.add(peer)
+          this.#c.scheduler.after(this.#retryMs, () => {
+            this.#lastDial.delete(peer)
+            void this.connectDirect(peer)
+          })
+        },
+      )
       .finally(() => this.#dialing.delete(peer))
     this.#dialing.set(peer, dialing)
     return dialing

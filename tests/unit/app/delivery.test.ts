@@ -52,7 +52,11 @@ function fakeNetwork() {
   return net
 }
 
+/** Timers the router set, run by hand. */
+const timers: Array<{ ms: number; fn: () => void }> = []
+
 function make(net: ReturnType<typeof fakeNetwork>, clock = { t: 0 }, relays = RELAYS) {
+  timers.length = 0
   // Bob's circuit addresses, as his profile lists them (a duplicate relay counts once).
   const contact: ContactRecord = {
     peer: BOB,
@@ -66,6 +70,12 @@ function make(net: ReturnType<typeof fakeNetwork>, clock = { t: 0 }, relays = RE
     contacts: { get: (p) => (p === BOB ? contact : undefined), refresh: async () => false },
     now: () => clock.t,
     rng: seededRng(3),
+    scheduler: {
+      after: (ms, fn) => {
+        timers.push({ ms, fn })
+        return () => {}
+      },
+    },
   })
 }
 
@@ -171,6 +181,20 @@ describe('delivery routes', () => {
     await d.connectDirect(BOB)
     clock.t += 30_000
     await d.connectDirect(BOB) // direct now: nothing to do
+    expect(net.calls.filter((c) => c.startsWith('dial'))).toHaveLength(2)
+  })
+
+  it('tries a failed direct dial once more a second later, then waits for the interval', async () => {
+    const net = fakeNetwork()
+    net.dialFails = true
+    const d = make(net, { t: 1_000_000 })
+    await d.connectDirect(BOB)
+    expect(timers.map((t) => t.ms)).toEqual([1000])
+    timers.shift()!.fn()
+    await new Promise((r) => setTimeout(r, 0))
+    expect(net.calls.filter((c) => c.startsWith('dial'))).toHaveLength(2)
+    expect(timers).toEqual([]) // the second failure waits for directRedialMs
+    await d.connectDirect(BOB)
     expect(net.calls.filter((c) => c.startsWith('dial'))).toHaveLength(2)
   })
 
