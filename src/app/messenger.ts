@@ -332,6 +332,14 @@ export class Messenger {
       changes.state()
     })
     network.on('addresses', () => changes.state())
+    // A reservation made again after a relay restart can change reachability without an event this
+    // node sees (measured: the app said "Connecting" while reserved, until something else changed).
+    let wasReachable = network.isReachable()
+    scheduler.every(1000, () => {
+      if (network.isReachable() === wasReachable) return
+      wasReachable = !wasReachable
+      changes.state()
+    })
     const myFingerprint = fingerprint(identity.publicKey)
     changes.attach({
       me: () => {
