@@ -262,12 +262,17 @@ export class MailboxServiceImpl
       subs.map(async (sub) => {
         sub.closed = true
         try {
-          await this.sendFrame(sub.stream, {
-            t: 'err',
-            code: 'INTERNAL',
-            msg: 'relay is shutting down; subscribe again later or on another relay',
-          })
-          await sub.stream.close({ signal: AbortSignal.timeout(2000) })
+          // Queued behind whatever the subscriber has not read yet, without waiting for the buffer to
+          // drain (a slow reader would hold the frame back until the stop aborts the stream); the
+          // close then flushes it.
+          sub.stream.send(
+            encodeFrame({
+              t: 'err',
+              code: 'INTERNAL',
+              msg: 'relay is shutting down; subscribe again later or on another relay',
+            }),
+          )
+          await sub.stream.close({ signal: AbortSignal.timeout(5000) })
         } catch (err) {
           sub.stream.abort(err instanceof Error ? err : new Error(String(err)))
         }
