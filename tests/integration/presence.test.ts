@@ -7,9 +7,23 @@ const scene = useScene()
 /** Alice and Bob, contacts of each other after Alice's first message; Bob's platform is given. */
 async function pair(bobPlatform: Platform = {}) {
   const { alice, bob, invite } = await aliceAndBob(scene, bobPlatform)
+  const aliceId = alice.app.peerId!
+  // Alice's profile is in the directory before she writes, so Bob names her at once (an account made a
+  // moment ago is named a little later: tests/unit/app/requests.twin.test.ts).
+  await expect
+    .poll(
+      () =>
+        bob.app.network!.directory.resolvePeer(aliceId).then(
+          (p) => p.name,
+          () => undefined,
+        ),
+      {
+        timeout: 30_000,
+      },
+    )
+    .toBe('alice')
   await alice.app.addContact(invite)
   await alice.app.send('hello')
-  const aliceId = alice.app.peerId!
   const bobId = bob.app.peerId!
   await until(bob.app, (s) => s.contacts.find((c) => c.peerId === aliceId))
   return { alice, bob, aliceId, bobId }
