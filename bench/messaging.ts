@@ -90,6 +90,8 @@ try {
   bob.page = await bob.context.newPage()
   await bob.page.goto(l.web.url)
   await bob.page.getByRole('button', { name: 'Unlock' }).waitFor()
+  // The unlock screen comes before the app service's chunk: wait for the service itself.
+  await bob.page.waitForFunction(() => (globalThis as unknown as Partial<Win>).paloma !== undefined)
   const times = await bob.page.evaluate(
     async ({ pass, peer, n }) => {
       const app = (globalThis as unknown as Win).paloma
