@@ -12,8 +12,8 @@
  *
  * Knows the node only through the small {@link ReadinessTarget} shape.
  */
-import { open, statfs, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
+import { statfs } from 'node:fs/promises'
+import { writeProbe } from './storage-guard.ts'
 
 export interface CheckResult {
   ok: boolean
@@ -70,18 +70,9 @@ export class Readiness {
     for (const name of ['mailbox', 'prekeys']) {
       if (services[name]?.isStarted?.() === false) return { ok: false, detail: `${name} database is closed` }
     }
-    const probe = join(this.#init.dataDir, `.ready-probe-${process.pid}`)
     try {
-      const file = await open(probe, 'w', 0o600)
-      try {
-        await file.writeFile('probe')
-        await file.sync()
-      } finally {
-        await file.close()
-      }
-      await unlink(probe)
+      await writeProbe(this.#init.dataDir, 'ready')
     } catch (err) {
-      await unlink(probe).catch(() => {})
       const code = (err as NodeJS.ErrnoException).code ?? 'error'
       return { ok: false, detail: `data directory ${this.#init.dataDir} is not writable (${code})` }
     }

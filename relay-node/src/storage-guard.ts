@@ -103,16 +103,8 @@ export class StorageGuard {
   async #probe(): Promise<StorageState> {
     const { dir, minFreeBytes } = this.#init
     let next: StorageState
-    const probe = join(dir, `.storage-probe-${process.pid}`)
     try {
-      const file = await open(probe, 'w', 0o600)
-      try {
-        await file.writeFile('probe')
-        await file.sync()
-      } finally {
-        await file.close()
-      }
-      await unlink(probe)
+      await writeProbe(dir, 'storage')
       const fs = await statfs(dir)
       const available = fs.bavail * fs.bsize
       next =
@@ -124,7 +116,6 @@ export class StorageGuard {
             }
           : { ok: true, detail: `writable, ${available} bytes free` }
     } catch (err) {
-      await unlink(probe).catch(() => {})
       const reason = storageFailure(err) ?? 'STORAGE_READ_ONLY'
       next = {
         ok: false,
@@ -141,5 +132,26 @@ export class StorageGuard {
     const changed = next.ok !== this.#state.ok || next.reason !== this.#state.reason
     this.#state = next
     if (changed) this.#init.onChange?.(next)
+  }
+}
+
+/**
+ * Writes, fsyncs and deletes a small file in `dir`: what a deposit needs of the disk. Throws the file
+ * system's error (`EROFS`, `ENOSPC`, `EACCES`...) when it cannot, leaving no probe behind.
+ */
+export async function writeProbe(dir: string, name: string): Promise<void> {
+  const probe = join(dir, `.${name}-probe-${process.pid}`)
+  try {
+    const file = await open(probe, 'w', 0o600)
+    try {
+      await file.writeFile('probe')
+      await file.sync()
+    } finally {
+      await file.close()
+    }
+    await unlink(probe)
+  } catch (err) {
+    await unlink(probe).catch(() => {})
+    throw err
   }
 }
