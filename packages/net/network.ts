@@ -32,6 +32,7 @@ import {
   type OpenMailboxOptions,
 } from './mailbox-client.ts'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
+import { answers } from './liveness.ts'
 import { createPalomaNode, type PalomaNode } from './node.ts'
 import {
   countOneTimePreKeys,
@@ -111,8 +112,12 @@ export interface PeerNetwork {
   connectDirect(peer: string, circuits: readonly string[], options?: { signal?: AbortSignal }): Promise<void>
   /** Connects to a relay (one learned from a contact) and keeps it connected, redialing when it drops. */
   dialRelay(relay: string, options?: { signal?: AbortSignal }): Promise<void>
-  /** Redials the configured relays now (the device's network came back). */
-  redialRelays(): void
+  /**
+   * The device's network changed (or came back): every open connection is asked for a ping over itself,
+   * those that do not answer within `timeoutMs` are closed (their address may be gone), and missing
+   * relays are dialled at once.
+   */
+  checkConnections(timeoutMs?: number): Promise<void>
   /** Sends an envelope over the chat protocol; resolves once `peer` acknowledged it. */
   deliver(peer: string, id: string, env: Uint8Array, options?: DeliverOptions): Promise<void>
   /** Sends an envelope over the chat protocol without waiting for an acknowledgement. */
@@ -361,7 +366,14 @@ class Libp2pNetwork implements PeerNetwork {
     await this.#node.libp2p.dial(addr, { signal: options.signal ?? AbortSignal.timeout(10_000) })
   }
 
-  redialRelays(): void {
+  async checkConnections(timeoutMs = 3000): Promise<void> {
+    // Relayed connections are a dial's short-lived signalling path; they follow their relay connection.
+    const open = this.#node.libp2p.getConnections().filter((c) => c.status === 'open' && c.limits == null)
+    await Promise.all(
+      open.map(async (c) => {
+        if (!(await answers(c, timeoutMs))) c.abort(new Error('no answer after a network change'))
+      }),
+    )
     this.#node.relays.retryNow()
   }
 

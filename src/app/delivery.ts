@@ -112,7 +112,9 @@ class Router implements Delivery {
         rest.map((i) => batch[i]!),
       )
       rest.forEach((i, k) => (outcomes[i] = deposited[k]))
-      if (deposited.some((o) => o.route === undefined)) void this.connectDirect(peer)
+      // On the relays (the contact moved to another network, a relay restarted, the chat was opened
+      // before they came online): the next messages go direct again once a dial succeeds.
+      void this.connectDirect(peer)
     }
     return outcomes as SendOutcome[]
   }

@@ -525,11 +525,19 @@ export class Messenger {
     await this.groups.markRead()
   }
 
-  /** The device's network came back (or went away): redial relays now and retry the outbox. */
+  /**
+   * The device's network changed, came back or went away (the browser says `offline` and `online` when
+   * its address changes too): connections that no longer answer are closed and relays redialled, then
+   * the outbox is retried and the open chat dials its contact directly again.
+   */
   networkChanged(): void {
-    this.network.redialRelays()
-    this.outbox.resetBackoff()
-    void this.outbox.flush()
     this.#view.state()
+    void this.network.checkConnections().then(() => {
+      this.outbox.resetBackoff()
+      void this.outbox.flush()
+      const open = this.conversations.active
+      if (open !== undefined && this.contacts.get(open) !== undefined) void this.delivery.connectDirect(open)
+      this.#view.state()
+    })
   }
 }

@@ -45,6 +45,8 @@ export async function startRelay(
     cwd?: string
     /** Another relay's `cli.ts` (an older version, for a baseline measured in the same run). */
     cli?: string
+    /** The address to listen on (`0.0.0.0`: every interface). @default '127.0.0.1' */
+    host?: string
   } = {},
 ): Promise<RelayProcess> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'paloma-relay-')))
@@ -54,7 +56,7 @@ export async function startRelay(
       ...(opts.nodeArgs ?? []),
       opts.cli ?? CLI,
       '--host',
-      '127.0.0.1',
+      opts.host ?? '127.0.0.1',
       '--port',
       String(opts.port ?? 0),
       '--data-dir',
@@ -117,7 +119,11 @@ export async function freePort(): Promise<number> {
  * `count` relay processes started in parallel, each told about the others (`--peer`): one DHT from the
  * first second. Keys are made before start so every relay knows every address in advance.
  */
-export async function startRelayMesh(count: number, args: string[] = []): Promise<RelayProcess[]> {
+export async function startRelayMesh(
+  count: number,
+  args: string[] = [],
+  opts: { host?: string } = {},
+): Promise<RelayProcess[]> {
   const plan = await Promise.all(
     Array.from({ length: count }, async () => {
       const dataDir = await mkdtemp(join(tmpdir(), 'paloma-relay-'))
@@ -132,6 +138,7 @@ export async function startRelayMesh(count: number, args: string[] = []): Promis
         port: p.port,
         dataDir: p.dataDir,
         args: [...plan.filter((o) => o !== p).flatMap((o) => ['--peer', o.addr]), ...args],
+        ...opts,
       }),
     ),
   )

@@ -293,7 +293,7 @@ export class TwinNetwork implements PeerNetwork {
     this.#relay(relay)
   }
 
-  redialRelays(): void {}
+  async checkConnections(): Promise<void> {}
 
   async deliver(peer: string, id: string, env: Uint8Array): Promise<void> {
     const other = this.#world.peers.get(peer)

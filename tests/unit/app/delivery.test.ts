@@ -126,7 +126,33 @@ describe('delivery routes', () => {
     expect(await make(net).send(BOB, one('e1'))).toEqual([
       { route: 'mailbox', held: [RELAYS[1], RELAYS[2]], complete: true },
     ])
-    expect(net.calls).toEqual(['deposit r1.test e1', 'deposit r2.test e1', 'deposit r3.test e1'])
+    expect(net.calls).toEqual([
+      'deposit r1.test e1',
+      'deposit r2.test e1',
+      'deposit r3.test e1',
+      `dial ${BOB}`,
+    ])
+  })
+
+  it('goes back to a direct connection after messages went through the mailbox, one dial per interval', async () => {
+    // The contact moved to another network: the old direct connection died, the relays took the messages.
+    const net = fakeNetwork()
+    net.dialFails = false
+    const clock = { t: 1_000_000 }
+    const d = make(net, clock)
+    net.connected = true // over a relay only
+    await d.send(BOB, one('e1'))
+    await d.send(BOB, one('e2'))
+    expect(net.calls.filter((c) => c.startsWith('dial'))).toEqual([`dial ${BOB}`])
+    expect(await d.send(BOB, one('e3'))).toEqual([{ route: 'direct' }])
+    // Dropped again later: the next message through the mailbox dials again once the interval passed.
+    net.direct = false
+    clock.t += 10_000
+    await d.send(BOB, one('e4'))
+    expect(net.calls.filter((c) => c.startsWith('dial'))).toHaveLength(1)
+    clock.t += 30_000
+    await d.send(BOB, one('e5'))
+    expect(net.calls.filter((c) => c.startsWith('dial'))).toHaveLength(2)
   })
 
   it('reports incomplete custody when fewer than k relays answer, and skips the relays that hold it', async () => {
