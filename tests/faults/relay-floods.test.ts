@@ -124,10 +124,20 @@ function report(
   series: string,
 ): void {
   console.log(
-    `flood ${name}: honest p99 ${r.measured.p99} ms over ${r.measured.n} (quiet ${quiet.p99} ms over ${quiet.n}), ` +
-      `${series} +${sample(after, series) - sample(r.before, series)}, relay RSS +${r.growthMb} MB, ` +
-      `relay CPU ${r.relayCores} cores, event-loop lag p99 ${Math.round(sample(after, 'nodejs_eventloop_lag_p99_seconds') * 1000)} ms, ` +
-      `flood ${JSON.stringify(r.floodResult)}, load ${loadavg()[0]?.toFixed(1)}`,
+    JSON.stringify({
+      suite: 'relay-flood',
+      flood: name,
+      honest_p99_ms: r.measured.p99,
+      honest_requests: r.measured.n,
+      quiet_p99_ms: quiet.p99,
+      quiet_requests: quiet.n,
+      refused: { series, count: sample(after, series) - sample(r.before, series) },
+      relay_rss_growth_mb: r.growthMb,
+      relay_cpu_cores: r.relayCores,
+      event_loop_lag_p99_ms: Math.round(sample(after, 'nodejs_eventloop_lag_p99_seconds') * 1000),
+      generator: r.floodResult,
+      load: loadavg()[0],
+    }),
   )
 }
 

@@ -63,7 +63,10 @@ describe('tabs closed and reopened while messages flow', () => {
       console.log(
         JSON.stringify({
           suite: 'reopen',
-          messages: MESSAGES,
+          sent: MESSAGES,
+          acknowledged: alice.app
+            .snapshot()
+            .messages.filter((m) => m.status !== 'pending' && m.text !== 'hello').length,
           receiver_reopens: receiverAt.size,
           sender_reopens: senderAt.size,
           delivered: new Set(texts).size,

@@ -252,7 +252,7 @@ describe('interaction fuzzer', () => {
         expect(counters.replays).toBeGreaterThan(0)
         expect(counters.tampers).toBeGreaterThan(0)
         console.log(
-          `interaction fuzzer (header encryption: ${headerEncryption}): ${JSON.stringify(counters)}`,
+          JSON.stringify({ suite: 'crypto-interaction', headerEncryption, steps: STEPS, ...counters }),
         )
       },
       Math.max(60_000, STEPS * 10),

@@ -446,7 +446,7 @@ describe('group interaction fuzzer', () => {
       expect(counters.afterRemovalRefused).toBeGreaterThan(0)
       for (const k of ['senderGone', 'noKey', 'expired', 'retired', 'beforeJoin'] as const)
         expect(refusals[k]).toBeGreaterThan(0)
-      console.log(`group fuzzer: ${JSON.stringify(counters)}, expected refusals: ${JSON.stringify(refusals)}`)
+      console.log(JSON.stringify({ suite: 'group-fuzz', steps: STEPS, ...counters, refusals }))
     },
     Math.max(120_000, STEPS * 20),
   )
