@@ -44,11 +44,8 @@ const plain = (s: string) => s.replaceAll(new RegExp(`${ESC}\\[[0-9;]*m`, 'g'), 
 function summary(log: string): Json {
   const text = plain(log)
   const tests = /^\s*Tests\s+(.+)$/m.exec(text)?.[1]?.trim()
-  const duration = /^\s*Duration\s+([\d.]+)(ms|s|m)\b/m.exec(text)
-  const seconds =
-    duration === null
-      ? undefined
-      : Number(duration[1]) * (duration[2] === 'ms' ? 0.001 : duration[2] === 'm' ? 60 : 1)
+  const duration = /^\s*Duration\s+([\d.]+)(ms|s)\b/m.exec(text)
+  const seconds = duration === null ? undefined : Number(duration[1]) * (duration[2] === 'ms' ? 0.001 : 1)
   return {
     tests: tests ?? 'no summary (the run did not finish)',
     passed: tests !== undefined && !/failed/.test(tests),
