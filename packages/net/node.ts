@@ -24,6 +24,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { relayTarget } from './addresses.ts'
 import { DHT_PROTOCOL } from './protocols.ts'
 import { dhtSelectors, dhtValidators } from './dht-records.ts'
+import { closeSilentOnReconnect } from './liveness.ts'
 import { PeerKeeper } from './peer-keeper.ts'
 
 export interface PalomaNodeInit {
@@ -105,6 +106,7 @@ export async function createPalomaNode(init: PalomaNodeInit): Promise<PalomaNode
     },
   })
   const keeper = new PeerKeeper(libp2p, relays)
+  closeSilentOnReconnect(libp2p)
   libp2p.addEventListener('start', () => keeper.start())
   libp2p.addEventListener('stop', () => keeper.stop())
   return { libp2p, relays: keeper }

@@ -29,6 +29,7 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import type { ComponentLogger, PeerId, PrivateKey } from '@libp2p/interface'
 import { DHT_PROTOCOL } from '@paloma/net/protocols.ts'
 import { dhtSelectors, dhtValidators } from '@paloma/net/dht-records.ts'
+import { closeSilentOnReconnect } from '@paloma/net/liveness.ts'
 import { PeerKeeper } from '@paloma/net/peer-keeper.ts'
 import { relayTarget } from '@paloma/net/addresses.ts'
 import { mailbox, type MailboxInit, type MailboxService } from './mailbox/index.ts'
@@ -368,6 +369,9 @@ export async function createRelay(options: RelayOptions = {}): Promise<Relay> {
     metrics,
   )
   node.addEventListener('connection:open', (evt) => perIp.opened(evt.detail))
+  // A browser back from a network change: its old connections are silent, and circuits to it would
+  // take the oldest; they are asked for a ping at once instead of at the next keep-alive.
+  closeSilentOnReconnect(node)
   node.addEventListener('connection:close', (evt) => perIp.closed(evt.detail))
   await node.start()
   keepAlive.start()

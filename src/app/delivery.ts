@@ -42,6 +42,8 @@ export interface Delivery {
   post(peer: string, envelope: Uint8Array): Promise<boolean>
   /** Tries to open a direct WebRTC connection to `peer` (rate-limited; never throws). */
   connectDirect(peer: string): Promise<void>
+  /** The device's network changed: earlier dials say nothing about the new one, the next goes at once. */
+  networkChanged(): void
 }
 
 export interface DeliveryInit {
@@ -176,6 +178,11 @@ class Router implements Delivery {
     } catch {
       return false
     }
+  }
+
+  networkChanged(): void {
+    this.#lastDial.clear()
+    this.#retried.clear()
   }
 
   connectDirect(peer: string): Promise<void> {

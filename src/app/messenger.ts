@@ -535,6 +535,7 @@ export class Messenger {
     void this.network.checkConnections().then(() => {
       this.outbox.resetBackoff()
       void this.outbox.flush()
+      this.delivery.networkChanged()
       const open = this.conversations.active
       if (open !== undefined && this.contacts.get(open) !== undefined) void this.delivery.connectDirect(open)
       this.#view.state()

@@ -56,7 +56,7 @@ export interface OutboxInit {
 export interface OutboxComponents {
   records: AppRecords
   sessions: Sessions
-  delivery: Delivery
+  delivery: Pick<Delivery, 'send'>
   conversations: Pick<Conversations, 'setStatus' | 'setProblem' | 'shown'>
   scheduler: Scheduler
   now(): number

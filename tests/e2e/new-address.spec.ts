@@ -4,6 +4,10 @@
  * when a phone moves to another network. Nobody reloads anything: his relay connections from the old
  * address go silent, the app finds them dead, dials again from the new one and reserves again, and Alice
  * reaches him again, first through the relays and then over a new direct connection.
+ *
+ * Chromium in a namespace does not notice the address change by itself (no `offline`/`online`), so the
+ * first move is the Wi-Fi switch a browser does notice (offline emulated while the address changes) and
+ * the second the silent kind (a NAT rebinding), found by heartbeats alone.
  */
 import { test, chromium, type Browser, type Page } from '@playwright/test'
 import { resolve } from 'node:path'
@@ -107,7 +111,12 @@ test('a browser whose IP address changes is reached again without a reload', asy
   for (let move = 1; move <= MOVES; move++) {
     const old = ns!.ip
     const moved = Date.now()
-    const ip = await ns!.move()
+    // The first move as the browser sees a Wi-Fi switch (offline a moment, then online: the app asks
+    // every connection at once); the second silent, as a NAT rebinding: only heartbeats can tell.
+    const noticed = move === 1
+    if (noticed) await bob.context.setOffline(true)
+    const ip = await ns!.move(noticed ? 1000 : 0)
+    if (noticed) await bob.context.setOffline(false)
     // Both relays dialled again from the new address (the old connections are dead, never reset).
     await expect
       .poll(async () => new Set((await fromDevice(ip)).map((c) => c.peer)).size, { timeout: BOUND_MS })
@@ -146,7 +155,15 @@ test('a browser whose IP address changes is reached again without a reload', asy
       await new Promise((r) => setTimeout(r, 3000))
     }
     const direct = Date.now() - moved
-    report.push({ move, from: old, to: ip, relays_back_ms: relaysBack, message_ms: shown, direct_ms: direct })
+    report.push({
+      move,
+      noticed: String(noticed),
+      from: old,
+      to: ip,
+      relays_back_ms: relaysBack,
+      message_ms: shown,
+      direct_ms: direct,
+    })
   }
   // Each message once, in order, on both sides.
   await expect(log(bob.page).locator('li[data-direction="in"]')).toHaveText(sent.get(alice)!)

@@ -26,8 +26,12 @@ export interface NetNs {
   exec(cmd: string, args: string[]): Promise<string>
   /** An executable that runs Chromium inside the namespace (for `launch({ executablePath })`). */
   chromium(executable: string): Promise<string>
-  /** Gives the device a new address on the same link (old one deleted first); returns it. */
-  move(): Promise<string>
+  /**
+   * Gives the device a new address on the same link; returns it. The old one is deleted first, and the
+   * new one comes `gapMs` later: a device between two networks (the browser sees no address for a while,
+   * says `offline`, then `online`). With no gap the browser may not notice: nothing but heartbeats tell.
+   */
+  move(gapMs?: number): Promise<string>
   /** TCP connections established from the device: `{ local, peer }` as `ip:port`. */
   tcp(): Promise<Array<{ local: string; peer: string }>>
   close(): Promise<void>
@@ -78,10 +82,11 @@ export async function createNetNs(): Promise<NetNs> {
       await chmod(path, 0o755)
       return path
     },
-    async move() {
+    async move(gapMs = 0) {
       const old = ip()
       host4++
       await ns('ip', ['addr', 'del', `${old}/24`, 'dev', dev])
+      if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs))
       await ns('ip', ['addr', 'add', `${ip()}/24`, 'dev', dev])
       return ip()
     },

@@ -210,6 +210,20 @@ describe('delivery routes', () => {
     expect(net.calls.filter((c) => c.startsWith('dial'))).toHaveLength(2)
   })
 
+  it('dials at once after a network change, whatever the interval says', async () => {
+    const net = fakeNetwork()
+    const d = make(net, { t: 1_000_000 })
+    await d.connectDirect(BOB)
+    timers.shift()!.fn() // its quick retry
+    await new Promise((r) => setTimeout(r, 0))
+    await d.connectDirect(BOB)
+    expect(net.calls.filter((c) => c.startsWith('dial'))).toHaveLength(2)
+    d.networkChanged()
+    net.dialFails = false
+    await d.connectDirect(BOB)
+    expect(net.calls.filter((c) => c.startsWith('dial'))).toHaveLength(3)
+  })
+
   it('tries a failed direct dial once more a second later, then waits for the interval', async () => {
     const net = fakeNetwork()
     net.dialFails = true

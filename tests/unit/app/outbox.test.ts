@@ -40,7 +40,7 @@ function twinSessions(records: AppRecords, opts: { ready?: Set<string> } = {}) {
 function scriptedDelivery(script: Record<string, SendOutcome[]>) {
   const sends: Array<{ peer: string; envId: string; env: Uint8Array }> = []
   const batches: number[] = []
-  const d: Delivery & { sends: typeof sends; batches: typeof batches } = {
+  const d: Pick<Delivery, 'send'> & { sends: typeof sends; batches: typeof batches } = {
     sends,
     batches,
     async send(peer, batch) {
@@ -50,8 +50,6 @@ function scriptedDelivery(script: Record<string, SendOutcome[]>) {
         return script[peer]?.shift() ?? MAILBOX
       })
     },
-    post: async () => true,
-    connectDirect: async () => {},
   }
   return d
 }
@@ -76,7 +74,11 @@ describe('outbox', () => {
     vi.useRealTimers()
   })
 
-  function make(delivery: Delivery, sessions = twinSessions(records), entries: OutboxEntry[] = []) {
+  function make(
+    delivery: Pick<Delivery, 'send'>,
+    sessions = twinSessions(records),
+    entries: OutboxEntry[] = [],
+  ) {
     const convs = conversations()({ records, changes: quiet, now: Date.now, rng: seededRng(1), messages: [] })
     const box: Outbox = outbox({ retryMinMs: 1000, retryMaxMs: 8000, window: 64 })({
       records,
