@@ -7,8 +7,10 @@
  * notices after a missed heartbeat (10 s and more); the browser's `online` event after a change lets the
  * app ask at once instead.
  */
-import type { Connection, Libp2p } from '@libp2p/interface'
+import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import { PING_PROTOCOL } from '@libp2p/ping'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 
 const PING_LENGTH = 32
 
@@ -16,33 +18,40 @@ const PING_LENGTH = 32
 export async function answers(connection: Connection, timeoutMs: number): Promise<boolean> {
   const signal = AbortSignal.timeout(timeoutMs)
   const data = crypto.getRandomValues(new Uint8Array(PING_LENGTH))
-  let stream
+  let stream: Stream | undefined
+  let ok = false
   try {
-    stream = await connection.newStream(PING_PROTOCOL, { signal, runOnLimitedConnection: true })
-    const s = stream
-    const echoed = new Promise<boolean>((resolve) => {
-      const received: Uint8Array[] = []
-      let length = 0
+    const s = (stream = await connection.newStream(PING_PROTOCOL, { signal }))
+    ok = await new Promise<boolean>((resolve) => {
+      const received = new Uint8ArrayList()
       signal.addEventListener('abort', () => resolve(false), { once: true })
       s.addEventListener('close', () => resolve(false), { once: true })
       s.addEventListener('message', (evt) => {
-        const chunk = evt.data.subarray()
-        received.push(chunk)
-        length += chunk.byteLength
-        if (length < PING_LENGTH) return
-        const all = new Uint8Array(length)
-        let at = 0
-        for (const c of received) all.set(c, (at += c.byteLength) - c.byteLength)
-        resolve(length === PING_LENGTH && all.every((b, i) => b === data[i]))
+        received.append(evt.data)
+        if (received.byteLength >= PING_LENGTH) resolve(uint8ArrayEquals(received.subarray(), data))
       })
+      s.send(data)
     })
-    s.send(data)
-    return await echoed
+    return ok
   } catch {
     return false
   } finally {
-    stream?.abort(new Error('ping done'))
+    if (ok) void stream?.close().catch(() => undefined)
+    else stream?.abort(new Error('no ping answer'))
   }
+}
+
+/** Pings each of `connections` over itself and closes those that do not answer within `timeoutMs`. */
+export async function closeSilent(
+  connections: readonly Connection[],
+  timeoutMs: number,
+  why: string,
+): Promise<void> {
+  await Promise.all(
+    connections.map(async (c) => {
+      if (!(await answers(c, timeoutMs))) c.abort(new Error(why))
+    }),
+  )
 }
 
 /**
@@ -68,11 +77,9 @@ export function closeSilentOnReconnect(node: Libp2p, timeoutMs = 3000): () => vo
       )
     if (older.length === 0) return
     probing.add(peer)
-    void Promise.all(
-      older.map(async (c) => {
-        if (!(await answers(c, timeoutMs))) c.abort(new Error('silent since the peer connected again'))
-      }),
-    ).finally(() => probing.delete(peer))
+    void closeSilent(older, timeoutMs, 'silent since the peer connected again').finally(() =>
+      probing.delete(peer),
+    )
   }
   node.addEventListener('connection:open', onOpen)
   return () => node.removeEventListener('connection:open', onOpen)

@@ -32,7 +32,7 @@ import {
   type OpenMailboxOptions,
 } from './mailbox-client.ts'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
-import { answers } from './liveness.ts'
+import { closeSilent } from './liveness.ts'
 import { createPalomaNode, type PalomaNode } from './node.ts'
 import {
   countOneTimePreKeys,
@@ -369,11 +369,7 @@ class Libp2pNetwork implements PeerNetwork {
   async checkConnections(timeoutMs = 3000): Promise<void> {
     // Relayed connections are a dial's short-lived signalling path; they follow their relay connection.
     const open = this.#node.libp2p.getConnections().filter((c) => c.status === 'open' && c.limits == null)
-    await Promise.all(
-      open.map(async (c) => {
-        if (!(await answers(c, timeoutMs))) c.abort(new Error('no answer after a network change'))
-      }),
-    )
+    await closeSilent(open, timeoutMs, 'no answer after a network change')
     this.#node.relays.retryNow()
   }
 

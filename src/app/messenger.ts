@@ -527,18 +527,22 @@ export class Messenger {
 
   /**
    * The device's network changed, came back or went away (the browser says `offline` and `online` when
-   * its address changes too): connections that no longer answer are closed and relays redialled, then
-   * the outbox is retried and the open chat dials its contact directly again.
+   * its address changes too), or the person asked to retry: the outbox is retried at once, and again once
+   * connections that no longer answer are closed and relays redialled; the open chat dials its contact
+   * directly again.
    */
   networkChanged(): void {
-    this.#view.state()
-    void this.network.checkConnections().then(() => {
+    const retry = () => {
       this.outbox.resetBackoff()
       void this.outbox.flush()
+      this.#view.state()
+    }
+    retry()
+    void this.network.checkConnections().then(() => {
       this.delivery.networkChanged()
       const open = this.conversations.active
       if (open !== undefined && this.contacts.get(open) !== undefined) void this.delivery.connectDirect(open)
-      this.#view.state()
+      retry()
     })
   }
 }

@@ -37,13 +37,32 @@ export interface NetNs {
   close(): Promise<void>
 }
 
-/** Why a namespace cannot be made here (not root, no `ip`), or undefined when it can. */
+/**
+ * Why a namespace joined by a veth pair cannot be made here (not root, no iproute2, no CAP_NET_ADMIN in a
+ * container), or undefined when it can: it makes one, and deletes it.
+ */
 export async function netnsUnavailable(): Promise<string | undefined> {
   if (process.getuid?.() !== 0) return 'network namespaces need root'
+  const name = `paloma-probe-${process.pid}`
   try {
-    await run('ip', ['netns', 'list'])
+    await run('ip', ['netns', 'add', name])
+    await run('ip', [
+      'link',
+      'add',
+      `palp${process.pid % 10000}`,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'eth0',
+      'netns',
+      name,
+    ])
+    await run('ss', ['-V'])
   } catch (err) {
-    return `\`ip netns\` does not work here: ${(err as Error).message}`
+    return `no network namespace with a veth pair here: ${(err as Error).message.split('\n')[0]}`
+  } finally {
+    await run('ip', ['netns', 'del', name]).catch(() => undefined)
   }
   return undefined
 }
