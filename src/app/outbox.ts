@@ -8,7 +8,9 @@
  * batches of up to `window` envelopes written at once (pipelined: the next batch leaves as soon as the
  * previous one is acknowledged), and takes whatever was queued meanwhile in the next batch. A lane that
  * could not deliver everything retries with its own exponential backoff, so an unreachable contact
- * delays nobody else. The receiver orders a conversation by the sender's clock, not by arrival.
+ * delays nobody else. An entry some relay holds but fewer than the custody asked for (relays down, or
+ * full for this sender) is sent: the lane goes on with newer ones and asks for the missing copies on its
+ * retries. The receiver orders a conversation by the sender's clock, not by arrival.
  */
 import { NoSessionError } from '@paloma/core/crypto/index.ts'
 import { newMessageId, type ChatMessage } from '@paloma/core/messages.ts'
@@ -188,21 +190,25 @@ class OutboxQueue implements Outbox {
 
   async #drain(lane: Lane): Promise<void> {
     let failed = false
+    // Held by fewer relays than asked, in this pass: their missing copies wait for the retry.
+    const short = new Set<string>()
     do {
       lane.again = false
       for (;;) {
         const batch = [...this.#entries.values()]
-          .filter((e) => e.to === lane.peer)
+          .filter((e) => e.to === lane.peer && !short.has(e.id))
           .sort((a, b) => a.created - b.created)
           .slice(0, this.#window)
         if (batch.length === 0 || !this.#c.scheduler.running) break
-        if (!(await this.#deliver(lane.peer, batch).catch(() => false))) {
+        const sent = await this.#deliver(lane.peer, batch).catch(() => undefined)
+        if (sent === undefined) {
           failed = true
           break
         }
+        for (const id of sent.short) short.add(id)
       }
     } while (lane.again && !failed && this.#c.scheduler.running)
-    if (failed && this.#c.scheduler.running) {
+    if ((failed || short.size > 0) && this.#c.scheduler.running) {
       lane.nextRetry = this.#c.now() + lane.delay
       lane.cancelRetry = this.#c.scheduler.after(lane.delay, () => void this.#run(lane))
       lane.delay = Math.min(this.#maxMs, lane.delay * 2)
@@ -211,14 +217,17 @@ class OutboxQueue implements Outbox {
     }
   }
 
-  /** Encrypts what still needs it and sends one batch; true when a route acknowledged every entry. */
-  async #deliver(peer: string, batch: OutboxEntry[]): Promise<boolean> {
+  /**
+   * Encrypts what still needs it and sends one batch. Undefined when some entry is not sent (no session,
+   * no route took it); else the ids of those held by fewer relays than asked.
+   */
+  async #deliver(peer: string, batch: OutboxEntry[]): Promise<{ short: string[] } | undefined> {
     const ready: OutboxEntry[] = []
     for (const e of batch) {
       if (e.env === undefined && !(await this.#encrypt(e))) break // no session yet: send what has one
       ready.push(e)
     }
-    if (ready.length === 0) return false
+    if (ready.length === 0) return undefined
     const outcomes = await this.#c.delivery.send(
       peer,
       ready.map((e) => ({ envId: e.envId ?? e.id, envelope: e.env!, ...(e.held ? { held: e.held } : {}) })),
@@ -251,7 +260,7 @@ class OutboxQueue implements Outbox {
     // Held by fewer relays than asked: kept, and tried again for the missing copies.
     if (partial.length > 0) writes.push(this.#c.records.write(partial.map((e) => entry.outbox(e))))
     await Promise.all(writes)
-    return done.length === batch.length
+    return done.length + partial.length === batch.length ? { short: partial.map((e) => e.id) } : undefined
   }
 
   /** Makes a session if needed and the entry's envelope, stored with the ratchet step. */

@@ -17,13 +17,18 @@ import { waitFor } from '../support/wait.ts'
 const SOAK = process.env.PALOMA_SOAK === '1'
 const MESSAGES = SOAK ? 10_000 : 500
 const KILLS = SOAK ? 50 : 5
-/** The relays take any rate from one sender: the test is about crashes, not the anti-spam limits. */
+/**
+ * The relays take any rate and count from one sender: the test is about crashes, not the anti-spam limits
+ * (with the default 2,000 envelopes per sender per relay, three relays hold 3,000 messages at two copies).
+ */
 const RELAY_ARGS = [
   '--mailbox-rate',
   '1000000',
   '--mailbox-rate-burst',
   '1000000',
   '--mailbox-recipient-count',
+  '100000',
+  '--mailbox-sender-count',
   '100000',
 ]
 

@@ -186,6 +186,27 @@ describe('outbox', () => {
     expect((await records.load()).messages[0]!.custody).toEqual(['r1', 'r2'])
   })
 
+  it('goes on with newer envelopes while older ones wait for their missing copies', async () => {
+    // Two of three relays down (or full for this sender): each envelope gets one copy, none the two asked.
+    const SHORT: SendOutcome = { route: 'mailbox', held: ['r1'], complete: false }
+    const delivery = scriptedDelivery({ [BOB]: Array.from({ length: 70 }, () => SHORT) })
+    const { box, convs } = make(delivery)
+    for (let i = 0; i < 70; i++) {
+      await box.enqueue(BOB, text(`m${i}`), { shown: convs.compose(BOB, `m${i}`) })
+      vi.advanceTimersByTime(1)
+    }
+    await box.flush()
+    // Every one left on the relay that answered, in one pass: the first 64 did not hold back the rest.
+    expect(delivery.batches).toEqual([64, 6])
+    expect(convs.history(BOB).every((m) => m.status === 'sent')).toBe(true)
+    expect(box.stats().pending.get(BOB)).toBe(70)
+    // The retry asks for the missing copies of all of them (the script answers: now complete).
+    await vi.advanceTimersByTimeAsync(1000)
+    await box.settled()
+    expect(delivery.batches).toEqual([64, 6, 64, 6])
+    expect(box.stats().pending.get(BOB) ?? 0).toBe(0)
+  })
+
   it('batches at most `window` envelopes, and sends what came meanwhile in the next batch', async () => {
     const delivery = scriptedDelivery({})
     const { box, convs } = make(delivery)
