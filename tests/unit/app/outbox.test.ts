@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { conversations } from '../../../src/app/conversations.ts'
+import { conversations, type Conversations } from '../../../src/app/conversations.ts'
 import type { Delivery, SendOutcome } from '../../../src/app/delivery.ts'
 import { outbox, type Outbox } from '../../../src/app/outbox.ts'
 import { AppRecords, type OutboxEntry, type RecordEntry } from '../../../src/app/records.ts'
@@ -57,6 +57,14 @@ function scriptedDelivery(script: Record<string, SendOutcome[]>) {
 const text = (s: string) => new TextEncoder().encode(s)
 /** Two relays took it: the custody asked for. */
 const MAILBOX: SendOutcome = { route: 'mailbox', held: ['r1', 'r2'], complete: true }
+
+/** `n` messages to Bob, a millisecond apart (so their order is their creation time). */
+async function write(box: Outbox, convs: Conversations, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    await box.enqueue(BOB, text(`m${i}`), { shown: convs.compose(BOB, `m${i}`) })
+    vi.advanceTimersByTime(1)
+  }
+}
 
 describe('outbox', () => {
   let scheduler: Scheduler
@@ -191,10 +199,7 @@ describe('outbox', () => {
     const SHORT: SendOutcome = { route: 'mailbox', held: ['r1'], complete: false }
     const delivery = scriptedDelivery({ [BOB]: Array.from({ length: 70 }, () => SHORT) })
     const { box, convs } = make(delivery)
-    for (let i = 0; i < 70; i++) {
-      await box.enqueue(BOB, text(`m${i}`), { shown: convs.compose(BOB, `m${i}`) })
-      vi.advanceTimersByTime(1)
-    }
+    await write(box, convs, 70)
     await box.flush()
     // Every one left on the relay that answered, in one pass: the first 64 did not hold back the rest.
     expect(delivery.batches).toEqual([64, 6])
@@ -210,10 +215,7 @@ describe('outbox', () => {
   it('batches at most `window` envelopes, and sends what came meanwhile in the next batch', async () => {
     const delivery = scriptedDelivery({})
     const { box, convs } = make(delivery)
-    for (let i = 0; i < 70; i++) {
-      await box.enqueue(BOB, text(`m${i}`), { shown: convs.compose(BOB, `m${i}`) })
-      vi.advanceTimersByTime(1)
-    }
+    await write(box, convs, 70)
     await box.flush()
     expect(delivery.batches).toEqual([64, 6])
   })
