@@ -11,6 +11,7 @@ import {
   DecryptionFailedError,
   DuplicateMessageError,
   NoSessionError,
+  TooManySkippedMessagesError,
   UnknownPreKeyError,
 } from '@paloma/core/crypto/index.ts'
 import type { ChatMessage } from '@paloma/core/messages.ts'
@@ -39,7 +40,8 @@ export interface Inbox {
    * Takes one envelope from `from`; resolves once the outcome is durable, so the path may acknowledge it.
    * A direct sender's acknowledgement means "stored" (its message shows delivered): an envelope that
    * cannot be stored is refused (throws), and the sender leaves it in the mailbox instead; from a
-   * mailbox, it is dropped (resolves) rather than retried forever.
+   * mailbox, it is dropped (resolves) rather than retried forever, except one further ahead of its
+   * chain than the ratchet skips: it throws {@link AheadOfChain}, stays on the relay, and comes again.
    */
   receive(from: string, id: string, envelope: Uint8Array, via: Arrival): Promise<void>
   /** Relays whose mailbox subscription is open now. */
@@ -53,6 +55,24 @@ export interface InboxInit {
   retryMinMs?: number
   /** @default 60000 */
   retryMaxMs?: number
+  /**
+   * How long after an envelope came too far ahead of its chain the subscription to that relay is opened
+   * again (the relay delivers the kept ones anew), doubled while they still come too early, up to
+   * `retryMaxMs`. Meanwhile the messages before them arrive from the other relays. @default 2000
+   */
+  aheadRetryMs?: number
+}
+
+/**
+ * An envelope from a mailbox further ahead of its sender's chain than the ratchet skips (MAX_SKIP): a
+ * person away for long reading several relays at different speeds gets message 5,000 from one before
+ * message 900 from another. It is left on the relay (nacked) and read again once the ones before it came.
+ */
+export class AheadOfChain extends Error {
+  override name = 'AheadOfChain'
+  constructor(peer: string, options?: ErrorOptions) {
+    super(`an envelope from ${peer} came before the ones ahead of it`, options)
+  }
 }
 
 /**
@@ -92,6 +112,7 @@ class Receiver implements Inbox {
   readonly #c: InboxComponents
   readonly #minMs: number
   readonly #maxMs: number
+  readonly #aheadMs: number
   readonly #applying = new KeyedLock()
   readonly #mailboxes = new Map<string, MailboxSubscription>()
   /** `<sender>/<message id>` of texts being stored, not shown yet (a burst is committed together). */
@@ -101,6 +122,7 @@ class Receiver implements Inbox {
     this.#c = components
     this.#minMs = init.retryMinMs ?? 1000
     this.#maxMs = init.retryMaxMs ?? 60_000
+    this.#aheadMs = init.aheadRetryMs ?? 2000
   }
 
   async receive(from: string, _id: string, envelope: Uint8Array, via: Arrival): Promise<void> {
@@ -121,6 +143,8 @@ class Receiver implements Inbox {
     } catch (err) {
       if (claimed !== undefined) this.#storing.delete(claimed)
       if (err instanceof DuplicateMessageError) return // stored the first time
+      if (err instanceof TooManySkippedMessagesError && via === 'mailbox')
+        throw new AheadOfChain(from, { cause: err })
       // Nothing to decrypt it with (restored from a backup, or a one-time prekey made after the backup):
       // ask the sender to start over and send again what we have not confirmed.
       if (
@@ -160,15 +184,29 @@ class Receiver implements Inbox {
   /** Holds a subscription to this person's mailbox on `relay`, reopening it whenever it ends. */
   async #keepMailbox(relay: string): Promise<void> {
     let delay = this.#minMs
+    let ahead = this.#aheadMs
     while (this.#c.scheduler.running) {
       try {
-        const sub = await this.#c.network.openMailbox(relay, (e) =>
-          this.receive(e.from, e.id, e.envelope, 'mailbox'),
-        )
+        let early = false
+        let reopen = () => {}
+        const sub = await this.#c.network.openMailbox(relay, async (e) => {
+          try {
+            await this.receive(e.from, e.id, e.envelope, 'mailbox')
+          } catch (err) {
+            // Kept on the relay (nacked): read again, once, a moment later.
+            if (err instanceof AheadOfChain && !early) {
+              early = true
+              this.#c.scheduler.after(ahead, () => reopen())
+            }
+            throw err
+          }
+        })
+        reopen = () => void sub.close().catch(() => {})
         if (!this.#c.scheduler.running) return void (await sub.close())
         this.#mailboxes.set(relay, sub)
         delay = this.#minMs
         await sub.closed
+        ahead = early ? Math.min(this.#maxMs, ahead * 2) : this.#aheadMs
       } catch {
         // relay unreachable: retry below
       }

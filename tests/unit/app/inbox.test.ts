@@ -1,8 +1,13 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { DecryptionFailedError, DuplicateMessageError, NoSessionError } from '@paloma/core/crypto/index.ts'
+import {
+  DecryptionFailedError,
+  DuplicateMessageError,
+  NoSessionError,
+  TooManySkippedMessagesError,
+} from '@paloma/core/crypto/index.ts'
 import type { ChatMessage } from '@paloma/core/messages.ts'
 import type { Payload } from '@paloma/core/protocol/payload.ts'
-import { inbox } from '../../../src/app/inbox.ts'
+import { AheadOfChain, inbox } from '../../../src/app/inbox.ts'
 import { entry, type RecordEntry } from '../../../src/app/records.ts'
 import { createScheduler, type Scheduler } from '../../../src/app/scheduler.ts'
 import type { MailboxEnvelope, MailboxSubscription } from '@paloma/net/network.ts'
@@ -56,7 +61,7 @@ function make(
     log: (_m, err) => void logged.push(err),
   })
   const env = (n: number, s: Script) => (scripts.set(n, s), new Uint8Array([n]))
-  return { box, env, written, shown, applied, paths, resets, logged }
+  return { box, env, scripts, written, shown, applied, paths, resets, logged }
 }
 
 const text = (id: string, t = id): Payload => ({ k: 'text', id, ts: 1, text: t })
@@ -130,6 +135,48 @@ describe('inbox', () => {
     await box.receive('bob', 'e1', env(1, text('a', 'slow')), 'mailbox')
     await box.receive('bob', 'e2', env(2, text('b', 'fast')), 'mailbox')
     await vi.waitFor(() => expect(applied.map((a) => a[1])).toEqual(['slow', 'fast']))
+  })
+
+  it('leaves an envelope too far ahead of its chain on the relay, and reads that mailbox again later', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+    const own = createScheduler()
+    // A relay's mailbox: what the handler takes is acknowledged (removed), what it throws for is kept.
+    const kept: MailboxEnvelope[] = []
+    let opened = 0
+    const made = make({
+      scheduler: own,
+      relays: [RELAY],
+      openMailbox: async (_relay, h) => {
+        opened++
+        let end: (e?: Error) => void = () => {}
+        const closed = new Promise<Error | undefined>((r) => (end = r))
+        for (const e of kept.splice(0)) await h(e).catch(() => kept.push(e))
+        return { synced: Promise.resolve(), closed, close: async () => end() }
+      },
+    })
+    const far = new TooManySkippedMessagesError(4000)
+    kept.push({ seq: 1, from: 'bob', id: 'e9', envelope: made.env(9, far), storedAt: 0 })
+    made.box.start()
+    await vi.advanceTimersByTimeAsync(0)
+    expect(kept).toHaveLength(1) // nacked: still on the relay
+    expect(made.logged).toEqual([]) // not dropped
+    // The messages before it came from another relay meanwhile: now it decrypts.
+    made.scripts.set(9, text('m4000'))
+    await vi.advanceTimersByTimeAsync(2000 + 1000)
+    expect(opened).toBe(2)
+    expect(kept).toEqual([])
+    expect(made.shown.map((m) => m.text)).toEqual(['m4000'])
+    own.stop()
+    await made.box.stop()
+  })
+
+  it('throws AheadOfChain only for a mailbox envelope: a direct sender falls back to the mailbox', async () => {
+    const { box, env } = make()
+    const far = () => new TooManySkippedMessagesError(4000)
+    await expect(box.receive('bob', 'e1', env(1, far()), 'mailbox')).rejects.toBeInstanceOf(AheadOfChain)
+    await expect(box.receive('bob', 'e2', env(2, far()), 'direct')).rejects.toBeInstanceOf(
+      TooManySkippedMessagesError,
+    )
   })
 
   it('reopens a mailbox subscription that ended, with backoff, and stops when the scheduler stops', async () => {
