@@ -3,7 +3,8 @@
  *
  *   node scripts/soak.ts                  every stage: crypto, group, abuse, faults
  *   node scripts/soak.ts faults abuse     only those
- *   node scripts/soak.ts --report-only    no run: the report from the logs already in test-results/soak/
+ *   node scripts/soak.ts --report-only    no run: the report from every log in test-results/soak/ (stages
+ *                                         run apart, or one suite run again: `<name>.log` each)
  *
  * Each stage is its npm script (`npm run soak:<stage>`, runnable alone), its output kept in
  * `test-results/soak/<stage>.log`. The suites print their counts as JSON lines with a `suite` key (the
@@ -12,7 +13,15 @@
  * and stdout. Exit status: 1 when any stage failed (the report is written all the same).
  */
 import { spawn } from 'node:child_process'
-import { copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import {
+  copyFileSync,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  writeFileSync,
+} from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
 
@@ -71,14 +80,14 @@ function records(log: string): Json[] {
 const num = (v: unknown) => (typeof v === 'number' ? v : 0)
 const sum = (rs: Json[], key: string) => rs.reduce((a, r) => a + num(r[key]), 0)
 
-function report(stages: Stage[]): Json {
+function report(logs: string[]): Json {
   const all: Json[] = []
   const ran: Json = {}
-  for (const stage of stages) {
-    const path = join(DIR, `${stage}.log`)
+  for (const name of logs) {
+    const path = join(DIR, `${name}.log`)
     if (!existsSync(path)) continue
     const log = readFileSync(path, 'utf8')
-    ran[stage] = summary(log)
+    ran[name] = summary(log)
     all.push(...records(log))
   }
   const bySuite = (name: string) => all.filter((r) => r.suite === name)
@@ -150,7 +159,11 @@ if (!reportOnly) {
     if (code !== 0) failed = true
   }
 }
-const out = report(reportOnly ? [...STAGES] : stages)
+const everyLog = () =>
+  readdirSync(DIR)
+    .filter((f) => f.endsWith('.log'))
+    .map((f) => f.slice(0, -'.log'.length))
+const out = report(reportOnly ? everyLog() : stages)
 writeFileSync(join(DIR, 'report.json'), `${JSON.stringify(out, null, 2)}\n`)
 console.log(JSON.stringify(out.totals, null, 2))
 console.log(`report: ${join(DIR, 'report.json')}`)

@@ -143,8 +143,9 @@ class Receiver implements Inbox {
     } catch (err) {
       if (claimed !== undefined) this.#storing.delete(claimed)
       if (err instanceof DuplicateMessageError) return // stored the first time
-      if (err instanceof TooManySkippedMessagesError && via === 'mailbox')
-        throw new AheadOfChain(from, { cause: err })
+      // Too early (a direct sender resends what relays hold only in part): not stored, kept for later.
+      if (err instanceof TooManySkippedMessagesError)
+        throw via === 'mailbox' ? new AheadOfChain(from, { cause: err }) : err
       // Nothing to decrypt it with (restored from a backup, or a one-time prekey made after the backup):
       // ask the sender to start over and send again what we have not confirmed.
       if (
