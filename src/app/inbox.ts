@@ -57,7 +57,7 @@ export interface InboxInit {
   retryMaxMs?: number
   /**
    * How long after an envelope came too far ahead of its chain the subscription to that relay is opened
-   * again (the relay delivers the kept ones anew), doubled while they still come too early, up to
+   * again (the relay delivers the kept ones anew), doubled while a pass takes none of them, up to
    * `retryMaxMs`. Meanwhile the messages before them arrive from the other relays. @default 2000
    */
   aheadRetryMs?: number
@@ -189,10 +189,12 @@ class Receiver implements Inbox {
     while (this.#c.scheduler.running) {
       try {
         let early = false
+        let took = false
         let reopen = () => {}
         const sub = await this.#c.network.openMailbox(relay, async (e) => {
           try {
             await this.receive(e.from, e.id, e.envelope, 'mailbox')
+            took = true
           } catch (err) {
             // Kept on the relay (nacked): read again, once, a moment later.
             if (err instanceof AheadOfChain && !early) {
@@ -207,7 +209,8 @@ class Receiver implements Inbox {
         this.#mailboxes.set(relay, sub)
         delay = this.#minMs
         await sub.closed
-        ahead = early ? Math.min(this.#maxMs, ahead * 2) : this.#aheadMs
+        // Backs off only while nothing moves: catching up, each pass takes some and comes back soon.
+        ahead = early && !took ? Math.min(this.#maxMs, ahead * 2) : this.#aheadMs
       } catch {
         // relay unreachable: retry below
       }
