@@ -22,8 +22,6 @@ export interface NetNs {
   hostIp: string
   /** The device's current address. */
   ip: string
-  /** Runs a command inside the namespace and returns its stdout. */
-  exec(cmd: string, args: string[]): Promise<string>
   /** An executable that runs Chromium inside the namespace (for `launch({ executablePath })`). */
   chromium(executable: string): Promise<string>
   /**
@@ -94,7 +92,6 @@ export async function createNetNs(): Promise<NetNs> {
     get ip() {
       return ip()
     },
-    exec: async (cmd, args) => (await ns(cmd, args)).stdout,
     async chromium(executable) {
       const path = join(dir, 'chromium')
       await writeFile(path, `#!/bin/sh\nexec ip netns exec ${name} ${executable} "$@"\n`)
