@@ -83,13 +83,22 @@ test('10,000 messages: the chat opens on the newest page and scrolls up, page by
     )
     slowest = Math.max(slowest, ms)
     await expect(texts.first()).not.toHaveText(topText!)
-    // The message that was at the top is still on screen: the view did not jump.
-    const stillVisible = await top!.evaluate((text) => {
+    // The message that was at the top is still on screen: the view did not jump. What is read says why
+    // when it did: the element gone (the chat redrawn), or where it went.
+    const place = await top!.evaluate((text) => {
+      const log = document.querySelector('[role="log"]')!
       const box = text.getBoundingClientRect()
-      const view = text.closest('[role="log"]')!.getBoundingClientRect()
-      return text.isConnected && box.bottom > view.top && box.top < view.bottom
+      const view = log.getBoundingClientRect()
+      return {
+        connected: text.isConnected,
+        visible: text.isConnected && box.bottom > view.top && box.top < view.bottom,
+        y: Math.round(box.top - view.top),
+        scrollTop: Math.round(log.scrollTop),
+        scrollHeight: log.scrollHeight,
+        first: log.querySelector('li .text')?.textContent,
+      }
     })
-    expect(stillVisible).toBe(true)
+    expect(place, `page ${pages + 1}, was at the top: ${topText}`).toMatchObject({ visible: true })
     pages++
   }
   const scrollMs = Date.now() - scrolled
