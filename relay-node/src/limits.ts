@@ -9,8 +9,9 @@
  *   once from one IP address (`--max-connections-per-ip`).
  * - Streams: {@link limitedMuxer} wraps the stream muxer of every connection: a token bucket of inbound
  *   streams per connection (`--stream-rate`, `--stream-burst`) resets a stream beyond it before any protocol
- *   negotiation, and the muxer's own refusals (more than `--max-streams` open, more than a protocol's
- *   per-connection limit) are counted.
+ *   negotiation, a connection that goes on after as many refusals again is closed (`stream-flood`), and the
+ *   muxer's own refusals (more than `--max-streams` open, more than a protocol's per-connection limit) are
+ *   counted.
  * - DHT: {@link limitDhtWrites} puts a per-peer token bucket in front of the DHT's PUT_VALUE and ADD_PROVIDER
  *   handlers (`--dht-put-rate`, `--dht-put-burst`); a PUT beyond it is refused before its record is validated.
  *
@@ -35,7 +36,14 @@ export interface RefusalCounters {
   dhtRefused: { inc(labels: { reason: string }): void }
 }
 
-export const CONNECTION_REFUSAL_REASONS = ['rate', 'pending', 'limit', 'per-ip', 'draining'] as const
+export const CONNECTION_REFUSAL_REASONS = [
+  'rate',
+  'pending',
+  'limit',
+  'per-ip',
+  'draining',
+  'stream-flood',
+] as const
 export const STREAM_REFUSAL_REASONS = ['rate', 'limit', 'protocol-limit'] as const
 
 /** The host part of a network address, or undefined for a relayed (circuit) or unix address. */
@@ -144,7 +152,8 @@ interface YamuxInternals {
  * Wraps a stream muxer factory (Yamux) so that each connection's inbound streams are limited by a token
  * bucket (`limit`) and every refusal is counted: `rate` (this limit; the stream is reset before protocol
  * negotiation), `limit` (the muxer's own most open inbound streams), `protocol-limit` (a protocol's most
- * streams per connection, e.g. `--max-service-streams`).
+ * streams per connection, e.g. `--max-service-streams`). A connection refused as many streams again as
+ * `limit` lets through is closed and counted as a refused connection, `stream-flood`.
  */
 export function limitedMuxer(
   factory: StreamMuxerFactory,
@@ -170,6 +179,9 @@ export function limitedMuxer(
         )
       }
       const buckets = new TokenBuckets(limit)
+      // A connection that goes on opening streams after as many refusals again as the limit allows is a
+      // flood, not a burst: it is closed, and a new one is subject to the per-IP connection rate.
+      const strikes = new TokenBuckets(limit)
       const incoming = m.incomingStream.bind(muxer)
       m.incomingStream = (id: number) => {
         if (
@@ -184,9 +196,15 @@ export function limitedMuxer(
       const onRemote = m.onRemoteStream.bind(muxer)
       m.onRemoteStream = (stream: Stream) => {
         onRemote(stream)
-        if (!buckets.take('', now())) {
+        const t = now()
+        if (!buckets.take('', t)) {
           counters.streamsRefused.inc({ reason: 'rate' })
-          stream.abort(new Error(`more than ${limit.burst} streams in a burst or ${limit.perSecond}/s`))
+          const err = new Error(`more than ${limit.burst} streams in a burst or ${limit.perSecond}/s`)
+          stream.abort(err)
+          if (!strikes.take('', t) && maConn.status === 'open') {
+            counters.connectionsRefused.inc({ reason: 'stream-flood' })
+            maConn.abort(err)
+          }
           return
         }
         stream.addEventListener(

@@ -141,7 +141,7 @@ export class RelayMetrics {
     })
     this.connectionsRefused = new Counter({
       name: 'paloma_relay_connections_refused_total',
-      help: 'Inbound connections refused, by reason: rate (--connection-rate per IP), pending (--max-pending-connections), limit (--max-connections), per-ip (--max-connections-per-ip), draining.',
+      help: 'Inbound connections refused, by reason: rate (--connection-rate per IP), pending (--max-pending-connections), limit (--max-connections), per-ip (--max-connections-per-ip), draining, stream-flood (an open connection closed for opening streams past the stream rate).',
       labelNames: ['reason'],
       registers,
     })

@@ -41,6 +41,7 @@ import { ping } from '@libp2p/ping'
 import type { RateLimit } from './rate-limit.ts'
 import { loadCertificate, tlsReloader, type TlsReloader } from './tls.ts'
 import { loadOrCreateWebRTCDirectCertificate } from './webrtc-cert.ts'
+import { resetTerminatesWebSockets } from './ws-reset.ts'
 
 export interface RelayOptions {
   /** Where the relay keeps its key, its certificate, its mailbox and its one-time prekeys. @default '.data/relay' */
@@ -255,6 +256,7 @@ export async function createRelay(options: RelayOptions = {}): Promise<Relay> {
     },
   }
 
+  resetTerminatesWebSockets()
   const perIp = new ConnectionsPerIp(opts.maxConnectionsPerIp, metrics)
   const muxer = yamux({
     maxInboundStreams: opts.maxStreams,

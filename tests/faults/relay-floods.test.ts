@@ -36,6 +36,8 @@ const SECONDS = Number(process.env.PALOMA_FLOOD_SECONDS ?? 4)
  * 93 ms in two full runs with a quiet p99 of 15-27 ms. Below 50 ms a ratio says nothing about the limits.
  */
 const FLOOR_MS = 50
+/** Connections the relay closed for opening streams past the rate after as many refusals again. */
+const STREAM_FLOOD = 'paloma_relay_connections_refused_total{reason="stream-flood"}'
 const MEMORY_BOUND_MB = 200
 
 let relay: RelayProcess & { metricsUrl: string }
@@ -132,6 +134,7 @@ function report(
       quiet_p99_ms: quiet.p99,
       quiet_requests: quiet.n,
       refused: { series, count: sample(after, series) - sample(r.before, series) },
+      connections_closed_for_stream_flood: sample(after, STREAM_FLOOD) - sample(r.before, STREAM_FLOOD),
       relay_rss_growth_mb: r.growthMb,
       relay_cpu_cores: r.relayCores,
       event_loop_lag_p99_ms: Math.round(sample(after, 'nodejs_eventloop_lag_p99_seconds') * 1000),
@@ -193,7 +196,9 @@ describe('relay under floods', () => {
   it('stream storm: per-connection stream rate refusals, honest client unharmed', async () => {
     const r = await underFlood({ kind: 'streams', ip: '127.0.0.40' })
     const series = 'paloma_relay_streams_refused_total{reason="rate"}'
-    const after = await moved(r.before, series)
+    await moved(r.before, series)
+    // The flooding connection is closed; the generator's new ones meet the per-IP connection rate.
+    const after = await moved(r.before, STREAM_FLOOD)
     report('streams', r, after, series)
     expectHonestUnharmed(r)
   })
