@@ -13,6 +13,8 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 
 const PING_LENGTH = 32
+/** How soon to ask again when another ping is using the connection's one ping stream. */
+const BUSY_RETRY_MS = 20
 
 /** Resolves true when `connection` echoes a ping within `timeoutMs`, false otherwise; never throws. */
 export async function answers(connection: Connection, timeoutMs: number): Promise<boolean> {
@@ -21,7 +23,7 @@ export async function answers(connection: Connection, timeoutMs: number): Promis
   let stream: Stream | undefined
   let ok = false
   try {
-    const s = (stream = await connection.newStream(PING_PROTOCOL, { signal }))
+    const s = (stream = await pingStream(connection, signal))
     ok = await new Promise<boolean>((resolve) => {
       const received = new Uint8ArrayList()
       signal.addEventListener('abort', () => resolve(false), { once: true })
@@ -38,6 +40,23 @@ export async function answers(connection: Connection, timeoutMs: number): Promis
   } finally {
     if (ok) void stream?.close().catch(() => undefined)
     else stream?.abort(new Error('no ping answer'))
+  }
+}
+
+/**
+ * A ping stream on `connection`. The ping protocol allows one outbound stream per connection, and libp2p's
+ * connection monitor pings every connection now and then: when it is pinging this one, wait for it to
+ * finish instead of taking the refusal for silence (that closed live connections).
+ */
+async function pingStream(connection: Connection, signal: AbortSignal): Promise<Stream> {
+  for (;;) {
+    try {
+      return await connection.newStream(PING_PROTOCOL, { signal })
+    } catch (err) {
+      if ((err as Error).name !== 'TooManyOutboundProtocolStreamsError') throw err
+      await new Promise((resolve) => setTimeout(resolve, BUSY_RETRY_MS))
+      signal.throwIfAborted()
+    }
   }
 }
 

@@ -26,6 +26,7 @@ import { DHT_PROTOCOL } from './protocols.ts'
 import { dhtSelectors, dhtValidators } from './dht-records.ts'
 import { closeSilentOnReconnect } from './liveness.ts'
 import { PeerKeeper } from './peer-keeper.ts'
+import { resetEndsWebSockets } from './websocket-reset.ts'
 
 export interface PalomaNodeInit {
   privateKey: PrivateKey
@@ -78,6 +79,9 @@ export async function createPalomaNode(init: PalomaNodeInit): Promise<PalomaNode
     throw new Error('No relay configured: add at least one relay multiaddr to config.json')
   const relays = init.relays.map(relayTarget)
   const reservations = Math.max(1, Math.min(init.reservations ?? 2, relays.length))
+  // Relay connections are WebSockets: without this, aborting one (checkConnections, a silent one replaced)
+  // left its socket open.
+  resetEndsWebSockets(globalThis.WebSocket?.prototype)
   const libp2p = await createLibp2p({
     privateKey: init.privateKey,
     start: false,

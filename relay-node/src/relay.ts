@@ -30,6 +30,8 @@ import type { ComponentLogger, PeerId, PrivateKey } from '@libp2p/interface'
 import { DHT_PROTOCOL } from '@paloma/net/protocols.ts'
 import { dhtSelectors, dhtValidators } from '@paloma/net/dht-records.ts'
 import { closeSilentOnReconnect } from '@paloma/net/liveness.ts'
+import { resetEndsWebSockets } from '@paloma/net/websocket-reset.ts'
+import { WebSocket } from 'ws'
 import { PeerKeeper } from '@paloma/net/peer-keeper.ts'
 import { relayTarget } from '@paloma/net/addresses.ts'
 import { mailbox, type MailboxInit, type MailboxService } from './mailbox/index.ts'
@@ -41,7 +43,6 @@ import { ping } from '@libp2p/ping'
 import type { RateLimit } from './rate-limit.ts'
 import { loadCertificate, tlsReloader, type TlsReloader } from './tls.ts'
 import { loadOrCreateWebRTCDirectCertificate } from './webrtc-cert.ts'
-import { resetTerminatesWebSockets } from './ws-reset.ts'
 
 export interface RelayOptions {
   /** Where the relay keeps its key, its certificate, its mailbox and its one-time prekeys. @default '.data/relay' */
@@ -256,7 +257,7 @@ export async function createRelay(options: RelayOptions = {}): Promise<Relay> {
     },
   }
 
-  resetTerminatesWebSockets()
+  resetEndsWebSockets(WebSocket.prototype)
   const perIp = new ConnectionsPerIp(opts.maxConnectionsPerIp, metrics)
   const muxer = yamux({
     maxInboundStreams: opts.maxStreams,
