@@ -26,13 +26,19 @@ try {
 
   // Adding the contact opens the chat, and the app dials the direct WebRTC connection through the relay.
   const result = await alice.page.evaluate(
-    async ({ link, peer, rounds }) => {
+    async ({ link, peer, rounds, DIRECT_MS }) => {
       const app = (globalThis as unknown as Win).paloma
       const t0 = performance.now()
       await app.addContact(link)
-      await new Promise<void>((res) => {
+      // A dial through the relay that fails twice is tried again every 30 s while the chat is open.
+      await new Promise<void>((res, rej) => {
+        const timeout = setTimeout(
+          () => rej(new Error(`no direct connection within ${DIRECT_MS} ms`)),
+          DIRECT_MS,
+        )
         const off = app.subscribe((s) => {
           if (s.contacts.find((c) => c.peerId === peer)?.direct) {
+            clearTimeout(timeout)
             queueMicrotask(() => off())
             res()
           }
@@ -57,7 +63,7 @@ try {
       }
       return { dialMs, rtts }
     },
-    { link: bobInvite, peer: bobId, rounds: ROUNDS },
+    { link: bobInvite, peer: bobId, rounds: ROUNDS, DIRECT_MS: 120_000 },
   )
 
   const assets = resolve(import.meta.dirname, '../dist/assets')

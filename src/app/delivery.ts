@@ -70,6 +70,12 @@ export interface DeliveryComponents {
   now(): number
   rng(n: number): Uint8Array
   scheduler: Pick<Scheduler, 'after'>
+  /**
+   * Whether `peer`'s chat is on screen: while it is, a direct dial that failed twice is tried again every
+   * directRedialMs (a chat opened while the contact was unreachable goes direct once it can).
+   * @default never
+   */
+  isOpen?(peer: string): boolean
 }
 
 export function delivery(init: DeliveryInit = {}) {
@@ -199,8 +205,15 @@ class Router implements Delivery {
       .then(
         () => void this.#retried.delete(peer),
         () => {
-          // Stays on the relays; one quick retry, then the next attempt after directRedialMs.
-          if (this.#retried.has(peer)) return
+          // Stays on the relays; one quick retry, then the next attempt after directRedialMs: the next
+          // message through the mailbox makes it, or this while the chat is open.
+          if (this.#retried.has(peer)) {
+            if (this.#c.isOpen?.(peer) === true)
+              this.#c.scheduler.after(this.#redialMs, () => {
+                if (this.#c.isOpen?.(peer) === true) void this.connectDirect(peer)
+              })
+            return
+          }
           this.#retried.add(peer)
           this.#c.scheduler.after(this.#retryMs, () => {
             this.#lastDial.delete(peer)

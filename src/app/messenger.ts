@@ -207,7 +207,14 @@ export class Messenger {
       get: (peer: string) => book.get(peer) ?? this.requests.asContact(peer),
       refresh: (peer: string) => book.refresh(peer),
     }
-    this.delivery = delivery(init.delivery)({ network, contacts: reachable, now, rng, scheduler })
+    this.delivery = delivery(init.delivery)({
+      network,
+      contacts: reachable,
+      now,
+      rng,
+      scheduler,
+      isOpen: (peer) => this.conversations.active === peer,
+    })
     this.outbox = outbox(init.outbox)({
       records,
       sessions: this.sessions,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { delivery } from '../../../src/app/delivery.ts'
+import { delivery, type DeliveryComponents } from '../../../src/app/delivery.ts'
 import type { ContactRecord } from '../../../src/app/records.ts'
 import { ChatError } from '@paloma/net/chat.ts'
 import { MailboxError } from '@paloma/net/mailbox-client.ts'
@@ -55,7 +55,12 @@ function fakeNetwork() {
 /** Timers the router set, run by hand. */
 const timers: Array<{ ms: number; fn: () => void }> = []
 
-function make(net: ReturnType<typeof fakeNetwork>, clock = { t: 0 }, relays = RELAYS) {
+function make(
+  net: ReturnType<typeof fakeNetwork>,
+  clock = { t: 0 },
+  relays = RELAYS,
+  extra: Pick<DeliveryComponents, 'isOpen'> = {},
+) {
   timers.length = 0
   // Bob's circuit addresses, as his profile lists them (a duplicate relay counts once).
   const contact: ContactRecord = {
@@ -70,6 +75,7 @@ function make(net: ReturnType<typeof fakeNetwork>, clock = { t: 0 }, relays = RE
     contacts: { get: (p) => (p === BOB ? contact : undefined), refresh: async () => false },
     now: () => clock.t,
     rng: seededRng(3),
+    ...extra,
     scheduler: {
       after: (ms, fn) => {
         timers.push({ ms, fn })
@@ -222,6 +228,49 @@ describe('delivery routes', () => {
     net.dialFails = false
     await d.connectDirect(BOB)
     expect(net.calls.filter((c) => c.startsWith('dial'))).toHaveLength(3)
+  })
+
+  it('while the chat is open, a dial that failed twice is tried again every interval until it goes direct', async () => {
+    const net = fakeNetwork()
+    net.dialFails = true
+    const clock = { t: 1_000_000 }
+    let open = true
+    const d = make(net, clock, RELAYS, { isOpen: (peer) => open && peer === BOB })
+    const dials = () => net.calls.filter((c) => c.startsWith('dial')).length
+    await d.connectDirect(BOB)
+    timers.shift()!.fn() // the quick retry
+    await new Promise((r) => setTimeout(r, 0))
+    expect(dials()).toBe(2)
+    expect(timers.map((t) => t.ms)).toEqual([30_000])
+    clock.t += 30_000
+    timers.shift()!.fn()
+    await new Promise((r) => setTimeout(r, 0))
+    expect(dials()).toBe(3)
+    expect(timers.map((t) => t.ms)).toEqual([30_000]) // still failing, still open: again
+    net.dialFails = false
+    clock.t += 30_000
+    timers.shift()!.fn()
+    await new Promise((r) => setTimeout(r, 0))
+    expect(dials()).toBe(4)
+    expect(timers).toEqual([]) // direct now
+  })
+
+  it('a chat closed before the next attempt is not dialled for', async () => {
+    const net = fakeNetwork()
+    net.dialFails = true
+    const clock = { t: 1_000_000 }
+    let open = true
+    const d = make(net, clock, RELAYS, { isOpen: () => open })
+    await d.connectDirect(BOB)
+    timers.shift()!.fn()
+    await new Promise((r) => setTimeout(r, 0))
+    expect(timers.map((t) => t.ms)).toEqual([30_000])
+    open = false
+    clock.t += 30_000
+    timers.shift()!.fn()
+    await new Promise((r) => setTimeout(r, 0))
+    expect(net.calls.filter((c) => c.startsWith('dial'))).toHaveLength(2)
+    expect(timers).toEqual([])
   })
 
   it('tries a failed direct dial once more a second later, then waits for the interval', async () => {
