@@ -234,8 +234,7 @@ describe('delivery routes', () => {
     const net = fakeNetwork()
     net.dialFails = true
     const clock = { t: 1_000_000 }
-    let open = true
-    const d = make(net, clock, RELAYS, { isOpen: (peer) => open && peer === BOB })
+    const d = make(net, clock, RELAYS, { isOpen: (peer) => peer === BOB })
     const dials = () => net.calls.filter((c) => c.startsWith('dial')).length
     await d.connectDirect(BOB)
     timers.shift()!.fn() // the quick retry
