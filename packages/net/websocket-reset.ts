@@ -6,28 +6,27 @@
  * network change, a stream flood) left the socket, its buffers and its file descriptor behind, and the other
  * side was never told.
  *
- * After {@link resetEndsWebSockets}, a reset ends the socket: abruptly where the class can (`ws`'s
- * `terminate()`), otherwise with a close without a code (the other side sees 1005, "no status").
+ * After {@link resetEndsWebSockets}, a reset closes the socket without a code (the other side sees 1005, "no
+ * status"): what was already queued goes out first, and a peer that does
+ * not answer the close is cut off by the WebSocket's own close timeout.
  */
 
 const ABNORMAL_CLOSURE = 1006
 
 interface WebSocketPrototype {
   close(code?: number, reason?: string): void
-  terminate?(): void
 }
 
 const patched = new WeakSet<object>()
 
-/** Makes `close(1006)` on sockets of this prototype end them instead of throwing; idempotent. */
+/** Makes `close(1006)` on sockets of this prototype close them instead of throwing; idempotent. */
 export function resetEndsWebSockets(proto: WebSocketPrototype | undefined): void {
   if (proto === undefined || patched.has(proto)) return
   const close = proto.close
   if (typeof close !== 'function') throw new Error('this WebSocket class has no close() to end a reset')
   proto.close = function (this: WebSocketPrototype, code?: number, reason?: string) {
-    if (code !== ABNORMAL_CLOSURE) return close.call(this, code, reason)
-    if (typeof this.terminate === 'function') this.terminate()
-    else close.call(this)
+    if (code === ABNORMAL_CLOSURE) close.call(this)
+    else close.call(this, code, reason)
   }
   patched.add(proto)
 }

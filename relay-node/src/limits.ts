@@ -203,7 +203,9 @@ export function limitedMuxer(
           stream.abort(err)
           if (!strikes.take('', t) && maConn.status === 'open') {
             counters.connectionsRefused.inc({ reason: 'stream-flood' })
-            maConn.abort(err)
+            // A close, not an abort: @libp2p/websockets resets with a close code no WebSocket sends, and
+            // the socket would stay open (packages/net/websocket-reset.ts).
+            void maConn.close().catch(() => maConn.abort(err))
           }
           return
         }

@@ -30,8 +30,6 @@ import type { ComponentLogger, PeerId, PrivateKey } from '@libp2p/interface'
 import { DHT_PROTOCOL } from '@paloma/net/protocols.ts'
 import { dhtSelectors, dhtValidators } from '@paloma/net/dht-records.ts'
 import { closeSilentOnReconnect } from '@paloma/net/liveness.ts'
-import { resetEndsWebSockets } from '@paloma/net/websocket-reset.ts'
-import { WebSocket } from 'ws'
 import { PeerKeeper } from '@paloma/net/peer-keeper.ts'
 import { relayTarget } from '@paloma/net/addresses.ts'
 import { mailbox, type MailboxInit, type MailboxService } from './mailbox/index.ts'
@@ -257,7 +255,6 @@ export async function createRelay(options: RelayOptions = {}): Promise<Relay> {
     },
   }
 
-  resetEndsWebSockets(WebSocket.prototype)
   const perIp = new ConnectionsPerIp(opts.maxConnectionsPerIp, metrics)
   const muxer = yamux({
     maxInboundStreams: opts.maxStreams,

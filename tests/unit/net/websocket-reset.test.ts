@@ -18,7 +18,7 @@ function socketClass(withTerminate: boolean) {
 }
 
 describe('resetEndsWebSockets', () => {
-  it('a reset terminates a ws socket, and other closes are left as they were', () => {
+  it('a reset closes the socket without a code, and other closes are left as they were', () => {
     const Socket = socketClass(true)
     expect(() => new Socket().close(1006)).toThrow(TypeError)
     resetEndsWebSockets(Socket.prototype)
@@ -26,10 +26,10 @@ describe('resetEndsWebSockets', () => {
     s.close(1006)
     s.close(1000, 'bye')
     s.close()
-    expect(s.calls).toEqual(['terminate()', 'close(1000, bye)', 'close()'])
+    expect(s.calls).toEqual(['close()', 'close(1000, bye)', 'close()'])
   })
 
-  it('without terminate (browsers, Node’s own WebSocket) a reset closes without a code', () => {
+  it('the same where there is no terminate (browsers, Node’s own WebSocket)', () => {
     const Socket = socketClass(false)
     resetEndsWebSockets(Socket.prototype)
     const s = new Socket()
