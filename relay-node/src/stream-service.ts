@@ -173,8 +173,11 @@ export abstract class FrameStreamService<
   protected onStart(): Promise<void> | void {}
   /** Called on stop, after the handler is unregistered and before the store closes. */
   protected onStop(): Promise<void> | void {}
-  /** Called when draining starts: tell long-lived streams (subscriptions) to move on. */
-  protected onDrain(): Promise<void> | void {}
+  /**
+   * Called when draining starts: tell long-lived streams (subscriptions) to move on, and resolve once
+   * they have; `signal` fires when the drain's time is up.
+   */
+  protected onDrain(_signal: AbortSignal): Promise<void> | void {}
   /**
    * Counts a request refused by the scaffold itself: a frame that does not decode (`BAD_FRAME`,
    * `TOO_LARGE`, `UNSUPPORTED_VERSION`) or one that arrives while stopping (`SHUTTING_DOWN`, sent as
@@ -219,13 +222,17 @@ export abstract class FrameStreamService<
   /**
    * The first half of a graceful stop: from now on every new frame is answered `INTERNAL` ("shutting
    * down", retryable) and the stream closed; long-lived streams are told to move on ({@link onDrain});
-   * resolves once the frames being handled (commits and their answers) are done, or after `timeoutMs`.
-   * The store stays open until {@link stop}.
+   * resolves once the frames being handled (commits and their answers) are done and the long-lived
+   * streams have ended, or after `timeoutMs`. The store stays open until {@link stop}.
    */
   async drain(timeoutMs = 5000): Promise<void> {
     if (!this.#started) return
     this.#draining = true
-    await this.onDrain()
+    await Promise.all([this.onDrain(AbortSignal.timeout(timeoutMs)), this.#settled(timeoutMs)])
+  }
+
+  /** Resolves once no frame is being handled, or after `timeoutMs` (logged). */
+  async #settled(timeoutMs: number): Promise<void> {
     if (this.#active === 0) return
     let timer: ReturnType<typeof setTimeout> | undefined
     await Promise.race([

@@ -15,8 +15,10 @@ import {
   openMailbox,
   type DepositRequest,
 } from '@paloma/net/mailbox-client.ts'
+import { encodeFrame, MAILBOX_PROTOCOL } from '@paloma/core/protocol/mailbox.ts'
+import { multiaddr } from '@multiformats/multiaddr'
 import { keyFromSeed, startClient, waitFor } from './fixtures/nodes.ts'
-import { startRelay, type RelayProcess } from '../support/relays.ts'
+import { startRelay, untilMetric, type RelayProcess } from '../support/relays.ts'
 
 const cleanups: Array<() => unknown> = []
 afterEach(async () => {
@@ -141,6 +143,37 @@ describe('relay graceful shutdown', () => {
         `(${loop.ok.size - ackedBeforeStop} of them after SIGTERM), ` +
         `${loop.failed.size} refused or unanswered and retried, exit 0 after ${stopMs} ms ` +
         `(relay's own drain+stop: ${events.at(-1)?.durationMs} ms), none lost`,
+    )
+  })
+
+  it('waits for subscribers to read the notice, and no longer than its budget for one that never does', async () => {
+    const relay = await startRelay({ args: ['--shutdown-timeout', '4s', '--metrics-port', '0'] })
+    cleanups.push(() => relay.stop('SIGKILL'))
+    const [mute, bob] = await Promise.all([client(43), client(44)])
+    const sub = await openMailbox(bob, relay.multiaddr, () => {})
+    await sub.synced
+    // A subscriber that never reads and never ends its stream.
+    const stream = await mute.dialProtocol(multiaddr(relay.multiaddr), MAILBOX_PROTOCOL)
+    stream.send(encodeFrame({ t: 'sub' }))
+    await untilMetric(relay.metricsUrl as string, 'paloma_relay_mailbox_subscriptions', (n) => n === 2)
+
+    const t0 = Date.now()
+    const told = sub.closed.then((err) => ({ err, ms: Date.now() - t0 }))
+    relay.process.kill('SIGTERM')
+    expect(await relay.exited).toBe(0)
+    const stopMs = Date.now() - t0
+    // Bob read the notice long before the end; the mute subscriber held the drain to its end (80% of
+    // 4 s), and the relay still stopped in time (exit 0, not the timeout's 1).
+    const notice = await told
+    expect(notice.err).toMatchObject({ code: 'INTERNAL', retryable: true })
+    expect(notice.ms).toBeLessThan(1500)
+    expect(stopMs).toBeGreaterThanOrEqual(3200)
+    console.log(
+      JSON.stringify({
+        suite: 'relay-shutdown',
+        subscriber_told_ms: notice.ms,
+        mute_subscriber_stop_ms: stopMs,
+      }),
     )
   })
 })

@@ -254,8 +254,11 @@ export class MailboxServiceImpl
     return this.#writer
   }
 
-  /** Tells every subscriber to move on (an `INTERNAL` "shutting down" error, retryable), then closes. */
-  protected override async onDrain(): Promise<void> {
+  /**
+   * Tells every subscriber to move on (an `INTERNAL` "shutting down" error, retryable), closes, and waits
+   * until each subscriber has ended the stream in answer or `signal` fires (then aborts what is left).
+   */
+  protected override async onDrain(signal: AbortSignal): Promise<void> {
     const subs = [...this.#subscriptions.values()].flatMap((set) => [...set])
     this.#subscriptions.clear()
     await Promise.all(
@@ -272,7 +275,11 @@ export class MailboxServiceImpl
               msg: 'relay is shutting down; subscribe again later or on another relay',
             }),
           )
-          await sub.stream.close({ signal: AbortSignal.timeout(5000) })
+          await sub.stream.close({ signal })
+          // The close only hands the frame to the muxer: behind a slow reader it can still sit in the
+          // socket's buffers, which the stop then destroys (the subscriber would see the relay go
+          // without a word). The subscriber ends the stream once it has read the error.
+          await ended(sub.stream, signal)
         } catch (err) {
           sub.stream.abort(err instanceof Error ? err : new Error(String(err)))
         }
@@ -563,4 +570,21 @@ export class MailboxServiceImpl
       sub.pump()
     }
   }
+}
+
+/** Resolves when `stream` has ended both ways (closed, reset or aborted); rejects when `signal` fires. */
+function ended(stream: Stream, signal: AbortSignal): Promise<void> {
+  if (stream.status !== 'open' && stream.status !== 'closing') return Promise.resolve()
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      stream.removeEventListener('close', onClose)
+      reject(signal.reason as Error)
+    }
+    const onClose = (): void => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    }
+    stream.addEventListener('close', onClose, { once: true })
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
 }
